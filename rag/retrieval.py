@@ -1,0 +1,282 @@
+"""Finding the papers that answer a question: BM25 + dense, fused by reciprocal rank.
+
+Dense search goes through llama-index's retriever over the Chroma collection; BM25
+uses ``bm25s`` over the same chunks (title + chunk text, English stop words removed,
+Snowball-stemmed). Each retriever proposes ``candidates`` chunks; reciprocal-rank
+fusion scores a chunk ``sum(1 / (rrf_k + rank))`` over the retrievers that found it,
+and each paper is scored by its best chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from .corpus import Paper
+from .embeddings import Embedder, as_llama_embedding
+from .errors import IndexCorruptError, IndexMissingError, PaperchatError
+from .store import Manifest, PaperIndex, read_records
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def bm25_tokens(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, stemmed word lists, as BM25 sees them.
+
+    >>> bm25_tokens(["The critics are criticizing"])
+    [['critic', 'critic']]
+    """
+    import bm25s
+
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+class BM25Index:
+    """A bm25s index with the chunk ids it was built over."""
+
+    def __init__(self, retriever, ids: list[str]):
+        self.retriever = retriever
+        self.ids = ids
+
+    def save(self, path: Path) -> None:
+        path = Path(path)
+        self.retriever.save(str(path))
+        (path / "chunk_ids.json").write_text(json.dumps(self.ids))
+
+    @classmethod
+    def load(cls, path: Path) -> BM25Index:
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(path))
+        ids = json.loads((Path(path) / "chunk_ids.json").read_text())
+        return cls(retriever, ids)
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Best ``k`` chunk ids for ``query`` with their BM25 scores (zero-score chunks left out)."""
+        vocab = self.retriever.vocab_dict
+        tokens = [t for t in bm25_tokens([query])[0] if t in vocab]
+        if not tokens or not self.ids:
+            return []
+        k = min(k, len(self.ids))
+        docs, scores = self.retriever.retrieve([tokens], k=k, show_progress=False, n_threads=1)
+        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+
+
+def build_bm25(ids: list[str], texts: list[str]) -> BM25Index:
+    """Index ``texts`` (aligned with chunk ``ids``) for BM25."""
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25_tokens(texts), show_progress=False)
+    return BM25Index(retriever, list(ids))
+
+
+def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
+    """Reciprocal-rank fusion of ranked id lists.
+
+    >>> sorted(rrf([["a", "b"], ["b", "c"]], k=1).items())
+    [('a', 0.5), ('b', 0.8333333333333333), ('c', 0.3333333333333333)]
+    """
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+class Hit(BaseModel):
+    """A retrieved paper and the chunk of it that matched best."""
+
+    paper: Paper
+    chunk: str
+    chunk_id: str
+    score: float
+    dense_similarity: float | None = None
+    dense_rank: int | None = None
+    bm25_score: float | None = None
+    bm25_rank: int | None = None
+
+    def to_json(self) -> dict:
+        """The flat record ``paperchat search --json`` prints."""
+        return {
+            "title": self.paper.title,
+            "score": round(self.score, 6),
+            "chunk": self.chunk,
+            "paper_id": self.paper.id,
+            "chunk_id": self.chunk_id,
+            "date": self.paper.date,
+            "authors": self.paper.authors,
+            "upvotes": self.paper.upvotes,
+            "urls": self.paper.urls,
+            "dense_similarity": None if self.dense_similarity is None else round(self.dense_similarity, 4),
+            "dense_rank": self.dense_rank,
+            "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 4),
+            "bm25_rank": self.bm25_rank,
+        }
+
+
+@dataclass
+class _Snapshot:
+    """One generation, loaded for searching."""
+
+    manifest: Manifest
+    chunk_text: dict[str, str]
+    chunk_paper: dict[str, str]
+    papers: dict[str, Paper]
+    bm25: BM25Index
+    dense: object  # llama-index retriever
+
+
+class Retriever:
+    """Hybrid search over the index in service; follows a new generation when an ingest swaps it in."""
+
+    def __init__(self, index: PaperIndex):
+        self.index = index
+        self.settings = index.settings
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.index.embedder
+
+    def _load(self, manifest: Manifest) -> _Snapshot:
+        from llama_index.core import VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        place = self.index.place
+        collection = place.collection(manifest.generation)
+        chunk_text: dict[str, str] = {}
+        chunk_paper: dict[str, str] = {}
+        papers: dict[str, Paper] = {}
+        ids: list[str] = []
+        texts: list[str] = []
+        for rec in read_records(collection):
+            meta = rec["metadatas"]
+            pid = meta["paper_id"]
+            if pid not in papers:
+                papers[pid] = Paper.model_validate_json(meta["paper_json"])
+            chunk_text[rec["id"]] = rec["documents"]
+            chunk_paper[rec["id"]] = pid
+            ids.append(rec["id"])
+            texts.append(f"{meta['title']}\n{rec['documents']}")
+        if not ids:
+            raise IndexMissingError(place.description)
+        bm25 = None
+        bm25_dir = place.bm25_dir(manifest.generation)
+        if bm25_dir is not None and (bm25_dir / "chunk_ids.json").exists():
+            try:
+                bm25 = BM25Index.load(bm25_dir)
+            except Exception as err:  # a damaged file: rebuild in memory instead
+                log.warning("BM25 index unreadable (%s); rebuilding it in memory", err)
+        if bm25 is None or set(bm25.ids) != set(ids):
+            bm25 = build_bm25(ids, texts)
+        vindex = VectorStoreIndex.from_vector_store(
+            ChromaVectorStore(chroma_collection=collection),
+            embed_model=as_llama_embedding(self.embedder, self.settings.index.embed_batch),
+        )
+        dense = vindex.as_retriever(similarity_top_k=self.settings.retrieval.candidates)
+        log.info("loaded index generation %s: %d papers, %d chunks", manifest.generation, len(papers), len(ids))
+        return _Snapshot(manifest, chunk_text, chunk_paper, papers, bm25, dense)
+
+    def snapshot(self) -> _Snapshot:
+        """The loaded generation in service, reloading it if an ingest replaced it."""
+        with self._lock:
+            try:
+                manifest = self.index.current_manifest()
+                if self._snapshot is None or self._snapshot.manifest.generation != manifest.generation:
+                    if manifest.embedder != self.embedder.name:
+                        raise IndexCorruptError(
+                            self.index.place.description,
+                            f"it was built with the embedder {manifest.embedder}, not {self.embedder.name}",
+                        )
+                    self._snapshot = self._load(manifest)
+                return self._snapshot
+            except PaperchatError:
+                self._snapshot = None
+                raise
+            except Exception as err:  # chromadb / sqlite / file errors
+                self._snapshot = None
+                raise IndexCorruptError(self.index.place.description, f"{type(err).__name__}: {err}") from err
+
+    def papers(self) -> list[Paper]:
+        """Every paper in service, by title."""
+        return sorted(self.snapshot().papers.values(), key=lambda p: p.title.casefold())
+
+    def search(self, query: str, k: int | None = None, mode: Mode | None = None) -> list[Hit]:
+        """The ``k`` best papers for ``query``, best first."""
+        snap = self.snapshot()
+        k = k or self.settings.retrieval.top_k
+        mode = mode or self.settings.retrieval.mode
+        n = self.settings.retrieval.candidates
+        dense_hits: list[tuple[str, float]] = []
+        bm25_hits: list[tuple[str, float]] = []
+        try:
+            if mode in ("hybrid", "dense"):
+                for nws in snap.dense.retrieve(query)[:n]:
+                    # Chroma's cosine distance d comes back as exp(-d); recover cos = 1 - d.
+                    sim = 1.0 + math.log(nws.score) if nws.score and nws.score > 0 else None
+                    dense_hits.append((nws.node.node_id, sim))
+            if mode in ("hybrid", "bm25"):
+                bm25_hits = snap.bm25.search(query, n)
+        except PaperchatError:
+            raise
+        except Exception as err:
+            with self._lock:
+                self._snapshot = None
+            raise IndexCorruptError(self.index.place.description, f"{type(err).__name__}: {err}") from err
+        rankings = [[cid for cid, _ in hits] for hits in (dense_hits, bm25_hits) if hits]
+        fused = rrf(rankings, k=self.settings.retrieval.rrf_k)
+        dense_info = {cid: (rank, s) for rank, (cid, s) in enumerate(dense_hits, start=1)}
+        bm25_info = {cid: (rank, s) for rank, (cid, s) in enumerate(bm25_hits, start=1)}
+        best: dict[str, Hit] = {}
+        for cid, score in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])):
+            pid = snap.chunk_paper.get(cid)
+            if pid is None or pid in best:
+                continue
+            d_rank, d_sim = dense_info.get(cid, (None, None))
+            b_rank, b_score = bm25_info.get(cid, (None, None))
+            best[pid] = Hit(
+                paper=snap.papers[pid],
+                chunk=snap.chunk_text[cid],
+                chunk_id=cid,
+                score=score,
+                dense_similarity=d_sim,
+                dense_rank=d_rank,
+                bm25_score=b_score,
+                bm25_rank=b_rank,
+            )
+            if len(best) >= k:
+                break
+        return list(best.values())
+
+
+def recall_at(hits: Sequence[Hit], expected: Sequence[str], k: int) -> float:
+    """Share of ``expected`` titles found among the first ``k`` hits (titles compared loosely).
+
+    >>> recall_at([], ["A"], 5)
+    0.0
+    """
+    from .corpus import normalize_text
+
+    if not expected:
+        return 1.0
+    got = {normalize_text(h.paper.title) for h in hits[:k]}
+    return float(np.mean([normalize_text(t) in got for t in expected]))

@@ -1,0 +1,24 @@
+"""Building the parts of paperchat from settings, in one place.
+
+Each builder takes the parts it depends on as arguments with defaults, so tests and
+other front ends can pass their own (a deterministic embedder, a scripted LLM).
+Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+from .embeddings import Embedder, default_embedder
+from .retrieval import Retriever
+from .settings import Settings
+from .store import PaperIndex
+
+
+def build_index(settings: Settings | None = None, embedder: Embedder | None = None) -> PaperIndex:
+    """The paper index the settings describe."""
+    settings = settings or Settings()
+    return PaperIndex(settings, embedder or default_embedder())
+
+
+def build_retriever(settings: Settings | None = None, index: PaperIndex | None = None) -> Retriever:
+    """A retriever over the index in service."""
+    return Retriever(index or build_index(settings))

@@ -1,0 +1,170 @@
+"""paperchat's one settings object.
+
+Every field can be set by environment variable: ``PAPERCHAT_<FIELD>`` for top-level
+fields and ``PAPERCHAT_<GROUP>__<FIELD>`` for grouped ones, e.g.
+``PAPERCHAT_DATA_DIR=/tmp/pc`` or ``PAPERCHAT_MODEL__BACKEND=embedded``. The standard
+``OLLAMA_HOST`` is honoured as the default Ollama address.
+
+>>> Settings(data_dir="/tmp/x").index_dir.as_posix()
+'/tmp/x/index'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("paperchat", appauthor=False))
+
+
+def _default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("paperchat", appauthor=False))
+
+
+def normalize_ollama_host(host: str) -> str:
+    """Turn the forms Ollama accepts for OLLAMA_HOST into a base URL.
+
+    >>> normalize_ollama_host("0.0.0.0")
+    'http://127.0.0.1:11434'
+    >>> normalize_ollama_host("gpu-box:8080")
+    'http://gpu-box:8080'
+    >>> normalize_ollama_host("https://ollama.example.com/")
+    'https://ollama.example.com'
+    """
+    host = host.strip().rstrip("/")
+    scheme = "http"
+    if "://" in host:
+        scheme, host = host.split("://", 1)
+    if ":" not in host.rsplit("]", 1)[-1]:
+        host = f"{host}:{443 if scheme == 'https' else 11434}"
+    name, port = host.rsplit(":", 1)
+    if name in ("", "0.0.0.0"):
+        name = "127.0.0.1"
+    return f"{scheme}://{name}:{port}"
+
+
+class IndexSettings(BaseModel):
+    """Where and how papers are chunked, embedded and stored."""
+
+    collection: str = Field("papers", description="Chroma collection name (a prefix in server mode).")
+    chunk_tokens: int = Field(160, ge=32, le=4096, description="Chunk size in tiktoken cl100k tokens.")
+    chunk_overlap: int = Field(32, ge=0, le=1024, description="Tokens shared by consecutive chunks.")
+    embed_batch: int = Field(32, ge=1, le=1024, description="Chunks embedded per model call.")
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; when set, the index lives on that server instead of on disk."
+    )
+    chroma_port: int = Field(8000, description="Chroma server port.")
+    chroma_ssl: bool = Field(False, description="Use HTTPS for the Chroma server.")
+
+
+class RetrievalSettings(BaseModel):
+    """How questions find papers."""
+
+    mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="Retrieval method.")
+    top_k: int = Field(5, ge=1, le=100, description="Papers returned by search.")
+    candidates: int = Field(30, ge=1, le=1000, description="Chunks each retriever proposes before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+
+
+class OllamaSettings(BaseModel):
+    """The production backend: a model served by Ollama."""
+
+    host: str = Field(
+        default_factory=lambda: os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
+        description="Ollama server URL (defaults to $OLLAMA_HOST).",
+    )
+    model: str = Field("qwen2.5:7b-instruct", description="Ollama model tag; `ollama pull` it first.")
+    keep_alive: str = Field("30m", description="How long Ollama keeps the model loaded between requests.")
+    num_ctx: int = Field(8192, ge=512, description="Context window requested (Ollama's default is too small).")
+    timeout_s: float = Field(300.0, gt=0, description="Seconds to wait for one Ollama request (CPU models are slow).")
+    probe_timeout_s: float = Field(2.0, gt=0, description="Seconds to wait when checking whether Ollama is up.")
+
+    @field_validator("host")
+    @classmethod
+    def _norm(cls, v: str) -> str:
+        return normalize_ollama_host(v)
+
+
+class EmbeddedSettings(BaseModel):
+    """The default backend: a llama.cpp model running inside paperchat."""
+
+    model: str = Field(
+        "qwen2.5-1.5b",
+        description="Embedded model: 'qwen2.5-1.5b' (default), 'qwen2.5-0.5b', 'smollm2-135m', or a path to a .gguf file.",
+    )
+    threads: int = Field(
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, description="CPU threads for llama.cpp."
+    )
+    n_ctx: int = Field(8192, ge=512, description="Context window of the embedded model.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir, description="Where joined model files are cached."
+    )
+
+
+class ModelSettings(BaseModel):
+    """Which language model answers."""
+
+    backend: Literal["auto", "ollama", "embedded"] = Field(
+        "auto", description="'auto' uses Ollama when it is up and has the model, else the embedded model."
+    )
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    max_answer_tokens: int = Field(320, ge=16, description="Cap on tokens in a drafted answer.")
+    seed: int = Field(42, description="Sampling seed, for repeatable answers.")
+
+
+class AnswerSettings(BaseModel):
+    """How answers are drafted and checked."""
+
+    sources: int = Field(4, ge=1, le=20, description="Abstracts shown to the model per question.")
+    critique: bool = Field(True, description="Run the self-critique pass.")
+    model_judge: bool = Field(True, description="Let the model judge claims the deterministic checks pass.")
+    max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
+    history_turns: int = Field(3, ge=0, description="Past turns used to rewrite a follow-up question.")
+
+
+class ServerSettings(BaseModel):
+    """The web chat and HTTP API."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind.")
+    port: int = Field(7860, description="Port to bind.")
+    root_path: str = Field("", description="Sub-path when served behind a reverse proxy, e.g. /paperchat.")
+    api_token: str | None = Field(None, description="Bearer token required by the API and embed view when set.")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS and frame-ancestors (JSON list)."
+    )
+    max_body_bytes: int = Field(64_000, ge=1024, description="Largest request body accepted.")
+    rate_limit_per_minute: int = Field(30, ge=1, description="Requests per minute per client on the API.")
+    concurrency: int = Field(1, ge=1, description="Answers generated at once (one local model: 1).")
+    max_queue: int = Field(32, ge=1, description="Requests allowed to wait in the queue.")
+
+
+class Settings(BaseSettings):
+    """All of paperchat's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERCHAT_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where the index and state live.")
+    seeds_dir: Path = Field(REPO_ROOT / "seeds", description="Paper files ingested by default.")
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @property
+    def index_dir(self) -> Path:
+        """Directory holding the index generations (local mode)."""
+        return Path(self.data_dir) / "index"
