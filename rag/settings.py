@@ -38,7 +38,7 @@ def normalize_ollama_host(host: str) -> str:
     >>> normalize_ollama_host("gpu-box:8080")
     'http://gpu-box:8080'
     >>> normalize_ollama_host("https://ollama.example.com/")
-    'https://ollama.example.com'
+    'https://ollama.example.com:443'
     """
     host = host.strip().rstrip("/")
     scheme = "http"

@@ -1,0 +1,74 @@
+"""Shared fixtures. Every test runs with the network closed except loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import load_papers
+from rag.embeddings import HashingEmbedder, MiniLMEmbedder
+from rag.settings import Settings
+from rag.store import PaperIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+DATA = Path(__file__).resolve().parent / "data"
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if ip is None or not ip.is_loopback:
+            raise OSError(f"network access blocked in tests: {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Fail any connection that leaves this machine: paperchat must work offline."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", model={"backend": "embedded"})
+
+
+@pytest.fixture(scope="session")
+def seed_papers():
+    return load_papers([SEEDS])
+
+
+@pytest.fixture
+def fake_index(settings, seed_papers) -> PaperIndex:
+    """A real Chroma index on disk, embedded with the fast deterministic test embedder."""
+    index = PaperIndex(settings, HashingEmbedder())
+    index.ingest(seed_papers)
+    return index
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("real") / "data", model={"backend": "embedded"})
+
+
+@pytest.fixture(scope="session")
+def real_index(real_settings, seed_papers, minilm) -> PaperIndex:
+    """The seed papers in a real Chroma index with the real embedding model (built once per session)."""
+    index = PaperIndex(real_settings, minilm)
+    index.ingest(seed_papers)
+    return index
