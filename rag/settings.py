@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +78,8 @@ class RetrievalSettings(BaseModel):
 class OllamaSettings(BaseModel):
     """The production backend: a model served by Ollama."""
 
+    model_config = ConfigDict(validate_default=True)
+
     host: str = Field(
         default_factory=lambda: os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434"),
         description="Ollama server URL (defaults to $OLLAMA_HOST).",
@@ -87,6 +89,7 @@ class OllamaSettings(BaseModel):
     num_ctx: int = Field(8192, ge=512, description="Context window requested (Ollama's default is too small).")
     timeout_s: float = Field(300.0, gt=0, description="Seconds to wait for one Ollama request (CPU models are slow).")
     probe_timeout_s: float = Field(2.0, gt=0, description="Seconds to wait when checking whether Ollama is up.")
+    recheck_s: float = Field(30.0, ge=0, description="With backend 'auto': seconds between checks that Ollama is up.")
 
     @field_validator("host")
     @classmethod
