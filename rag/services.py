@@ -22,3 +22,18 @@ def build_index(settings: Settings | None = None, embedder: Embedder | None = No
 def build_retriever(settings: Settings | None = None, index: PaperIndex | None = None) -> Retriever:
     """A retriever over the index in service."""
     return Retriever(index or build_index(settings))
+
+
+def build_llm(settings: Settings | None = None):
+    """The language model the settings choose (see :func:`rag.models.choose_llm`)."""
+    from .models import choose_llm
+
+    return choose_llm(settings or Settings())
+
+
+def build_pipeline(settings: Settings | None = None, *, retriever: Retriever | None = None, llm=None, critique: bool | None = None):
+    """The answering pipeline, from settings; pass parts to reuse or replace them."""
+    from .pipeline import Pipeline
+
+    settings = settings or Settings()
+    return Pipeline(settings, retriever or build_retriever(settings), llm or build_llm(settings), critique=critique)

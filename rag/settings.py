@@ -127,7 +127,11 @@ class ModelSettings(BaseModel):
 class AnswerSettings(BaseModel):
     """How answers are drafted and checked."""
 
-    sources: int = Field(4, ge=1, le=20, description="Abstracts shown to the model per question.")
+    sources: int = Field(4, ge=1, le=20, description="Papers whose sentences may be shown to the model.")
+    evidence_sentences: int = Field(8, ge=1, le=60, description="Best-matching abstract sentences shown to the model.")
+    prompt_layout: Literal["rules_last", "rules_first"] = Field(
+        "rules_last", description="Where the drafting rules sit: after the sources, or in the system message."
+    )
     critique: bool = Field(True, description="Run the self-critique pass.")
     model_judge: bool = Field(True, description="Let the model judge claims the deterministic checks pass.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
