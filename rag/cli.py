@@ -102,6 +102,64 @@ def cmd_papers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .pipeline import Done, Status, Token
+    from .services import build_pipeline
+
+    settings = _settings(args)
+    if args.backend:
+        settings.model.backend = args.backend
+    if args.no_critique:
+        settings.answer.critique = False
+    pipeline = build_pipeline(settings)
+    answer = None
+    streamed = False
+    for event in pipeline.run(args.question):
+        if isinstance(event, Status) and not args.json:
+            print(f"[{event.message}]", file=sys.stderr, flush=True)
+        elif isinstance(event, Token) and not args.json:
+            if not streamed:
+                print("draft: ", end="", flush=True)
+                streamed = True
+            print(event.text, end="", flush=True)
+        elif isinstance(event, Done):
+            answer = event.answer
+    assert answer is not None
+    if args.json:
+        print(answer.model_dump_json(indent=2))
+        return 0
+    if streamed:
+        print("\n")
+    print(f"answer ({answer.verdict}): {answer.answer}")
+    for c in answer.citations:
+        print(f"  [{c.n}] {c.title}" + (f" ({c.date})" if c.date else ""))
+        for sentence in c.supporting:
+            print(f"      \u201c{sentence}\u201d")
+    removed = [cl for cl in answer.claims if cl.verdict == "unsupported"]
+    for cl in removed:
+        print(f"  removed: {cl.text}  ({'; '.join(cl.reasons)})")
+    t = answer.timings
+    print(
+        f"({answer.backend}: {answer.model}; first token {t.first_token or 0:.1f} s, total {t.total:.1f} s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.runner import main as eval_main
+
+    return eval_main(args)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import report
+
+    text, healthy = report(_settings(args))
+    print(text)
+    return 0 if healthy else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paperchat",
@@ -124,6 +182,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default=None)
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with citations and a self-critique verdict")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the whole answer record as JSON")
+    p.add_argument("--backend", choices=["auto", "ollama", "embedded"], help="override PAPERCHAT_MODEL__BACKEND")
+    p.add_argument("--no-critique", action="store_true", help="skip the self-critique pass")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="score pipelines on a question set (JSONL or CSV)")
+    p.add_argument("questions", help="question set, e.g. eval/questions.jsonl")
+    p.add_argument("--out", default="out/eval", help="folder for results.jsonl, summary.json, report.md/html")
+    p.add_argument("--pipelines", default="paperchat,no-critique,baseline", help="comma-separated pipelines")
+    p.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    p.add_argument("--fail-under", action="append", metavar="METRIC=VALUE", help="exit 1 if paperchat's metric is lower")
+    p.add_argument("--no-planted", action="store_true", help="skip the planted-error critique test")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("doctor", help="check the model backend, weights and index, and say what to fix")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("papers", help="list the indexed papers")
     p.add_argument("--json", action="store_true")

@@ -31,7 +31,18 @@ from . import prompts
 from .corpus import Paper
 from .errors import PaperchatError
 from .models import LLM, Message, Request
-from .text import clauses, content_words, fold, name_in, names, number_in, numbers, proper_nouns, split_sentences
+from .text import (
+    clauses,
+    content_words,
+    fold,
+    name_in,
+    names,
+    number_in,
+    numbers,
+    proper_nouns,
+    quantities,
+    split_sentences,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +55,18 @@ LOW_SUPPORT = 0.5
 CLAUSE_SUPPORT = 0.4
 #: At or above this share, the words are the source's own: the model cannot veto the claim.
 HIGH_SUPPORT = 0.9
+
+#: Questions that ask for a quantity: a claim answering one must give a number, about the thing asked.
+QUANTITY_QUESTION = re.compile(
+    r"\b(how (many|much|large|big|long|often|fast|far)|by how|what (\S+ ){0,3}(rates?|sizes?|scores?|accuracy|"
+    r"percentage|percent|number|count|f1|bleu|gains?|improvements?|resolution|age|speed-?up|pass@\S+))\b",
+    re.IGNORECASE,
+)
+_GENERIC_QUESTION_WORDS = (
+    "what which how many much large big long does did do use used report reports reported achieve achieves "
+    "reach reaches give gives get gets make makes need needs show shows number kind type compared compare value "
+    "paper method approach model models study"
+)
 
 _CITATION = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\]", re.IGNORECASE)
 _REFUSAL_HINTS = re.compile(
@@ -168,6 +191,40 @@ def weakest_clause(claim: str, source_text: str) -> tuple[str | None, float]:
     return worst, low
 
 
+def focus_words(question: str, title: str = "") -> set[str]:
+    """What a question asks about: its content words minus question vocabulary and the paper's own title.
+
+    >>> sorted(focus_words("What learning rate did SPARK use?", "SPARK: Stepwise Process-Aware Rewards"))
+    ['learn', 'rate']
+    """
+    generic = set(content_words(_GENERIC_QUESTION_WORDS))
+    return set(content_words(question)) - generic - set(content_words(title))
+
+
+def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
+    """For a question asking for a quantity: why the claim does not give it (None if it does).
+
+    The claim must hold a number, and a sentence of the abstract that holds that number must
+    mention something the question asks about (so "SPARK used Qwen2.5-Math-7B" does not answer
+    "What learning rate did SPARK use?", nor does a number about something else).
+    """
+    if not QUANTITY_QUESTION.search(question):
+        return None
+    values = quantities(claim)
+    if not values:
+        return "it gives no number, and the question asks for one"
+    focus = focus_words(question, paper.title)
+    if not focus:
+        return None
+    sentences = split_sentences(f"{paper.title}. {paper.abstract}")
+    for value in values:
+        for sentence in sentences:
+            present = number_in(value, sentence) if value[0].isdigit() else fold(value) in fold(sentence)
+            if present and focus & set(content_words(sentence)):
+                return None
+    return f"the abstract does not give {', '.join(values)} as the {' / '.join(sorted(focus))} the question asks about"
+
+
 def best_sentence(claim: str, paper: Paper) -> tuple[str | None, float]:
     """The abstract sentence sharing the most content words with the claim, and that share."""
     words = set(content_words(claim))
@@ -219,14 +276,15 @@ class Critic:
         sources: Sequence[Source],
         sources_text: str = "",
         on_claim: Callable[[ClaimCheck], None] | None = None,
+        question: str = "",
     ) -> Critique:
-        """Check every claim of ``draft`` against ``sources``; the repaired answer is in the result."""
+        """Check every claim of ``draft`` against ``sources`` (and whether it answers ``question``)."""
         started = time.perf_counter()
         self.calls = 0
         by_n = {s.n: s for s in sources}
         checks: list[ClaimCheck] = []
         for text, cited in split_claims(draft):
-            check = self._check_claim(text, cited, by_n, sources_text)
+            check = self._check_claim(text, cited, by_n, sources_text, question)
             checks.append(check)
             if on_claim:
                 on_claim(check)
@@ -234,7 +292,9 @@ class Critic:
 
     # -- one claim -------------------------------------------------------------------
 
-    def _check_claim(self, text: str, cited: list[int], by_n: dict[int, Source], sources_text: str) -> ClaimCheck:
+    def _check_claim(
+        self, text: str, cited: list[int], by_n: dict[int, Source], sources_text: str, question: str = ""
+    ) -> ClaimCheck:
         check = ClaimCheck(text=text, cited=cited)
         if is_refusal(text):
             check.verdict = "refusal"
@@ -285,6 +345,12 @@ class Critic:
             check.verdict = "unsupported"
             check.reasons.append(f'"{part.strip(" .")}" is not in the cited abstract')
             return check
+        if question:
+            why = answers_quantity(text, question, by_n[chosen[0]].paper)
+            if why:
+                check.verdict = "unsupported"
+                check.reasons.append(f"does not answer the question: {why}")
+                return check
         sentence, _ = best_sentence(text, by_n[chosen[0]].paper)
         check.support = sentence
         check.verdict = "supported" if set(chosen) <= set(valid) and valid else "corrected"

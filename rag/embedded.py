@@ -179,20 +179,21 @@ class EmbeddedLLM(LLM):
 
     backend = "embedded"
 
-    def __init__(self, path: Path, display: str, *, threads: int = 2, n_ctx: int = 8192):
+    def __init__(self, path: Path, display: str, *, threads: int = 2, generation_threads: int = 1, n_ctx: int = 8192):
         _prepare_threads()
         import xllamacpp as xlc
 
         self.path = Path(path)
         self.model = display
         self.threads = threads
+        self._gen_threads = generation_threads
         self.n_ctx = n_ctx
         check_gguf_header(self.path)
         params = xlc.CommonParams()
         params.model.path = str(self.path)
         params.n_ctx = n_ctx
         params.n_parallel = 1
-        params.cpuparams.n_threads = threads
+        params.cpuparams.n_threads = generation_threads
         params.cpuparams_batch.n_threads = threads
         params.verbosity = 0 if not log.isEnabledFor(logging.DEBUG) else 3
         with contextlib.suppress(AttributeError):
@@ -212,12 +213,13 @@ class EmbeddedLLM(LLM):
             ) from None
         self.load_seconds = time.perf_counter() - started
         self._lock = threading.Lock()
-        log.info("embedded model %s loaded in %.1f s (%d threads)", display, self.load_seconds, threads)
+        log.info("embedded model %s loaded in %.1f s (%d/%d threads)", display, self.load_seconds, threads, generation_threads)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedLLM:
         path, display = resolve_model(settings)
-        return cls(path, display, threads=settings.embedded.threads, n_ctx=settings.embedded.n_ctx)
+        e = settings.embedded
+        return cls(path, display, threads=e.threads, generation_threads=e.generation_threads, n_ctx=e.n_ctx)
 
     def _body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -303,5 +305,6 @@ class EmbeddedLLM(LLM):
             "model": self.model,
             "weights": str(self.path),
             "threads": self.threads,
+            "generation_threads": self._gen_threads,
             "n_ctx": self.n_ctx,
         }

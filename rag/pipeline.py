@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import prompts
-from .critique import ClaimCheck, Critic, Critique, Source, Verdict, no_critique
+from .critique import ClaimCheck, Critic, Critique, Source, Verdict, no_critique, split_claims
 from .errors import QuestionError, QuestionTooLongError
 from .models import LLM, Message, Request, Usage
 from .retrieval import Hit, Retriever
@@ -266,6 +266,19 @@ class Pipeline:
             pieces.append(item)
             yield Token(item)
         draft = "".join(pieces).strip()
+        if not split_claims(draft):
+            # A draft with no statement (the small model sometimes replies with a bare "[1]"):
+            # ask once more, for the sentence of the sources that answers the question.
+            yield Status("draft", "Looking for the sentence that answers it…")
+            retry = [Message(r, c) for r, c in prompts.extract_messages(sources_text, standalone)]
+            pieces = []
+            for item in llm.stream(Request(retry, max_tokens=request.max_tokens, temperature=0.0, seed=request.seed)):
+                if isinstance(item, Usage):
+                    usage = item
+                    continue
+                pieces.append(item)
+                yield Token(item)
+            draft = "".join(pieces).strip()
         timings.draft = time.perf_counter() - t
         timings.prompt_tokens, timings.cached_tokens = usage.prompt_tokens, usage.cached_tokens
         timings.completion_tokens = usage.completion_tokens
@@ -276,7 +289,7 @@ class Pipeline:
             yield Status("critique", "Checking every claim against the abstracts…")
             before = (llm.usage.prompt_tokens, llm.usage.cached_tokens)
             critic = Critic(llm if self.settings.answer.model_judge else None, layout=self.layout)
-            result = critic.check(draft, sources, sources_text)
+            result = critic.check(draft, sources, sources_text, question=standalone)
             timings.critique_prompt_tokens = llm.usage.prompt_tokens - before[0]
             timings.critique_cached_tokens = llm.usage.cached_tokens - before[1]
         else:

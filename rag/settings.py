@@ -105,7 +105,12 @@ class EmbeddedSettings(BaseModel):
         description="Embedded model: 'qwen2.5-1.5b' (default), 'qwen2.5-0.5b', 'smollm2-135m', or a path to a .gguf file.",
     )
     threads: int = Field(
-        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)), ge=1, description="CPU threads for llama.cpp."
+        default_factory=lambda: max(1, min(8, os.cpu_count() or 1)), ge=1,
+        description="llama.cpp threads for reading the prompt.",
+    )
+    generation_threads: int = Field(
+        default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)), ge=1,
+        description="llama.cpp threads for writing the answer (1 on 2 cores: immune to a busy second core).",
     )
     n_ctx: int = Field(8192, ge=512, description="Context window of the embedded model.")
     cache_dir: Path = Field(

@@ -108,7 +108,7 @@ def number_in(value: str, text: str) -> bool:
     >>> number_in("47.4%", "we achieve 47.4% average accuracy"), number_in("7", "Qwen2.5-Math-7B"), number_in("4", "47.4")
     (True, True, False)
     """
-    core = value.rstrip("%x×").strip()
+    core = fold(value).rstrip("%x×").strip()
     pattern = rf"(?<![\d.]){re.escape(core)}(?![\d]|\.\d)"
     return re.search(pattern, fold(text)) is not None
 
@@ -147,3 +147,19 @@ def proper_nouns(text: str) -> list[str]:
             if m.group(1) not in out:
                 out.append(m.group(1))
     return out
+
+
+_MAGNITUDE = re.compile(r"(?<![\w.\-])\d+(?:\.\d+)?\s?(?:[KMBT]|k|thousand|million|billion|trillion)\b")
+_NUMBER_WORDS = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?)\b", re.I)
+
+
+def quantities(text: str) -> list[str]:
+    """Everything in ``text`` that states an amount: numbers, magnitudes (13K, 150M) and number words.
+
+    >>> quantities("trained with 13K examples and 150M parameters, two stages, 47.4% accuracy")
+    ['47.4%', '13K', '150M', 'two']
+    """
+    found = numbers(text)
+    found += [m.group(0) for m in _MAGNITUDE.finditer(text) if m.group(0) not in found]
+    found += [m.group(0) for m in _NUMBER_WORDS.finditer(text)]
+    return found
