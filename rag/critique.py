@@ -68,7 +68,10 @@ _GENERIC_QUESTION_WORDS = (
     "paper method approach model models study"
 )
 
-_CITATION = re.compile(r"\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\]", re.IGNORECASE)
+_CITATION = re.compile(
+    r"(?:\(\s*)?(?:\bsources?\s*)?\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\](?:\s*\))?",
+    re.IGNORECASE,
+)
 _REFUSAL_HINTS = re.compile(
     r"(do(?:es)? not (?:answer|say|mention|contain|provide|specify|state|include|give)|not (?:mentioned|provided|"
     r"specified|stated|given|available)|no information|cannot (?:answer|be answered|determine)|unable to answer|"
@@ -126,6 +129,8 @@ def split_claims(draft: str) -> list[tuple[str, list[int]]]:
 
     >>> split_claims("SPELL uses self-play [1]. It beats RL [1, 2].\\n[3]")
     [('SPELL uses self-play.', [1]), ('It beats RL.', [1, 2, 3])]
+    >>> split_claims("SPARK reaches 67.5 F1 (Source [2]).")
+    [('SPARK reaches 67.5 F1.', [2])]
     """
     claims: list[tuple[str, list[int]]] = []
     for line in draft.replace("\r", "").split("\n"):

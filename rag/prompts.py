@@ -32,9 +32,8 @@ SYSTEM = (
 # (see README, "How answers are made"). Answerability is decided by the critique instead:
 # a draft the abstracts do not support is replaced by REFUSAL.
 DRAFT_RULES = (
-    "Answer the question in 1 to 3 short sentences using only the sources above. "
-    "Copy names and numbers exactly as the sources write them. "
-    "End each sentence with the number of its source, like [1]."
+    "Answer the question with one to three complete sentences, using only the sources above and copying their "
+    "names and numbers exactly. Put the source number in brackets at the end of each sentence."
 )
 
 # Used when a draft holds no statement at all (e.g. a bare "[1]"): ask for the sentence itself.
@@ -43,7 +42,7 @@ EXTRACT_RULES = (
     "and end it with the number of its source, like [1]."
 )
 
-DRAFT_QUESTION = "Question: {question}\nAnswer:"
+DRAFT_QUESTION = "Question: {question}"
 
 SOURCES_HEADER = "Sources:"
 SOURCES_FOOTER = "End of sources."
@@ -93,14 +92,15 @@ def sources_block(sources: Sequence[tuple[int, str, Sequence[str]]]) -> str:
 
 def draft_messages(sources: str, question: str, layout: str = "rules_last") -> list[tuple[str, str]]:
     """(role, content) pairs for the drafting call."""
+    asked = DRAFT_QUESTION.format(question=question)
     if layout == "rules_first":
-        return [("system", f"{SYSTEM}\n\n{DRAFT_RULES}"), ("user", f"{sources}\n\n{DRAFT_QUESTION.format(question=question)}")]
-    return [("system", SYSTEM), ("user", f"{sources}\n\n{DRAFT_RULES}\n\n{DRAFT_QUESTION.format(question=question)}")]
+        return [("system", f"{SYSTEM}\n\n{DRAFT_RULES}"), ("user", f"{sources}\n\n{asked}")]
+    return [("system", SYSTEM), ("user", f"{sources}\n\n{asked}\n\n{DRAFT_RULES}")]
 
 
 def extract_messages(sources: str, question: str) -> list[tuple[str, str]]:
     """(role, content) pairs for the extractive retry."""
-    return [("system", SYSTEM), ("user", f"{sources}\n\n{EXTRACT_RULES}\n\n{DRAFT_QUESTION.format(question=question)}")]
+    return [("system", SYSTEM), ("user", f"{sources}\n\n{DRAFT_QUESTION.format(question=question)}\n\n{EXTRACT_RULES}")]
 
 
 def judge_messages(sources: str, claim: str, n: int, layout: str = "rules_last") -> list[tuple[str, str]]:
