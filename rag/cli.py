@@ -160,6 +160,45 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .corpus import load_papers
+    from .errors import IndexMissingError
+    from .pipeline import Pipeline
+    from .retrieval import Retriever
+    from .services import build_index, build_llm
+
+    settings = _settings(args)
+    for name in ("host", "port", "root_path"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(settings.server, name, value)
+    if args.token:
+        settings.server.api_token = args.token
+    index = build_index(settings)
+    try:
+        index.current_manifest()
+    except IndexMissingError:
+        print(f"The index is empty: indexing the seed papers in {settings.seeds_dir} first…", file=sys.stderr)
+        index.ingest(load_papers([settings.seeds_dir]), progress=_progress_bar())
+    print("loading the language model…", file=sys.stderr, flush=True)
+    llm = build_llm(settings)
+    info = llm.describe()
+    print(f"answering with {info.get('model')} ({info.get('backend')})", file=sys.stderr)
+    retriever = Retriever(index)
+    from ui.server import serve
+
+    serve(settings, Pipeline(settings, retriever, llm), retriever)
+    return 0
+
+
+def cmd_embed_snippet(args: argparse.Namespace) -> int:
+    from ui.embed import snippet
+
+    settings = _settings(args)
+    print(snippet(args.url, token=args.token or settings.server.api_token, height=args.height))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="paperchat",
@@ -198,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-under", action="append", metavar="METRIC=VALUE", help="exit 1 if paperchat's metric is lower")
     p.add_argument("--no-planted", action="store_true", help="skip the planted-error critique test")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", help="run the web chat and the HTTP API")
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--root-path", dest="root_path", help="sub-path behind a reverse proxy, e.g. /paperchat")
+    p.add_argument("--token", help="require this API token (or set PAPERCHAT_SERVER__API_TOKEN)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("embed-snippet", help="print HTML to embed the chat in a wiki page")
+    p.add_argument("--url", default="http://127.0.0.1:7860", help="public address of the paperchat server")
+    p.add_argument("--token", help="token to put in the embed URL (default: the configured one)")
+    p.add_argument("--height", type=int, default=620, help="iframe height in pixels")
+    p.set_defaults(func=cmd_embed_snippet)
 
     p = sub.add_parser("doctor", help="check the model backend, weights and index, and say what to fix")
     p.set_defaults(func=cmd_doctor)
