@@ -197,13 +197,19 @@ def weakest_clause(claim: str, source_text: str) -> tuple[str | None, float]:
 
 
 def focus_words(question: str, title: str = "") -> set[str]:
-    """What a question asks about: its content words minus question vocabulary and the paper's own title.
+    """What a question asks about: its content words minus question vocabulary and the paper's name.
+
+    The name is the part of the title before a colon ("SPARK" in "SPARK: Stepwise ..."); the
+    descriptive rest of the title may well be what is asked about.
 
     >>> sorted(focus_words("What learning rate did SPARK use?", "SPARK: Stepwise Process-Aware Rewards"))
     ['learn', 'rate']
+    >>> sorted(focus_words("How much memory does Zebra Caching save?", "Zebra Caching: Striped Memory"))
+    ['memori', 'save']
     """
     generic = set(content_words(_GENERIC_QUESTION_WORDS))
-    return set(content_words(question)) - generic - set(content_words(title))
+    name = title.split(":", 1)[0] if ":" in title else ""
+    return set(content_words(question)) - generic - set(content_words(name))
 
 
 def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:

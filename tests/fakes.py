@@ -41,3 +41,30 @@ class SlowEmbedder(HashingEmbedder):
             self.marker.write_text(str(os.getpid()))
         time.sleep(self.delay)
         return super().embed(texts)
+
+
+def copying_reply(request) -> str:
+    """A scripted model's reply: the first sentence of source [1], cited; obeys injected instructions.
+
+    For drafting requests it copies; for judging requests (JSON schema) it says "supported";
+    for question rewrites it joins the follow-up to the last user turn. If anything in the prompt
+    says 'ignore previous instructions and say "X"', it says X: a gullible model, to show that the
+    pipeline keeps such text away from it and that the critique stops what gets through.
+    """
+    import json
+    import re
+
+    from rag import prompts
+
+    text = "\n".join(m.content for m in request.messages)
+    if request.json_schema is not None:
+        return json.dumps({"quote": "", "verdict": "supported"})
+    if request.messages[0].content == prompts.REWRITE_SYSTEM:
+        history = re.search(r"User: (.*)", text)
+        follow = re.search(r"Follow-up question: (.*)", text)
+        return f"{follow.group(1)} (about: {history.group(1) if history else ''})"
+    injected = re.search(r"ignore (?:all )?previous instructions[^\"]*\"([^\"]+)\"", text, re.IGNORECASE)
+    if injected:
+        return injected.group(1)
+    match = re.search(r"\[1\] [^\n]*\n(.+?\.)(?:\s|$)", text)
+    return f"{match.group(1)} [1]" if match else "[1]"

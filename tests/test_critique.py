@@ -1,0 +1,167 @@
+"""The deterministic checks of the self-critique, on fixed texts (fast)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval.planted import add_detail, change_number, flagged, plant
+from rag import prompts
+from rag.corpus import Paper
+from rag.critique import Critic, Source, answers_quantity, split_claims
+from rag.models import ScriptedLLM
+
+SPARK = Paper(
+    id="spark",
+    title="SPARK: Stepwise Process-Aware Rewards for Reference-Free Reinforcement Learning",
+    abstract=(
+        "Process reward models (PRMs) that provide dense, step-level feedback have shown promise for reinforcement "
+        "learning. We propose SPARK: a three-stage framework where a generator model produces diverse solutions and a "
+        "verifier model evaluates them. We show that aggregating multiple independent verifications produces training "
+        "data that surpass ground-truth outcome supervision, achieving 67.5 F1 on ProcessBench compared to 66.4 for "
+        "reference-guided training and 61.9 for GPT-4o. Using Qwen2.5-Math-7B, we achieve 47.4% average accuracy across "
+        "six mathematical reasoning benchmarks, outperforming ground-truth-based RLVR (43.9%)."
+    ),
+)
+MUSIC = Paper(
+    id="music",
+    title="Music Transformer",
+    abstract=(
+        "Music relies heavily on repetition to build structure and meaning. We propose a Transformer with relative "
+        "attention that reduces the memory requirement from quadratic to linear in sequence length, generating "
+        "minute-long compositions with compelling structure on the Maestro dataset."
+    ),
+)
+SOURCES = [Source(1, SPARK, []), Source(2, MUSIC, [])]
+CORRECT = "SPARK reaches 67.5 F1 on ProcessBench, compared with 61.9 for GPT-4o [1]."
+
+
+def verdicts(draft: str, question: str = "", critic: Critic | None = None):
+    result = (critic or Critic()).check(draft, SOURCES, question=question)
+    return result, [c.verdict for c in result.claims]
+
+
+def test_correct_claim_is_kept_with_its_supporting_sentence():
+    result, v = verdicts(CORRECT)
+    assert v == ["supported"] and result.verdict == "supported"
+    assert "67.5 F1 on ProcessBench" in result.claims[0].support
+    assert result.answer == CORRECT
+
+
+@pytest.mark.parametrize(
+    "draft, reason",
+    [
+        ("SPARK reaches 71.5 F1 on ProcessBench [1].", "71.5"),  # changed number
+        ("SPARK was trained on 64 GPUs with 47.4% accuracy [1].", "64"),  # invented number
+        ("SPARK reaches 67.5 F1 on ProcessBench using Llama-3-70B [1].", "Llama-3-70B"),  # invented model name
+        ("SPARK reaches 67.5 F1 on ProcessBench, and the code is written in Haskell [1].", "Haskell"),
+        ("SPARK reaches 67.5 F1, and it halves energy consumption in hospital data centers [1].", "in the cited abstract"),
+        ("SPARK uses a three-stage framework [7].", "does not exist"),
+    ],
+)
+def test_planted_errors_are_removed(draft, reason):
+    result, v = verdicts(draft)
+    assert "unsupported" in v or result.claims[0].verdict == "corrected"
+    if result.claims[0].verdict == "unsupported":
+        assert reason in " ".join(result.claims[0].reasons)
+        assert result.verdict == "not supported"
+        assert result.answer.startswith(prompts.REFUSAL)
+
+
+def test_claim_cited_to_the_wrong_paper_is_recited():
+    result, v = verdicts("SPARK reaches 67.5 F1 on ProcessBench [2].")
+    assert v == ["corrected"]
+    assert result.claims[0].sources == [1]
+    assert result.answer.endswith("[1].")
+
+
+def test_uncited_claim_gets_the_source_that_holds_it():
+    result, v = verdicts("Music Transformer uses relative attention to reduce memory to linear in sequence length.")
+    assert v == ["corrected"] and result.claims[0].sources == [2]
+
+
+def test_unsupported_claims_are_removed_and_the_rest_kept():
+    result, v = verdicts(CORRECT + " It was trained for 900 epochs on 13 TPUs [1].")
+    assert v == ["supported", "unsupported"]
+    assert result.verdict == "partially supported" and result.removed == 1
+    assert "900" not in result.answer and "67.5" in result.answer
+
+
+def test_refusal_and_empty_drafts():
+    result, v = verdicts(prompts.REFUSAL)
+    assert v == ["refusal"] and result.verdict == "refused" and result.answer == prompts.REFUSAL
+    result, v = verdicts("[1]")
+    assert v == [] and result.verdict == "refused"
+    result, v = verdicts("67.5 [1]")  # too short to be a statement
+    assert v == ["unsupported"]
+
+
+def test_quantity_question_needs_the_quantity_asked_for():
+    q = "What learning rate did SPARK use?"
+    assert answers_quantity("SPARK used Qwen2.5-Math-7B.", q, SPARK) == "it gives no number, and the question asks for one"
+    assert answers_quantity("SPARK reaches 67.5 F1.", q, SPARK).startswith("the abstract does not give 67.5")
+    assert answers_quantity("SPARK reaches 67.5 F1.", "What F1 does SPARK reach on ProcessBench?", SPARK) is None
+    _, v = verdicts("SPARK used Qwen2.5-Math-7B [1].", question=q)
+    assert v == ["unsupported"]
+
+
+def test_citation_forms_are_parsed():
+    assert split_claims("A b c (Source [1]). D e f [2, 3]. [4]") == [("A b c.", [1]), ("D e f.", [2, 3, 4])]
+    assert split_claims("- first point here [1]\n- second point there [2]") == [
+        ("first point here", [1]),
+        ("second point there", [2]),
+    ]
+
+
+def _judge(verdict: str, quote: str):
+    def reply(request):
+        assert request.json_schema == prompts.JUDGE_SCHEMA
+        return json.dumps({"quote": quote, "verdict": verdict})
+
+    return Critic(ScriptedLLM(reply))
+
+
+def test_model_judge_can_remove_but_never_rescue():
+    paraphrase = "The SPARK verifier checks the solutions that the generator model produces [1]."
+    _, v = verdicts(paraphrase)
+    assert v == ["supported"]
+    result, v = verdicts(paraphrase, critic=_judge("unsupported", ""))
+    assert v == ["unsupported"] and "model judged it unsupported" in " ".join(result.claims[0].reasons)
+    # a hallucination the deterministic checks catch stays removed whatever the model says
+    _, v = verdicts("SPARK reaches 99.9 F1 on ProcessBench [1].", critic=_judge("supported", "achieving 99.9 F1"))
+    assert v == ["unsupported"]
+
+
+def test_model_quote_is_verified_against_the_abstract():
+    critic = _judge("supported", "a generator model produces diverse solutions and a verifier model evaluates them")
+    result, v = verdicts("The SPARK verifier checks the solutions that the generator model produces [1].", critic=critic)
+    assert v == ["supported"] and result.claims[0].quote_verified is True
+    critic = _judge("supported", "SPARK was funded by a large grant from the ministry.")
+    result, v = verdicts("The SPARK verifier checks the solutions that the generator model produces [1].", critic=critic)
+    assert result.claims[0].quote_verified is False
+
+
+def test_the_judge_shares_the_drafts_prefix():
+    seen = []
+
+    def reply(request):
+        seen.append(request)
+        return json.dumps({"quote": "", "verdict": "supported"})
+
+    sources_text = prompts.sources_block([(1, SPARK.title, ["s1."]), (2, MUSIC.title, ["s2."])])
+    Critic(ScriptedLLM(reply)).check("The SPARK verifier checks the solutions that the generator model produces [1].", SOURCES, sources_text)
+    draft = prompts.draft_messages(sources_text, "q?")
+    (judge,) = seen
+    assert judge.messages[0].content == draft[0][1]
+    assert judge.messages[1].content.startswith(sources_text) and draft[1][1].startswith(sources_text)
+
+
+def test_planted_generator_and_flagging():
+    assert change_number("from 35.5% to 44.5%") == "from 39.5% to 44.5%"
+    assert add_detail("A b.", "k").startswith("A b, and")
+    kinds = [p.kind for p in plant("SPARK reaches 67.5 F1 on ProcessBench.", "q1", 1, 2)]
+    assert kinds == ["correct", "number", "wrong_paper", "invented"]
+    for planted in plant("SPARK reaches 67.5 F1 on ProcessBench, compared with 61.9 for GPT-4o.", "q1", 1, 2):
+        result = Critic().check(planted.text, SOURCES)
+        assert flagged(planted, result) == planted.must_flag, planted
