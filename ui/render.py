@@ -31,12 +31,12 @@ e = html.escape
 def badge(verdict: str) -> str:
     """A coloured verdict badge.
 
-    >>> 'supported' in badge("supported") and 'class="pc-badge"' in badge("supported")
+    >>> 'class="pc-badge pc-verdict-partially-supported"' in badge("partially supported")
     True
     """
     label, colour = BADGES.get(verdict, (verdict, "#57606a"))
     return (
-        f'<span class="pc-badge" data-verdict="{e(verdict)}" '
+        f'<span class="pc-badge pc-verdict-{e(verdict.replace(" ", "-"))}" '
         f'style="background:{colour};color:#fff;border-radius:10px;padding:1px 8px;font-size:0.85em">{e(label)}</span>'
     )
 
@@ -66,7 +66,7 @@ def citation_card(c: Citation) -> str:
     meta = " · ".join(x for x in (c.date, f"{c.authors} authors" if c.authors else None, f"{c.upvotes} upvotes" if c.upvotes else None) if x)
     links = " ".join(_link(u) for u in c.urls)
     return (
-        f'<details class="pc-citation" data-n="{c.n}"><summary><b>[{c.n}]</b> {e(c.title)}'
+        f'<details class="pc-citation pc-citation-{c.n}"><summary><b>[{c.n}]</b> {e(c.title)}'
         + (f' <small>({e(meta)})</small>' if meta else "")
         + "</summary>"
         + f'<div class="pc-abstract">{highlight(c.abstract, c.supporting)}</div>'
@@ -84,7 +84,7 @@ def claims_details(answer: Answer) -> str:
         cites = "".join(f"[{n}]" for n in claim.sources)
         reasons = "; ".join(claim.reasons)
         rows.append(
-            f'<li class="pc-claim" data-verdict="{e(claim.verdict)}"><b>{e(label)}</b> {e(claim.text)} {e(cites)}'
+            f'<li class="pc-claim pc-claim-{e(claim.verdict)}"><b>{e(label)}</b> {e(claim.text)} {e(cites)}'
             + (f"<br><small>{e(reasons)}</small>" if reasons else "")
             + "</li>"
         )

@@ -172,7 +172,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
         allow_origins=origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["*"],
     )
 
     def run_exclusive(fn):

@@ -1,0 +1,141 @@
+"""The chat in a real headless Chromium: streaming, citations, verdict badge, escaping, wiki embedding."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import parse_jsonl
+from rag.models import ScriptedLLM
+from rag.pipeline import Pipeline
+from rag.retrieval import Retriever
+from ui.embed import snippet
+from ui.server import create_app
+
+from .fakes import copying_reply
+from .live import browser, free_port, live_server
+
+pytestmark = pytest.mark.browser
+OUT = Path(__file__).resolve().parent.parent / "test-output"
+
+XSS = parse_jsonl(
+    json.dumps(
+        {
+            "title": "Quasar <script>window.__pwned=1</script> Decoding",
+            "abstract": "Quasar Decoding <img src=x onerror=\"window.__pwned=2\"> speeds up speculative decoding by "
+            "3.1x on long prompts. <script>window.__pwned=3</script> We release code at https://example.org/quasar.",
+        }
+    ),
+    "xss.jsonl",
+)
+
+
+def ask_in_page(page, question: str, timeout: float = 120.0) -> dict:
+    """Type a question, wait for the checked answer; returns timings seen in the page."""
+    before = page.locator(".pc-badge").count()
+    page.fill("#pc-question textarea", question)
+    started = time.monotonic()
+    page.click("#pc-ask")
+    first_text = None
+    while time.monotonic() - started < timeout:
+        if first_text is None:
+            drafts = page.locator(".pc-draft p:nth-child(2)")
+            if drafts.count() and drafts.last.inner_text().strip():
+                first_text = time.monotonic() - started
+        if page.locator(".pc-badge").count() > before:
+            return {"first_text": first_text, "final": time.monotonic() - started}
+        time.sleep(0.1)
+    raise AssertionError(f"no checked answer within {timeout} s")
+
+
+@pytest.fixture
+def scripted_app(fake_index, settings):
+    retriever = Retriever(fake_index)
+    return create_app(settings, Pipeline(settings, retriever, ScriptedLLM(copying_reply)), retriever), fake_index
+
+
+def test_chat_streams_and_shows_citations_and_verdict(scripted_app, tmp_path):
+    app, _ = scripted_app
+    with live_server(app) as url, browser() as b:
+        page = b.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url + "/")
+        page.wait_for_selector("#pc-question textarea", timeout=60_000)
+        ask_in_page(page, "What does SPELL use self-play for?")
+        assert page.locator(".pc-badge.pc-verdict-supported").count() == 1
+        card = page.locator(".pc-citation").first
+        assert "SPELL" in card.inner_text()
+        card.locator("summary").click()
+        assert page.locator(".pc-citation mark").count() >= 1  # the supporting sentence is highlighted
+        assert "Qwen" in page.locator("#pc-footer").inner_text() or "scripted" in page.locator("#pc-footer").inner_text()
+        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+        # multi-turn: a follow-up is answered in the same conversation, and clear empties it
+        ask_in_page(page, "and what roles does it combine?")
+        assert page.locator(".pc-badge").count() == 2
+        page.click("#pc-clear")
+        page.wait_for_function("document.querySelectorAll('.pc-badge').length === 0", timeout=10_000)
+        # the papers tab lists and filters the corpus
+        page.get_by_role("tab", name="Papers").click()
+        page.wait_for_selector("#pc-papers", timeout=10_000)
+        assert "Music Transformer" in page.locator("#pc-papers").inner_text()
+
+
+def test_html_in_abstracts_renders_as_text(scripted_app, tmp_path):
+    app, index = scripted_app
+    index.ingest(XSS)
+    with live_server(app) as url, browser() as b:
+        page = b.new_page()
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url + "/")
+        page.wait_for_selector("#pc-question textarea", timeout=60_000)
+        ask_in_page(page, "How much does Quasar Decoding speed up speculative decoding?")
+        page.locator(".pc-citation summary").first.click()
+        time.sleep(0.5)
+        assert page.evaluate("window.__pwned") is None
+        assert dialogs == []
+        text = page.locator("#pc-chat").inner_text()
+        assert "<script>window.__pwned=1</script>" in text  # shown literally, in the card title
+        assert page.locator("#pc-chat script").count() == 0
+        assert page.locator("#pc-chat img[src=x]").count() == 0
+        page.screenshot(path=str(tmp_path / "xss.png"), full_page=True)
+
+
+def test_wiki_page_embeds_the_chat_by_iframe_and_web_component(fake_index, settings, tmp_path):
+    settings.server.allowed_origins = []  # filled below once the wiki's port is known
+    wiki_port = free_port()
+    wiki_origin = f"http://localhost:{wiki_port}"
+    settings.server.allowed_origins = [wiki_origin]
+    retriever = Retriever(fake_index)
+    app = create_app(settings, Pipeline(settings, retriever, ScriptedLLM(copying_reply)), retriever)
+    with live_server(app) as url:
+        wiki = tmp_path / "wiki"
+        wiki.mkdir()
+        (wiki / "index.html").write_text(
+            "<!doctype html><html><body><h1>Team wiki</h1><p>Ask our papers:</p>" + snippet(url) + "</body></html>"
+        )
+        handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(wiki), **k)  # noqa: E731
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", wiki_port), handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            with browser() as b:
+                page = b.new_page(viewport={"width": 1100, "height": 1600})
+                page.goto(f"{wiki_origin}/index.html")
+                frame = page.frame_locator("iframe")
+                frame.locator("#pc-question textarea").fill("What does SPELL use self-play for?")
+                frame.locator("#pc-ask").click()
+                frame.locator(".pc-badge").wait_for(timeout=120_000)
+                assert "SPELL" in frame.locator("#pc-chat").inner_text()
+                component = page.locator("gradio-app")
+                component.locator("#pc-question textarea").wait_for(timeout=60_000)
+                component.locator("#pc-question textarea").fill("What roles does SPELL combine?")
+                component.locator("#pc-ask").click()
+                component.locator(".pc-badge").wait_for(timeout=120_000)
+                assert "SPELL" in component.locator("#pc-chat").inner_text()
+                page.screenshot(path=str(tmp_path / "wiki.png"), full_page=True)
+        finally:
+            httpd.shutdown()
