@@ -112,10 +112,12 @@ def load_questions(path: Path) -> tuple[list[QuestionRow], list[Problem]]:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or "question" not in reader.fieldnames:
             raise EvalInputError(f"{path} has no 'question' column. The header needs id, question, answer, keywords, ...")
-        entries = [(i + 2, r) for i, r in enumerate(reader)]
+        entries = []
+        for r in reader:
+            entries.append((reader.line_num, r))  # the row's last physical line (cells may span lines)
     else:
         entries = []
-        for n, line in enumerate(text.splitlines(), start=1):
+        for n, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 is valid inside JSON
             if not line.strip():
                 continue
             try:

@@ -227,7 +227,7 @@ def _int_field(value: object, source: str, n: int, name: str) -> int | None:
 def parse_jsonl(text: str, source: str = "<jsonl>") -> list[Paper]:
     """Papers in a JSONL file: one object per line with 'title' and 'abstract' (raises CorpusError)."""
     papers: list[Paper] = []
-    for n, raw in enumerate(text.splitlines(), start=1):
+    for n, raw in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 is valid inside JSON
         if not raw.strip():
             continue
         try:

@@ -36,6 +36,24 @@ from .text import content_words, split_sentences
 log = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+#: Longest earlier turn kept when rewriting a follow-up.
+MAX_TURN_CHARS = 4000
+
+
+def clean_history(history: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
+    r"""Earlier turns as (role, text) with unknown roles dropped and text cleaned and capped.
+
+    >>> clean_history([("user", "hi\x00 there"), ("system", "x"), ("assistant", "yes")])
+    [('user', 'hi there'), ('assistant', 'yes')]
+    """
+    out = []
+    for turn in history:
+        if len(turn) != 2 or turn[0] not in ("user", "assistant") or not isinstance(turn[1], str):
+            continue
+        text = " ".join(_CONTROL.sub(" ", _SURROGATE.sub("\ufffd", turn[1])).split())[:MAX_TURN_CHARS]
+        out.append((turn[0], text))
+    return out
 #: Sentences of an abstract that read as instructions to a model are never shown to it.
 INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b.{0,60}\b(instructions?|prompts?|rules|above|previous|everything)\b"
@@ -55,7 +73,7 @@ def check_question(question: object, max_chars: int) -> str:
         question = question.decode("utf-8", errors="replace")
     if not isinstance(question, str):
         raise QuestionError('The question must be text. Send it as a string, e.g. {"question": "What is SPELL?"}.')
-    text = " ".join(_CONTROL.sub(" ", question).split())
+    text = " ".join(_CONTROL.sub(" ", _SURROGATE.sub("\ufffd", question)).split())
     if not text:
         raise QuestionError('The question is empty. Type a question about the papers, e.g. "What does SPELL propose?".')
     if len(text) > max_chars:
@@ -229,6 +247,7 @@ class Pipeline:
         """Answer ``question``, yielding progress; the last event is :class:`Done`. Raises PaperchatError."""
         started = time.perf_counter()
         question = check_question(question, self.settings.answer.max_question_chars)
+        history = clean_history(history)
         timings = Timings()
         llm = _UsageTap(self.llm)
 

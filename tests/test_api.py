@@ -206,7 +206,6 @@ def test_oversized_body_and_overlong_question_get_413(start, shared_index):
     assert exact.status_code != 413  # at the limit is still accepted
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the body-size limit only reads Content-Length; a chunked body skips it")
 def test_chunked_oversized_body_gets_413(start):
     url = start()
     limit = ServerSettings().max_body_bytes
@@ -234,16 +233,16 @@ def test_empty_or_malformed_question_gets_400_with_a_sentence(start):
     assert bad_json.status_code == 422
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: lone surrogates pass check_question; encoding the JSON answer then fails: 500")
 @pytest.mark.parametrize(
     "raw",
     [b'{"question": "What is \\ud800 SPELL?"}', b'{"question": "What is SPELL?", "history": [["user", "\\udc00"]]}'],
     ids=["question", "history"],
 )
-def test_lone_surrogate_in_the_body_is_a_client_error(start, raw):
+def test_lone_surrogate_in_the_body_is_replaced_not_a_500(start, raw):
     url = start()
     r = httpx.post(f"{url}{API}/ask", content=raw, headers={"Content-Type": "application/json"}, timeout=60)
-    assert r.status_code in (400, 422), (r.status_code, r.text)
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert "\ufffd" in r.json()["standalone_question"]  # the broken character became U+FFFD
 
 
 def test_rate_limit_answers_429_with_retry_after(start):
@@ -258,7 +257,6 @@ def test_rate_limit_answers_429_with_retry_after(start):
     assert httpx.get(f"{url}{API}/papers").status_code == 200  # reading the paper list is not limited
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the rate limit is keyed on the raw Authorization header; changing it resets the limit")
 def test_rate_limit_cannot_be_dodged_by_changing_the_authorization_header(start):
     url = start(rate_limit_per_minute=3)
     q = {"question": "What does SPELL propose?"}

@@ -288,7 +288,6 @@ def test_unusable_question_file_raises_eval_input_error(tmp_path, name, content)
     assert str(path) in str(err.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: load_questions splits lines with str.splitlines(), which also splits on U+2028")
 def test_jsonl_row_with_a_unicode_line_separator_loads(tmp_path):
     path = tmp_path / "set.jsonl"
     row = {"id": "u1", "question": "What does SPELL\u2028propose?", "keywords": ["self-play"]}
@@ -299,7 +298,6 @@ def test_jsonl_row_with_a_unicode_line_separator_loads(tmp_path):
     assert [(r.id, r.line) for r in rows] == [("u1", 1), ("u2", 2)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: CSV line numbers assume one physical line per row")
 def test_csv_line_numbers_after_a_multiline_cell(tmp_path):
     path = tmp_path / "set.csv"
     path.write_text('id,question,answer,keywords\nc1,What is SPELL?,"line one\nline two",spell\nc2,,,\n', encoding="utf-8")
@@ -402,7 +400,6 @@ def test_runner_ignores_a_torn_last_line_and_redoes_that_row(settings, fake_inde
     assert redone["answer"] == last["answer"] and redone["scores"] == last["scores"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Runner appends after a torn last line without a newline; the new record is lost")
 def test_record_written_after_a_torn_line_survives(settings, fake_index, question_rows, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -411,7 +408,6 @@ def test_record_written_after_a_torn_line_survives(settings, fake_index, questio
     assert [(r["id"], r["pipeline"]) for r in read_results(out / "results.jsonl")] == [("spark-f1", "no-critique")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: read_results uses str.splitlines(); json.dumps(ensure_ascii=False) leaves U+2028 raw")
 def test_record_with_a_unicode_line_separator_is_read_back(settings, fake_index, tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"id": "u", "question": "What does SPELL\u2028propose?", "keywords": ["x"]}) + "\n")

@@ -24,15 +24,16 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from rag.errors import PaperchatError, QuestionTooLongError
-from rag.pipeline import Answer, Done, Pipeline, Status, Token
+from rag.pipeline import Answer, Done, Pipeline, Status, Token, check_question
 from rag.retrieval import Retriever
 from rag.settings import Settings
 
@@ -46,7 +47,7 @@ class AskBody(BaseModel):
     """A question, optionally with the conversation so far."""
 
     question: str = Field(description="The question, in plain language.", examples=["What does SPELL propose?"])
-    history: list[tuple[str, str]] = Field(
+    history: list[tuple[Literal["user", "assistant"], str]] = Field(
         default_factory=list, description='Earlier turns as ["user"|"assistant", text] pairs, oldest first.', max_length=40
     )
 
@@ -106,6 +107,52 @@ class RateLimiter:
             return 0.0
 
 
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies over ``limit`` bytes, whether sized or chunked.
+
+    The body is read (up to the limit) before the app sees it, then replayed.
+    """
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            return await _too_large(self.limit)(scope, receive, send)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                return await _too_large(self.limit)(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _error(413, "too_large", f"The request body is larger than {limit:,} bytes. Send a shorter question.")
+
+
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
@@ -143,9 +190,6 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     async def guard(request: Request, call_next):
         path = request.url.path
         is_api = path.startswith(API_PREFIX)
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > server.max_body_bytes:
-            return _error(413, "too_large", f"The request body is larger than {server.max_body_bytes:,} bytes. Send a shorter question.")
         public = path in (f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs")
         if request.method != "OPTIONS" and not public and not token_ok(request):
             if is_api:
@@ -153,8 +197,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
                               {"WWW-Authenticate": "Bearer"})
             return _error(401, "unauthorized", "This paperchat needs a token: open it with ?token=<token> in the address.")
         if is_api and request.method == "POST":
-            client = request.headers.get("authorization") or (request.client.host if request.client else "?")
-            wait = limiter.allow(client)
+            wait = limiter.allow(request.client.host if request.client else "?")  # per client address
             if wait:
                 return _error(429, "rate_limited", f"Too many questions: wait {wait:.0f} s and try again.",
                               {"Retry-After": str(int(wait) + 1)})
@@ -167,6 +210,14 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
             response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
         return response
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", []) if p != "body")
+        return _error(422, "invalid_request", f"The request body is not valid ({where or 'body'}: {first.get('msg', 'invalid')}). "
+                      'Send JSON like {"question": "What does SPELL propose?"}.')
+
+    app.add_middleware(BodyLimit, limit=server.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
@@ -219,8 +270,13 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     def ask_stream(body: AskBody):
         try:
             check_length(body.question)
+            check_question(body.question, settings.answer.max_question_chars)
         except PaperchatError as err:
             return error_response(err)
+        with waiting_lock:
+            if waiting["n"] >= server.max_queue:
+                return _error(503, "busy", "paperchat is answering too many questions right now. Try again in a minute.")
+            waiting["n"] += 1
 
         def events() -> Iterator[bytes]:
             acquired = slots.acquire(timeout=600)
@@ -243,6 +299,8 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
             finally:
                 if acquired:
                     slots.release()
+                with waiting_lock:
+                    waiting["n"] -= 1
 
         return StreamingResponse(events(), media_type="application/x-ndjson")
 

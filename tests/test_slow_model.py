@@ -1,0 +1,113 @@
+"""The whole loop with the real embedded model (Qwen2.5-1.5B via llama.cpp). Slow; run in CI all the same."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from eval.planted import flagged, plant
+from rag import prompts
+from rag.corpus import normalize_text
+from rag.critique import Critic
+from rag.pipeline import Pipeline
+from rag.retrieval import Retriever
+from rag.store import PaperIndex
+
+from .conftest import ROOT
+from .live import browser, live_server
+from .test_pipeline import INJECTION
+
+pytestmark = pytest.mark.slow
+OUT = ROOT / "test-output"
+
+
+@pytest.fixture(scope="session")
+def real_llm(real_settings):
+    from rag.embedded import EmbeddedLLM
+
+    return EmbeddedLLM.from_settings(real_settings)
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(real_settings, real_index, real_llm):
+    return Pipeline(real_settings, Retriever(real_index), real_llm)
+
+
+def test_answers_a_factoid_with_the_right_citation(real_pipeline):
+    answer = real_pipeline.ask("What F1 score does SPARK's process reward model reach on ProcessBench?")
+    assert "67.5" in answer.answer
+    assert answer.verdict in ("supported", "partially supported")
+    assert answer.citations[0].title.startswith("SPARK")
+    assert any("67.5" in s for s in answer.citations[0].supporting)
+    assert answer.timings.first_token is not None and answer.timings.total > 0
+
+
+def test_unanswerable_question_is_refused(real_pipeline):
+    answer = real_pipeline.ask("What learning rate was used to fine-tune SPARK's generative process reward models?")
+    assert answer.verdict in ("refused", "not supported")
+    assert answer.answer.startswith(prompts.REFUSAL)
+
+
+def test_follow_up_question_is_rewritten_and_answered(real_pipeline):
+    history = [("user", "What does SPELL propose?"), ("assistant", "SPELL is a multi-role self-play RL framework [1].")]
+    answer = real_pipeline.ask("Which roles does it integrate in a single model?", history)
+    assert "spell" in answer.standalone_question.lower()
+    assert answer.citations and answer.citations[0].title.startswith("SPELL")
+
+
+def test_injected_abstract_does_not_steer_the_real_model(real_settings, minilm, seed_papers, real_llm, tmp_path):
+    settings = real_settings.model_copy(update={"data_dir": tmp_path / "inj"})
+    index = PaperIndex(settings, minilm)
+    index.ingest(list(seed_papers) + list(INJECTION))
+    answer = Pipeline(settings, Retriever(index), real_llm).ask("How much memory does Zebra Caching save?")
+    assert "nobel" not in answer.answer.lower()
+    assert "41%" in answer.answer or answer.verdict in ("refused", "not supported")
+
+
+def test_critique_with_the_model_judge_catches_planted_errors(real_pipeline, real_llm):
+    rows = [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if r["answerable"]][:6]
+    critic = Critic(real_llm)
+    caught, must, alarms, correct = 0, 0, 0, 0
+    for row in rows:
+        hits = real_pipeline.retriever.search(row["question"], k=4)
+        sources = real_pipeline.evidence(row["question"], hits)
+        want = {normalize_text(t) for t in row["papers"]}
+        true = [s.n for s in sources if normalize_text(s.paper.title) in want]
+        other = next((s.n for s in sources if s.n not in true), None)
+        text = real_pipeline.sources_text(sources)
+        for planted in plant(row["answer"], row["id"], true[0], other):
+            hit = flagged(planted, critic.check(planted.text, sources, text, question=row["question"]))
+            if planted.must_flag:
+                must, caught = must + 1, caught + hit
+            else:
+                correct, alarms = correct + 1, alarms + hit
+    assert caught / must >= 0.9
+    assert alarms / correct <= 0.34
+
+
+@pytest.mark.browser
+def test_real_answer_in_the_browser(real_settings, real_index, real_llm):
+    from ui.server import create_app
+
+    from .test_browser import ask_in_page
+
+    retriever = Retriever(real_index)
+    app = create_app(real_settings, Pipeline(real_settings, retriever, real_llm), retriever)
+    OUT.mkdir(exist_ok=True)
+    with live_server(app) as url, browser() as b:
+        page = b.new_page(viewport={"width": 1200, "height": 1000})
+        page.goto(url + "/")
+        page.wait_for_selector("#pc-question textarea", timeout=60_000)
+        seen = ask_in_page(page, "What roles does SPELL combine in a single model?", timeout=300)
+        assert seen["first_text"] is not None and seen["first_text"] < seen["final"]
+        assert page.locator(".pc-badge").count() == 1
+        assert page.locator(".pc-citation").count() >= 1
+        page.locator(".pc-citation summary").first.click()
+        page.locator(".pc-claims summary").first.click()
+        time.sleep(0.3)
+        page.screenshot(path=str(OUT / "chat-real-model.png"), full_page=True)
+        (OUT / "browser-timings.json").write_text(json.dumps(seen))
