@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import json
 import logging
@@ -441,8 +442,12 @@ class PaperIndex:
                 keep_old = False
             old_papers: dict[str, Paper] = {}
             if keep_old or (manifest is not None and not replace):
-                for p in self.papers_of(current):
-                    old_papers[p.id] = p
+                try:
+                    for p in self.papers_of(current):
+                        old_papers[p.id] = p
+                except Exception as err:  # a damaged generation in service: rebuild from what we were given
+                    log.warning("the index in service cannot be read (%s); rebuilding it from the given papers", err)
+                    keep_old = False
             wanted = {p.id: p for p in papers}
             if not replace:
                 for pid, p in old_papers.items():
@@ -466,7 +471,7 @@ class PaperIndex:
                 self.place.remove(name)
                 if isinstance(err, PaperchatError) or not isinstance(err, Exception):
                     raise
-                raise IngestError(f"{type(err).__name__}: {err}") from err
+                raise IngestError(_describe_failure(err, self.settings.data_dir)) from err
             self.place.set_current(name)
             self._prune(keep=(name, current))
             report.seconds = time.perf_counter() - started
@@ -567,6 +572,24 @@ class PaperIndex:
         for name in self.place.generations():
             if name not in keep:
                 self.place.remove(name)
+
+
+#: Below this much free space, a failed ingest is reported as a full disk.
+LOW_DISK_BYTES = 64 * 1024 * 1024
+
+
+def _describe_failure(err: Exception, where: Path) -> str:
+    """Why a build failed, naming a full disk when that is the cause (Chroma's own message often hides it)."""
+    detail = f"{type(err).__name__}: {err}"
+    full = isinstance(err, OSError) and err.errno == errno.ENOSPC
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        free = None
+    if full or (free is not None and free < LOW_DISK_BYTES):
+        shown = f"{free / 1e6:.1f} MB free" if free is not None else "no space left"
+        return f"the disk holding {where} is full ({shown}; No space left on device); {detail}"
+    return detail
 
 
 def status(settings: Settings) -> dict:
