@@ -97,7 +97,8 @@ class Runner:
         if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write("\n")  # a crash tore the last line: start the next record on a fresh one
-        todo = [(row, name) for row in rows for name in self.pipelines if (row.id, name) not in done]
+        # pipeline by pipeline: a pipeline must not find the next one's prompt already in the model's cache
+        todo = [(row, name) for name in self.pipelines for row in rows if (row.id, name) not in done]
         total = len(rows) * len(self.pipelines)
         finished = total - len(todo)
         with open(path, "a", encoding="utf-8") as fh:

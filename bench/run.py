@@ -1,0 +1,372 @@
+"""paperchat benchmarks: ingest, retrieval at scale, answer latency, serve memory and load.
+
+Run ``python -m bench.run`` (see ``--help``). Writes ``bench/results.json`` and
+``bench/RESULTS.md``. Everything is measured on the machine it runs on; nothing is
+asserted. Synthetic corpora are generated from the seed vocabulary with a fixed seed.
+The 10k and 100k corpora are embedded with the deterministic hashing embedder by
+default (MiniLM on 2 CPU cores embeds ~30 chunks/s: 100k abstracts would take hours);
+the MiniLM throughput is measured on the seeds and the ``--real-embed`` size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pct(values, q):
+    return round(float(np.percentile(values, q)), 4) if values else None
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def synthetic_papers(n: int, seed: int = 0):
+    """``n`` abstracts built from the seed vocabulary (deterministic)."""
+    from rag.corpus import Paper, load_papers, paper_id
+
+    seeds = load_papers([ROOT / "seeds"])
+    words = [w for p in seeds for w in re.findall(r"[A-Za-z][A-Za-z\-]+", p.abstract)]
+    title_words = [w for p in seeds for w in re.findall(r"[A-Za-z][A-Za-z\-]+", p.title)]
+    rng = random.Random(seed)
+    papers = []
+    for i in range(n):
+        title = " ".join(rng.choice(title_words) for _ in range(rng.randint(5, 10))).title() + f" {i}"
+        sentences = []
+        for _ in range(rng.randint(6, 10)):
+            s = " ".join(rng.choice(words) for _ in range(rng.randint(12, 26)))
+            if rng.random() < 0.3:
+                s += f" reaching {rng.randint(1, 99)}.{rng.randint(0, 9)}%"
+            sentences.append(s[0].upper() + s[1:] + ".")
+        abstract = " ".join(sentences)
+        papers.append(Paper(id=paper_id(title, abstract), title=title, abstract=abstract, sources=["synthetic"]))
+    return papers
+
+
+def questions():
+    rows = [json.loads(x) for x in (ROOT / "eval" / "questions.jsonl").read_text().splitlines() if x.strip()]
+    return rows
+
+
+def bench_ingest_seeds(out: dict) -> None:
+    from rag.corpus import load_papers
+    from rag.embeddings import MiniLMEmbedder
+    from rag.settings import Settings
+    from rag.store import PaperIndex
+
+    papers = load_papers([ROOT / "seeds"])
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=tmp)
+        embedder = MiniLMEmbedder()
+        started = time.perf_counter()
+        report = PaperIndex(settings, embedder).ingest(papers)
+        cold = time.perf_counter() - started
+        started = time.perf_counter()
+        PaperIndex(settings, embedder).ingest(papers)
+        warm = time.perf_counter() - started
+        size = dir_size(settings.index_dir)
+    out["ingest_seeds"] = {
+        "papers": report.papers_total, "chunks": report.chunks_total, "cold_s": round(cold, 2), "warm_s": round(warm, 3),
+        "papers_per_s": round(report.papers_total / cold, 1), "chunks_per_s": round(report.chunks_total / cold, 1),
+        "index_bytes": size, "embedder": embedder.name,
+    }
+    print("ingest seeds:", out["ingest_seeds"], flush=True)
+
+
+def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
+    from rag.embeddings import HashingEmbedder, MiniLMEmbedder
+    from rag.retrieval import Retriever
+    from rag.settings import Settings
+    from rag.store import PaperIndex
+
+    qs = [q["question"] for q in questions()]
+    rows = []
+    for n in sizes:
+        papers = synthetic_papers(n)
+        kinds = [("hashing", HashingEmbedder())] + ([("minilm", MiniLMEmbedder())] if n <= real_embed else [])
+        for kind, embedder in kinds:
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = Settings(data_dir=tmp)
+                index = PaperIndex(settings, embedder)
+                started = time.perf_counter()
+                report = index.ingest(papers)
+                seconds = time.perf_counter() - started
+                row = {
+                    "papers": n, "embedder": kind, "ingest_s": round(seconds, 1),
+                    "papers_per_s": round(n / seconds, 1), "chunks": report.chunks_total,
+                    "chunks_per_s": round(report.chunks_total / seconds, 1), "index_bytes": dir_size(settings.index_dir),
+                }
+                retriever = Retriever(index)
+                started = time.perf_counter()
+                retriever.snapshot()
+                row["load_s"] = round(time.perf_counter() - started, 2)
+                for mode in ("hybrid", "dense", "bm25"):
+                    lat = []
+                    for q in qs:
+                        t = time.perf_counter()
+                        retriever.search(q, k=5, mode=mode)
+                        lat.append((time.perf_counter() - t) * 1000)
+                    row[f"{mode}_p50_ms"] = pct(lat, 50)
+                    row[f"{mode}_p95_ms"] = pct(lat, 95)
+                rows.append(row)
+                print("scale:", row, flush=True)
+    out["scale"] = rows
+
+
+def bench_answers(out: dict, n_questions: int, data_dir: Path) -> None:
+    from eval.baseline import BaselinePipeline
+    from rag.corpus import load_papers
+    from rag.embedded import EmbeddedLLM
+    from rag.pipeline import Pipeline
+    from rag.retrieval import Retriever
+    from rag.settings import Settings
+    from rag.store import PaperIndex
+    from rag.embeddings import MiniLMEmbedder
+
+    settings = Settings(data_dir=data_dir)
+    index = PaperIndex(settings, MiniLMEmbedder())
+    index.ingest(load_papers([ROOT / "seeds"]))
+    retriever = Retriever(index)
+    started = time.perf_counter()
+    llm = EmbeddedLLM.from_settings(settings)
+    load_s = time.perf_counter() - started
+    ours = Pipeline(settings, retriever, llm)
+    base = BaselinePipeline(retriever, llm)
+    rows = [q for q in questions()][:n_questions]
+    recs = collections.defaultdict(list)
+    for q in rows:
+        for name, pipe in (("paperchat", ours), ("baseline", base)):
+            a = pipe.ask(q["question"])
+            recs[name].append(a.timings.model_dump())
+    summary = {"model": llm.model, "load_s": round(load_s, 2), "questions": len(rows)}
+    for name, ts in recs.items():
+        total = [t["total"] for t in ts]
+        first = [t["first_token"] for t in ts if t["first_token"] is not None]
+        entry = {
+            "first_token_p50_s": pct(first, 50), "first_token_p95_s": pct(first, 95),
+            "total_p50_s": pct(total, 50), "total_p95_s": pct(total, 95),
+        }
+        if name == "paperchat":
+            draft = [t["draft"] for t in ts]
+            crit = [t["critique"] for t in ts]
+            retr = [t["retrieval"] for t in ts]
+            entry.update(
+                retrieval_share=round(sum(retr) / sum(total), 3), draft_share=round(sum(draft) / sum(total), 3),
+                critique_share=round(sum(crit) / sum(total), 3),
+                critique_to_draft_ratio=round(sum(crit) / sum(draft), 3),
+                critique_prompt_tokens=sum(t["critique_prompt_tokens"] for t in ts),
+                critique_cached_tokens=sum(t["critique_cached_tokens"] for t in ts),
+                draft_prompt_tokens=sum(t["prompt_tokens"] for t in ts),
+                tokens_per_s=round(statistics.mean([t["tokens_per_second"] for t in ts if t["tokens_per_second"]] or [0]), 1),
+            )
+        summary[name] = entry
+    base_total = summary["baseline"]["total_p50_s"]
+    summary["paperchat_vs_baseline_total_p50"] = round(summary["paperchat"]["total_p50_s"] / base_total, 2) if base_total else None
+    out["answers"] = summary
+    print("answers:", summary, flush=True)
+
+
+def _rss_mb(pid: int) -> float:
+    total = 0.0
+    for p in [pid] + _children(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return round(total, 1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def bench_serve(out: dict, clients_list: list[int], data_dir: Path) -> None:
+    import httpx
+
+    from tests.live import free_port
+
+    port = free_port()
+    env = {**os.environ, "PAPERCHAT_DATA_DIR": str(data_dir), "PAPERCHAT_MODEL__BACKEND": "embedded",
+           "PAPERCHAT_SERVER__RATE_LIMIT_PER_MINUTE": "1000", "PAPERCHAT_SERVER__MAX_QUEUE": "64"}
+    exe = Path(sys.executable).with_name("paperchat")
+    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("paperchat serve did not come up")
+            time.sleep(1)
+        time.sleep(2)
+        result = {"idle_rss_mb": _rss_mb(proc.pid), "load": []}
+        qs = [q["question"] for q in questions() if q["answerable"]]
+        for clients in clients_list:
+            peak = [0.0]
+            stop = [False]
+
+            def sample():
+                while not stop[0]:
+                    peak[0] = max(peak[0], _rss_mb(proc.pid))
+                    time.sleep(0.5)
+
+            def one(i):
+                t = time.perf_counter()
+                r = httpx.post(f"{url}/api/v1/ask", json={"question": qs[i % len(qs)]}, timeout=1800)
+                return r.status_code, time.perf_counter() - t
+
+            sampler = concurrent.futures.ThreadPoolExecutor(1)
+            sampler.submit(sample)
+            started = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+                res = list(pool.map(one, range(clients)))
+            wall = time.perf_counter() - started
+            stop[0] = True
+            sampler.shutdown()
+            lat = [s for _, s in res]
+            row = {
+                "clients": clients, "requests": len(res), "errors": sum(c != 200 for c, _ in res),
+                "wall_s": round(wall, 1), "throughput_per_min": round(60 * len(res) / wall, 2),
+                "p50_s": pct(lat, 50), "p95_s": pct(lat, 95), "peak_rss_mb": peak[0],
+            }
+            result["load"].append(row)
+            print("load:", row, flush=True)
+        out["serve"] = result
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def markdown(out: dict) -> str:
+    lines = [
+        "# paperchat benchmark results",
+        "",
+        f"Machine: {out['machine']}. Command: `{out['command']}`. Date: {out['date']}.",
+        "",
+    ]
+    s = out.get("ingest_seeds")
+    if s:
+        lines += [
+            "## Ingest: the seed papers (real MiniLM embedder)",
+            "",
+            "| papers | chunks | cold s | papers/s | chunks/s | re-ingest s | index size |",
+            "|---|---|---|---|---|---|---|",
+            f"| {s['papers']} | {s['chunks']} | {s['cold_s']} | {s['papers_per_s']} | {s['chunks_per_s']} | {s['warm_s']} | {s['index_bytes'] / 1e6:.1f} MB |",
+            "",
+        ]
+    if out.get("scale"):
+        lines += [
+            "## Scale: synthetic corpora",
+            "",
+            "| papers | embedder | ingest s | papers/s | chunks/s | index size | load s | hybrid p50/p95 ms | dense p50/p95 ms | bm25 p50/p95 ms |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in out["scale"]:
+            lines.append(
+                f"| {r['papers']:,} | {r['embedder']} | {r['ingest_s']} | {r['papers_per_s']} | {r['chunks_per_s']} | "
+                f"{r['index_bytes'] / 1e6:.1f} MB | {r['load_s']} | {r['hybrid_p50_ms']} / {r['hybrid_p95_ms']} | "
+                f"{r['dense_p50_ms']} / {r['dense_p95_ms']} | {r['bm25_p50_ms']} / {r['bm25_p95_ms']} |"
+            )
+        lines.append("")
+    a = out.get("answers")
+    if a:
+        p, b = a["paperchat"], a["baseline"]
+        lines += [
+            f"## Answers: embedded {a['model']} ({a['questions']} questions; model load {a['load_s']} s)",
+            "",
+            "| pipeline | first token p50 / p95 s | total p50 / p95 s |",
+            "|---|---|---|",
+            f"| paperchat | {p['first_token_p50_s']} / {p['first_token_p95_s']} | {p['total_p50_s']} / {p['total_p95_s']} |",
+            f"| baseline (llama-index stock) | {b['first_token_p50_s']} / {b['first_token_p95_s']} | {b['total_p50_s']} / {b['total_p95_s']} |",
+            "",
+            f"paperchat / baseline total time (p50): **{a['paperchat_vs_baseline_total_p50']}x**. Share of paperchat's time: "
+            f"retrieval {p['retrieval_share']:.1%}, drafting {p['draft_share']:.1%}, critique {p['critique_share']:.1%}. "
+            f"Critique cost as a ratio of the draft's: **{p['critique_to_draft_ratio']}x**; its prompts took "
+            f"{p['critique_prompt_tokens']:,} tokens of which {p['critique_cached_tokens']:,} came from the prefix cache. "
+            f"Generation speed {p['tokens_per_s']} tokens/s.",
+            "",
+        ]
+    sv = out.get("serve")
+    if sv:
+        lines += [
+            f"## Serving: `paperchat serve` on the embedded model (idle RSS {sv['idle_rss_mb']} MB)",
+            "",
+            "| concurrent clients | requests | errors | wall s | answers/min | p50 s | p95 s | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in sv["load"]:
+            lines.append(
+                f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['wall_s']} | {r['throughput_per_min']} | "
+                f"{r['p50_s']} | {r['p95_s']} | {r['peak_rss_mb']} |"
+            )
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="synthetic corpus sizes")
+    parser.add_argument("--real-embed", type=int, default=1000, help="also embed corpora up to this size with MiniLM")
+    parser.add_argument("--questions", type=int, default=10, help="questions for the answer-latency run (0 skips it)")
+    parser.add_argument("--load", default="8,16", help="concurrent clients for the serve load run ('' skips it)")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,scale,answers,serve")
+    parser.add_argument("--out", default=str(ROOT / "bench"), help="folder for results.json and RESULTS.md")
+    args = parser.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    out: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    work = Path(tempfile.mkdtemp(prefix="paperchat-bench-"))
+    try:
+        if "ingest" not in skip:
+            bench_ingest_seeds(out)
+        if "scale" not in skip and args.sizes:
+            bench_scale(out, [int(x) for x in args.sizes.split(",")], args.real_embed)
+        if "answers" not in skip and args.questions:
+            bench_answers(out, args.questions, work / "answers")
+        if "serve" not in skip and args.load:
+            bench_serve(out, [int(x) for x in args.load.split(",")], work / "answers")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        dest = Path(args.out)
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "results.json").write_text(json.dumps(out, indent=2))
+        (dest / "RESULTS.md").write_text(markdown(out))
+        print(f"wrote {dest / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
