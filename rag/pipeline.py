@@ -31,7 +31,7 @@ from .errors import QuestionError, QuestionTooLongError
 from .models import LLM, Message, Request, Usage
 from .retrieval import Hit, Retriever
 from .settings import Settings
-from .text import content_words, split_sentences
+from .text import content_words, names, proper_nouns, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +208,14 @@ class Pipeline:
             log.warning("question rewrite failed (%s); searching with the conversation appended", err)
             text = ""
         text = " ".join(text.strip().strip('"').split())
+        last_user = next((c for r, c in reversed(turns) if r == "user"), "")
         if not text or len(text) > 3 * len(question) + 200 or not re.search(r"[A-Za-z]", text):
-            last_user = next((c for r, c in reversed(turns) if r == "user"), "")
             return f"{question} (context: {last_user})" if last_user else question
+        # the small model sometimes replaces a name by a description ("the self-play framework"):
+        # keep the names the conversation was about, since retrieval needs them
+        mentioned = [n for n in names(last_user) + proper_nouns(last_user) if n.casefold() not in text.casefold()]
+        if mentioned and not any(n.casefold() in text.casefold() for n in names(last_user) + proper_nouns(last_user)):
+            text = f"{text} (about {', '.join(dict.fromkeys(mentioned))})"
         return text
 
     def evidence(self, question: str, hits: Sequence[Hit]) -> list[Source]:
