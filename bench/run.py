@@ -204,11 +204,13 @@ def _children(pid: int) -> list[int]:
 
 
 def bench_serve(out: dict, clients_list: list[int], data_dir: Path) -> None:
+    import socket
+
     import httpx
 
-    from tests.live import free_port
-
-    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     env = {**os.environ, "PAPERCHAT_DATA_DIR": str(data_dir), "PAPERCHAT_MODEL__BACKEND": "embedded",
            "PAPERCHAT_SERVER__RATE_LIMIT_PER_MINUTE": "1000", "PAPERCHAT_SERVER__MAX_QUEUE": "64"}
     exe = Path(sys.executable).with_name("paperchat")

@@ -29,7 +29,7 @@ import secrets
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -487,7 +487,7 @@ class PaperIndex:
         return list(seen.values())
 
     def _build(self, name: str, base: str | None, papers: Sequence[Paper], total_papers: int, progress: Progress):
-        from llama_index.core import StorageContext, VectorStoreIndex
+        from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         collection = self.place.collection(name, create=True)

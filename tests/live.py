@@ -27,12 +27,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(app, port: int | None = None) -> Iterator[str]:
+def live_server(app, port: int | None = None, root_path: str = "") -> Iterator[str]:
     """Serve ``app`` on loopback until the block ends; yields its base URL."""
     import uvicorn
 
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", root_path=root_path, timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -45,6 +48,7 @@ def live_server(app, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        assert not thread.is_alive(), "the test server did not stop"
 
 
 @contextlib.contextmanager

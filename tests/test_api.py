@@ -5,9 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
-import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,37 +22,10 @@ from rag.store import PaperIndex
 from ui.server import create_app
 
 from .fakes import copying_reply
+from .live import live_server
 
 API = "/api/v1"
 WIKI = "http://wiki.example"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(app) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "the test server did not stop"
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +47,7 @@ def start(shared_index):
         settings = index.settings.model_copy(update={"server": ServerSettings(**server)})
         retriever = Retriever(index)
         pipeline = Pipeline(settings, retriever, llm or ScriptedLLM(copying_reply))
-        return stack.enter_context(serve(create_app(settings, pipeline, retriever, mount_ui=mount_ui)))
+        return stack.enter_context(live_server(create_app(settings, pipeline, retriever, mount_ui=mount_ui)))
 
     yield _start
     stack.close()
@@ -395,3 +365,20 @@ def test_openapi_schema_fuzzing_finds_no_server_errors(start, mode):
         assert any(code in (400, 413, 422) for codes in seen.values() for code in codes), seen
     else:
         assert 200 in seen[f"POST {API}/ask"], seen
+
+
+def test_behind_a_reverse_proxy_under_a_sub_path(shared_index):
+    """What a proxy forwarding /paperchat/* (prefix stripped) sees: links and the app's root carry the prefix."""
+    settings = shared_index.settings.model_copy(deep=True)
+    settings.server.root_path = "/paperchat"
+    retriever = Retriever(shared_index)
+    app = create_app(settings, Pipeline(settings, retriever, ScriptedLLM(copying_reply)), retriever)
+    with live_server(app, root_path="/paperchat") as url:
+        assert httpx.get(f"{url}{API}/health").json()["index"]["papers"] == 46
+        schema = httpx.get(f"{url}{API}/openapi.json").json()
+        assert schema.get("servers", [{}])[0].get("url") == "/paperchat"
+        page = httpx.get(f"{url}/", headers={"X-Forwarded-Host": "wiki.example", "X-Forwarded-Proto": "https"})
+        assert page.status_code == 200
+        assert "/paperchat" in page.text  # Gradio builds its asset and API URLs under the sub-path
+        embed = httpx.get(f"{url}/embed/")
+        assert embed.status_code == 200 and "/paperchat/embed" in embed.text

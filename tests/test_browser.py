@@ -139,3 +139,20 @@ def test_wiki_page_embeds_the_chat_by_iframe_and_web_component(fake_index, setti
                 page.screenshot(path=str(tmp_path / "wiki.png"), full_page=True)
         finally:
             httpd.shutdown()
+
+
+def test_errors_reach_the_user_as_sentences_not_tracebacks(scripted_app):
+    import shutil
+
+    app, index = scripted_app
+    with live_server(app) as url, browser() as b:
+        page = b.new_page()
+        page.goto(url + "/")
+        page.wait_for_selector("#pc-question textarea", timeout=60_000)
+        shutil.rmtree(index.settings.index_dir)  # the index disappears while the chat is open
+        page.fill("#pc-question textarea", "What does SPELL propose?")
+        page.click("#pc-ask")
+        page.wait_for_selector(".pc-error", timeout=60_000)
+        shown = page.locator("body").inner_text()
+        assert "Run `paperchat ingest`" in shown or "paperchat ingest" in shown
+        assert "Traceback" not in shown
