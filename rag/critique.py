@@ -278,7 +278,7 @@ class Critic:
     low: float = LOW_SUPPORT
     high: float = HIGH_SUPPORT
     clause_low: float = CLAUSE_SUPPORT
-    judge_tokens: int = 160
+    judge_tokens: int = 64
     calls: int = field(default=0, init=False)
 
     def check(

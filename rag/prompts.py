@@ -50,15 +50,17 @@ SOURCES_FOOTER = "End of sources."
 JUDGE_TASK = (
     "Check one claim against source [{n}] above.\n"
     'Claim: "{claim}"\n'
-    "First copy the one sentence of source [{n}] that best supports the claim into \"quote\" (copy it exactly; "
-    'use "" if no sentence does). Then give "verdict": "supported" only if source [{n}] states everything the '
-    'claim says, including every number and name; otherwise "unsupported".'
+    'First copy the first ten words of the sentence of source [{n}] that best supports the claim into "quote" '
+    '(exactly as written; "" if no sentence does). Then give "verdict": "supported" only if source [{n}] states '
+    'everything the claim says, including every number and name; otherwise "unsupported".'
 )
 
+# The quote is only the start of the sentence: the judge's output is what the critique pays
+# for (the prompt's prefix is cached), and the start is enough to find and verify the sentence.
 JUDGE_SCHEMA = {
     "type": "object",
     "properties": {
-        "quote": {"type": "string", "maxLength": 400},
+        "quote": {"type": "string", "maxLength": 120},
         "verdict": {"type": "string", "enum": ["supported", "unsupported"]},
     },
     "required": ["quote", "verdict"],
