@@ -117,6 +117,7 @@ def test_full_disk_during_ingest_loses_nothing(tmp_path):
 import json, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
+from rag.corpus import load_papers
 from rag.embeddings import HashingEmbedder
 from rag.errors import IngestError
 from rag.retrieval import Retriever
