@@ -62,6 +62,10 @@ QUANTITY_QUESTION = re.compile(
     r"percentage|percent|number|count|f1|bleu|gains?|improvements?|resolution|age|speed-?up|pass@\S+))\b",
     re.IGNORECASE,
 )
+#: Field-wide acronyms that name no particular paper: a question using them is not "about" them.
+GENERIC_ACRONYMS = frozenset(
+    "LLM LLMS VLM VLMS LVLM LVLMS MLLM MLLMS LM LMS AI RL RLHF NLP ML DL GPU GPUS CPU CPUS SOTA QA".split()
+)
 _GENERIC_QUESTION_WORDS = (
     "what which how many much large big long does did do use used report reports reported achieve achieves "
     "reach reaches give gives get gets make makes need needs show shows number kind type compared compare value "
@@ -212,6 +216,23 @@ def focus_words(question: str, title: str = "") -> set[str]:
     return set(content_words(question)) - generic - set(content_words(name))
 
 
+def off_subject(question: str, paper: Paper) -> str | None:
+    """Why a claim from ``paper`` cannot answer ``question``: a name the question asks about is not in it.
+
+    >>> p = Paper(id="m", title="Momentum-GS: Gaussian Self-Distillation", abstract="Blocks are bounded by GPUs.")
+    >>> off_subject("How many GPUs were used to train AlphaLLM?", p)
+    'the question is about AlphaLLM, which the cited abstract does not mention'
+    >>> off_subject("How does Momentum-GS use GPUs?", p) is None
+    True
+    """
+    text = f"{paper.title}. {paper.abstract}"
+    asked = [n for n in dict.fromkeys(names(question) + proper_nouns(question)) if n.upper() not in GENERIC_ACRONYMS]
+    missing = [n for n in asked if not name_in(n, text)]
+    if missing:
+        return f"the question is about {', '.join(missing)}, which the cited abstract does not mention"
+    return None
+
+
 def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     """For a question asking for a quantity: why the claim does not give it (None if it does).
 
@@ -357,7 +378,7 @@ class Critic:
             check.reasons.append(f'"{part.strip(" .")}" is not in the cited abstract')
             return check
         if question:
-            why = answers_quantity(text, question, by_n[chosen[0]].paper)
+            why = off_subject(question, by_n[chosen[0]].paper) or answers_quantity(text, question, by_n[chosen[0]].paper)
             if why:
                 check.verdict = "unsupported"
                 check.reasons.append(f"does not answer the question: {why}")

@@ -140,10 +140,14 @@ def proper_nouns(text: str) -> list[str]:
 
     >>> proper_nouns("It was written in Haskell. The code runs in Norway and Paris.")
     ['Haskell', 'Norway', 'Paris']
+    >>> proper_nouns("Follow-up (about: What is SPELL?)")
+    []
     """
     out = []
     for sentence in split_sentences(text):
         for m in re.finditer(r"(?<=[\w,;:)] )([A-Z][a-z]{2,})\b", sentence):
+            if m.group(1).lower() in STOPWORDS:  # "What", "The" after a colon are not names
+                continue
             if m.group(1) not in out:
                 out.append(m.group(1))
     return out

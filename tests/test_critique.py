@@ -165,3 +165,12 @@ def test_planted_generator_and_flagging():
     for planted in plant("SPARK reaches 67.5 F1 on ProcessBench, compared with 61.9 for GPT-4o.", "q1", 1, 2):
         result = Critic().check(planted.text, SOURCES)
         assert flagged(planted, result) == planted.must_flag, planted
+
+
+def test_claim_about_another_paper_does_not_answer_a_question_naming_one():
+    q = "How many GPUs were used to train AlphaLLM?"
+    _, v = verdicts("Music Transformer reduces the memory requirement from quadratic to linear [2].", question=q)
+    assert v == ["unsupported"]
+    result, v = verdicts("Music Transformer reduces the memory requirement from quadratic to linear [2].",
+                         question="How does Music Transformer reduce memory?")
+    assert v == ["supported"]
