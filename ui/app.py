@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import gradio as gr
 
@@ -163,4 +163,3 @@ def queue(blocks: gr.Blocks, concurrency: int, max_size: int) -> gr.Blocks:
     return blocks.queue(default_concurrency_limit=concurrency, max_size=max_size)
 
 
-Factory = Callable[[], Pipeline]
