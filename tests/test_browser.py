@@ -44,8 +44,12 @@ def ask_in_page(page, question: str, timeout: float = 120.0) -> dict:
     first_text = None
     while time.monotonic() - started < timeout:
         if first_text is None:
-            drafts = page.locator(".pc-draft p:nth-child(2)")
-            if drafts.count() and drafts.last.inner_text().strip():
+            # read the streamed text in one step: the draft element is replaced when the answer lands
+            text = page.evaluate(
+                "() => { const d = document.querySelectorAll('.pc-draft p:nth-child(2)');"
+                " return d.length ? d[d.length - 1].innerText : ''; }"
+            )
+            if text.strip():
                 first_text = time.monotonic() - started
         if page.locator(".pc-badge").count() > before:
             return {"first_text": first_text, "final": time.monotonic() - started}
