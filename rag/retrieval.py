@@ -79,6 +79,15 @@ class BM25Index:
         return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
 
+def bm25_text(title: str, chunk: str) -> str:
+    """What BM25 indexes for a chunk: its paper's title, then the chunk.
+
+    >>> bm25_text("SPELL", "It self-plays.").splitlines()
+    ['SPELL', 'It self-plays.']
+    """
+    return f"{title}\n{chunk}"
+
+
 def build_bm25(ids: list[str], texts: list[str]) -> BM25Index:
     """Index ``texts`` (aligned with chunk ``ids``) for BM25."""
     import bm25s
@@ -176,7 +185,7 @@ class Retriever:
             chunk_text[rec["id"]] = rec["documents"]
             chunk_paper[rec["id"]] = pid
             ids.append(rec["id"])
-            texts.append(f"{meta['title']}\n{rec['documents']}")
+            texts.append(bm25_text(meta["title"], rec["documents"]))
         if not ids:
             raise IndexMissingError(place.description)
         bm25 = None

@@ -528,12 +528,12 @@ class PaperIndex:
             raise IngestError(f"expected {copied + len(chunks)} chunks in the new index, found {total_chunks}")
         bm25_dir = self.place.bm25_dir(name)
         if bm25_dir is not None:
-            from .retrieval import build_bm25
+            from .retrieval import bm25_text, build_bm25
 
             ids, texts = [], []
             for rec in read_records(collection, include=("documents", "metadatas")):
                 ids.append(rec["id"])
-                texts.append(f"{rec['metadatas']['title']}\n{rec['documents']}")
+                texts.append(bm25_text(rec["metadatas"]["title"], rec["documents"]))
             progress("bm25", 0, 1)
             build_bm25(ids, texts).save(bm25_dir)
             progress("bm25", 1, 1)
@@ -592,9 +592,9 @@ def _describe_failure(err: Exception, where: Path) -> str:
     return detail
 
 
-def status(settings: Settings) -> dict:
-    """A short description of the index, for ``doctor`` and the health endpoint."""
-    place = open_place(settings)
+def status(settings: Settings, place: Place | None = None) -> dict:
+    """A short description of the index, for ``doctor`` and the health endpoint (``place``: one already open)."""
+    place = place or open_place(settings)
     name = place.current()
     manifest = place.manifest(name) if name else None
     return {

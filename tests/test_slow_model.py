@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from eval.planted import flagged, plant
+from eval.questions import load_questions
+from eval.runner import planted_checks
 from rag import prompts
-from rag.corpus import normalize_text
 from rag.critique import Critic
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
@@ -67,25 +67,15 @@ def test_injected_abstract_does_not_steer_the_real_model(real_settings, minilm, 
 
 
 def test_critique_with_the_model_judge_catches_planted_errors(real_pipeline, real_llm):
-    rows = [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if r["answerable"]][:6]
-    critic = Critic(real_llm)
-    caught, must, alarms, correct = 0, 0, 0, 0
-    for row in rows:
-        hits = real_pipeline.retriever.search(row["question"], k=4)
-        sources = real_pipeline.evidence(row["question"], hits)
-        want = {normalize_text(t) for t in row["papers"]}
-        true = [s.n for s in sources if normalize_text(s.paper.title) in want]
-        other = next((s.n for s in sources if s.n not in true), None)
-        text = real_pipeline.sources_text(sources)
-        for planted in plant(row["answer"], row["id"], true[0], other):
-            hit = flagged(planted, critic.check(planted.text, sources, text, question=row["question"]))
-            if planted.must_flag:
-                must, caught = must + 1, caught + hit
-            else:
-                correct, alarms = correct + 1, alarms + hit
-    assert caught / must >= 0.9
-    assert alarms / correct <= 0.34
+    rows, _ = load_questions(ROOT / "eval" / "questions.jsonl")
+    rows = [r for r in rows if r.answerable][:6]
+    checks = [planted_checks(real_pipeline, row, Critic(real_llm)) for row in rows]
+    assert all(checks), "every row's paper should be among its sources"
+    results = [c for row_checks in checks for c in row_checks]
+    must = [c["flagged"] for c in results if c["must_flag"]]
+    correct = [c["flagged"] for c in results if not c["must_flag"]]
+    assert sum(must) / len(must) >= 0.9
+    assert sum(correct) / len(correct) <= 0.34
 
 
 @pytest.mark.browser

@@ -317,7 +317,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
 
         info = pipeline.llm.describe()
         try:
-            index = status(settings)
+            index = status(settings, retriever.index.place)
         except PaperchatError as err:
             index = {"ready": False, "error": str(err)}
         index = {k: v for k, v in index.items() if k in ("ready", "papers", "chunks", "generation", "error")}
