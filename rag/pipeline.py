@@ -113,6 +113,26 @@ class Timings(BaseModel):
     tokens_per_second: float = 0.0
 
 
+Shape = Literal["factoid", "which-paper", "list", "comparison", "metadata"]
+
+
+class AnswerRow(BaseModel):
+    """One row of a structured answer: a paper of a list, or one side of a comparison."""
+
+    label: str = Field(description="The paper's title (list) or the side compared (comparison).")
+    text: str = Field(description="The checked statement for this row, with its citations.")
+    sources: list[int] = Field(default_factory=list, description="Source numbers the statement cites.")
+    missing: bool = Field(False, description="Comparison: nothing in the papers states this side.")
+
+
+class Related(BaseModel):
+    """What a cited abstract does state about the thing asked; shown, labelled, with a withheld answer."""
+
+    n: int
+    title: str
+    sentence: str
+
+
 class Answer(BaseModel):
     """Everything paperchat says about one question."""
 
@@ -128,6 +148,11 @@ class Answer(BaseModel):
     backend: str = ""
     model: str = ""
     pipeline: str = "paperchat"
+    shape: Shape = Field("factoid", description="The question's shape, which chose how it was answered.")
+    rows: list[AnswerRow] = Field(default_factory=list, description="List items or comparison sides, each checked.")
+    related: list[Related] = Field(
+        default_factory=list, description="With a withheld or refused answer: what the abstracts do state instead."
+    )
 
 
 @dataclass
