@@ -29,8 +29,10 @@ from pydantic import BaseModel, Field
 
 from . import prompts
 from .corpus import Paper
+from .embeddings import Embedder
 from .errors import PaperchatError
 from .models import LLM, Message, Request
+from .shapes import listing_sentence, mentions, short_name
 from .text import (
     clauses,
     content_words,
@@ -55,6 +57,10 @@ LOW_SUPPORT = 0.5
 CLAUSE_SUPPORT = 0.4
 #: At or above this share, the words are the source's own: the model cannot veto the claim.
 HIGH_SUPPORT = 0.9
+#: A claim in other words is supported when a source sentence is this close in meaning (MiniLM cosine).
+SEMANTIC_SUPPORT = 0.62
+#: A part of a claim in other words is not invented when a source sentence is this close in meaning.
+SEMANTIC_CLAUSE = 0.5
 
 #: Questions that ask for a quantity: a claim answering one must give a number, about the thing asked.
 QUANTITY_QUESTION = re.compile(
@@ -95,7 +101,8 @@ class Source:
 
     @property
     def text(self) -> str:
-        return f"{self.paper.title}. {self.paper.abstract}"
+        """Everything the source states: title, abstract and the listing's fields."""
+        return " ".join(x for x in (f"{self.paper.title}.", self.paper.abstract, listing_sentence(self.paper)) if x)
 
 
 class ClaimCheck(BaseModel):
@@ -248,20 +255,155 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     focus = focus_words(question, paper.title)
     if not focus:
         return None
-    sentences = split_sentences(f"{paper.title}. {paper.abstract}")
+    sentences = [paper.title, *paper_sentences(paper)]
     for value in values:
         for sentence in sentences:
             present = number_in(value, sentence) if value[0].isdigit() else fold(value) in fold(sentence)
-            if present and focus & set(content_words(sentence)):
+            if present and focus & set(content_words(near(value, sentence))):
                 return None
     return f"the abstract does not give {', '.join(values)} as the {' / '.join(sorted(focus))} the question asks about"
 
 
+def paper_sentences(paper: Paper) -> list[str]:
+    """The sentences a paper's record states: the abstract's, then the listing's.
+
+    >>> paper_sentences(Paper(id="x", title="T", abstract="It works. It is fast.", authors=3))
+    ['It works.', 'It is fast.', 'Listing: 3 authors.']
+    """
+    listing = listing_sentence(paper)
+    return split_sentences(paper.abstract) + ([listing] if listing else [])
+
+
+_FRAGMENT_END = re.compile(
+    r"\b(on|in|of|at|to|for|by|with|from|the|a|an|and|or|but|is|are|was|were|as|than|its|their|this|these)\W*$",
+    re.IGNORECASE,
+)
+
+
+def fragment(claim: str) -> str | None:
+    """Why ``claim`` is not a complete sentence (None when it is).
+
+    >>> fragment("The improvement is shown on."), fragment("and are about memory."), fragment("SPELL wins.")
+    ('it ends mid-sentence', 'it starts mid-sentence', None)
+    """
+    body = claim.strip().rstrip(".!?;:, ")
+    if _FRAGMENT_END.search(body):
+        return "it ends mid-sentence"
+    if re.match(r"^(and|or|but|which|that|while|whereas|because|with|of|to)\b", body):
+        return "it starts mid-sentence"
+    return None
+
+
+_AUTHOR_NAMES = re.compile(
+    r"\b((first|last|lead|main|corresponding|senior) author|written by|authored by|co-?authored by|by researchers)\b",
+    re.IGNORECASE,
+)
+_LISTING_NUMBER = {
+    "authors": re.compile(r"(\d+)\s+(?:co-?)?authors?\b|\bauthors?\W+(?:is|are|was|were|of|:)?\s*(\d+)\b", re.I),
+    "upvotes": re.compile(r"(\d+)\s+(?:up-?)?votes?\b|\bupvotes?\W+(?:is|are|was|were|of|:)?\s*(\d+)\b", re.I),
+}
+
+
+def listing_mismatch(claim: str, paper: Paper) -> str | None:
+    """Why a claim about the listing's fields (author names, counts) contradicts ``paper``'s record.
+
+    >>> p = Paper(id="x", title="T", abstract="We use 12 GPUs.", authors=8)
+    >>> listing_mismatch("T has 12 authors.", p)
+    'the listing gives 8 authors, not 12'
+    >>> listing_mismatch("T has 8 authors.", p) is None, listing_mismatch("Its first author is Smith.", p)
+    (True, 'the listings give no author names')
+    """
+    if _AUTHOR_NAMES.search(claim):
+        return "the listings give no author names"
+    for field, pattern in _LISTING_NUMBER.items():
+        actual = getattr(paper, field)
+        for m in pattern.finditer(claim):
+            value = int(m.group(1) or m.group(2))
+            if actual is None:
+                return f"the listing gives no {field}"
+            if value != actual:
+                return f"the listing gives {actual} {field}, not {value}"
+    return None
+
+
+def wrong_subject(claim: str, chosen: Sequence[int], by_n: dict[int, Source]) -> str | None:
+    """Why a claim that names one paper but takes its facts from another is wrong (swapped sides).
+
+    >>> a = Source(1, Paper(id="a", title="SPARK: Rewards", abstract="SPARK reaches 67.5 F1."), [])
+    >>> b = Source(2, Paper(id="b", title="SPELL: Self-play", abstract="SPELL reaches 60.1 F1."), [])
+    >>> wrong_subject("SPARK reaches 60.1 F1.", [2], {1: a, 2: b})
+    'it is about SPARK [1], but its facts are from source [2]'
+    >>> wrong_subject("SPELL reaches 60.1 F1.", [2], {1: a, 2: b}) is None
+    True
+    """
+    named = [n for n, src in by_n.items() if mentions(claim, src.paper)]
+    if not named or set(named) & set(chosen):
+        return None
+    # a paper named only as the baseline of the chosen one is fine ("SPELL beats SPARK")
+    if any(mentions(by_n[c].text, by_n[n].paper) for c in chosen for n in named):
+        return None
+    who = ", ".join(f"{short_name(by_n[n].paper.title)} [{n}]" for n in named)
+    return f"it is about {who}, but its facts are from source {', '.join(f'[{c}]' for c in chosen)}"
+
+
+def respectively_pairs(sentence: str) -> dict[str, str]:
+    """Numbers paired with the names they belong to in a "... respectively" sentence.
+
+    >>> respectively_pairs("achieving 57.70%, 17.65% and 5.18% improvements over SFT, DPO and GRPO respectively.")
+    {'57.70%': 'SFT', '17.65%': 'DPO', '5.18%': 'GRPO'}
+    """
+    if "respectively" not in sentence.casefold():
+        return {}
+    values = numbers(sentence.replace("\\%", "%"))
+    after = sentence.replace("\\%", "%")
+    last = max((after.rfind(v) + len(v) for v in values), default=-1)
+    labels = names(after[last:]) if last >= 0 else []
+    if len(values) >= 2 and len(values) == len(labels):
+        return dict(zip(values, labels))
+    return {}
+
+
+def number_bound_elsewhere(claim: str, paper: Paper) -> str | None:
+    """Why a number of the claim belongs to another thing in the abstract ("respectively" lists).
+
+    >>> p = Paper(id="g", title="GRAO", abstract="GRAO achieves 57.70%, 17.65% and 5.18% gains over SFT, DPO and GRPO respectively.")
+    >>> number_bound_elsewhere("GRAO improves over DPO by 57.70%.", p)
+    'the abstract gives 57.70% for SFT, not for DPO'
+    >>> number_bound_elsewhere("GRAO improves over DPO by 17.65%.", p) is None
+    True
+    """
+    claim_names = set(names(claim))
+    for sentence in split_sentences(paper.abstract):
+        pairs = respectively_pairs(sentence)
+        labels = set(pairs.values())
+        for value in numbers(claim):
+            for number, label in pairs.items():
+                if number_in(value, number) and number_in(number, value):
+                    others = (claim_names & labels) - {label}
+                    if others and label not in claim_names:
+                        return f"the abstract gives {number} for {label}, not for {', '.join(sorted(others))}"
+    return None
+
+
+def near(value: str, sentence: str, width: int = 8) -> str:
+    """The words of ``sentence`` within ``width`` words of where ``value`` occurs (the whole sentence if absent).
+
+    >>> near("25%", "It improves self-efficacy (up to 17%) and reduces negative emotions (up to 25%).", 4)
+    'negative emotions (up to 25%).'
+    """
+    words = sentence.split()
+    key = fold(value).rstrip("%")
+    hits = [i for i, w in enumerate(words) if key and number_in(key, w) or fold(value) in fold(w)]
+    if not hits:
+        return sentence
+    return " ".join(" ".join(words[max(0, i - width) : i + width + 1]) for i in hits)
+
+
 def best_sentence(claim: str, paper: Paper) -> tuple[str | None, float]:
-    """The abstract sentence sharing the most content words with the claim, and that share."""
+    """The sentence of the paper's record sharing the most content words with the claim, and that share."""
     words = set(content_words(claim))
     best, score = None, 0.0
-    for sentence in split_sentences(paper.abstract):
+    for sentence in paper_sentences(paper):
         have = set(content_words(sentence))
         overlap = len(words & have) / len(words) if words else 0.0
         if overlap > score:
@@ -279,7 +421,7 @@ def verify_quote(quote: str, paper: Paper) -> str | None:
     q = fold(quote).strip(" .\"'")
     if len(q) < 8:
         return None
-    for sentence in split_sentences(paper.abstract):
+    for sentence in paper_sentences(paper):
         s = fold(sentence)
         if q in s or s.strip(" .") in q:
             return sentence
@@ -300,7 +442,9 @@ class Critic:
     high: float = HIGH_SUPPORT
     clause_low: float = CLAUSE_SUPPORT
     judge_tokens: int = 64
+    embedder: Embedder | None = None
     calls: int = field(default=0, init=False)
+    _vectors: dict = field(default_factory=dict, init=False, repr=False)
 
     def check(
         self,
@@ -331,64 +475,108 @@ class Critic:
         if is_refusal(text):
             check.verdict = "refusal"
             return check
-        if len(content_words(text)) < 2:
+        why = fragment(text)
+        if why:
+            check.reasons.append(f"not a complete sentence: {why}")
+            return check
+        terse = len(content_words(text)) < 2
+        if terse and not (question and (numbers(text) or names(text) or quantities(text))):
             check.reasons.append("too short to be a statement the sources could support")
             return check
         bad = [n for n in cited if n not in by_n]
         if bad:
             check.reasons.append(f"cites source {', '.join(map(str, bad))}, which does not exist")
+        # a terse answer ("47.4% [1].") is read together with the question it answers
+        claim = f"{question} {text}" if terse else text
+        chosen = self._choose_sources(claim, text, cited, by_n, check)
+        if not chosen:
+            check.verdict = "unsupported"
+            return check
+        check.sources = chosen
+        paper = by_n[chosen[0]].paper
+        why = self._meaning_problem(claim, text, chosen, by_n, check, question)
+        if why:
+            check.verdict = "unsupported"
+            check.reasons.append(why)
+            return check
+        sentence, _ = best_sentence(claim, paper)
+        check.support = sentence
+        check.verdict = "supported" if set(chosen) <= {n for n in cited if n in by_n} and cited else "corrected"
+        if self.llm is not None and not terse:
+            self._judge(check, by_n[chosen[0]], sources_text)
+        return check
+
+    def _fits(self, claim: str, facts_of: str, source: Source) -> tuple[list[str], float]:
+        """Facts of the claim missing from ``source``, and how much of the claim it supports."""
+        support = lexical_support(claim, source.text)
+        if support < self.low and self.embedder is not None and self._similar(claim, source.paper)[1] >= SEMANTIC_SUPPORT:
+            support = self.low  # the same meaning in other words
+        return missing_facts(facts_of, source.text), support
+
+    def _choose_sources(
+        self, claim: str, text: str, cited: list[int], by_n: dict[int, Source], check: ClaimCheck
+    ) -> list[int]:
+        """The cited sources that hold the claim's facts, else the one other source that does (re-cited)."""
         valid = [n for n in cited if n in by_n]
-
-        def fits(n: int) -> tuple[list[str], float]:
-            src = by_n[n].text
-            return missing_facts(text, src), lexical_support(text, src)
-
-        chosen: list[int] = []
         if valid:
-            missing_sets = {n: fits(n) for n in valid}
+            fits = {n: self._fits(claim, text, by_n[n]) for n in valid}
             together = " ".join(by_n[n].text for n in valid)
             missing = missing_facts(text, together)
-            support = lexical_support(text, together)
+            support = max([lexical_support(claim, together)] + [f[1] for f in fits.values()])
             if not missing and support >= self.low:
-                chosen = [n for n in valid if missing_sets[n][1] >= self.low or not missing_sets[n][0]] or valid
-            elif missing:
+                return [n for n in valid if fits[n][1] >= self.low or not fits[n][0]] or valid
+            if missing:
                 check.reasons.append(f"{', '.join(missing)} not in the cited abstract")
             else:
                 check.reasons.append(f"only {support:.0%} of its words are in the cited abstract")
         elif not cited:
             check.reasons.append("no citation")
-        if not chosen:
-            # re-cite: the one source that holds all the facts and most of the words
-            ranked = sorted(
-                ((fits(n), n) for n in by_n if n not in valid),
-                key=lambda item: (len(item[0][0]), -item[0][1]),
-            )
-            if ranked and not ranked[0][0][0] and ranked[0][0][1] >= self.low:
-                chosen = [ranked[0][1]]
-                check.reasons.append(f"re-cited to source {chosen[0]}, which contains it")
-        if not chosen:
-            check.verdict = "unsupported"
-            return check
-        check.sources = chosen
+        # re-cite: the one source that holds all the facts and most of the words; a claim that
+        # names a paper can only move to that paper
+        named = [n for n, src in by_n.items() if mentions(text, src.paper)]
+        candidates = [n for n in (named or by_n) if n not in valid]
+        ranked = sorted(((self._fits(claim, text, by_n[n]), n) for n in candidates), key=lambda i: (len(i[0][0]), -i[0][1]))
+        if ranked and not ranked[0][0][0] and ranked[0][0][1] >= self.low:
+            check.reasons.append(f"re-cited to source {ranked[0][1]}, which contains it")
+            return [ranked[0][1]]
+        return []
+
+    def _meaning_problem(
+        self, claim: str, text: str, chosen: list[int], by_n: dict[int, Source], check: ClaimCheck, question: str
+    ) -> str | None:
+        """Why the claim, though its words are in the source, does not say what the source says."""
         joined = " ".join(by_n[n].text for n in chosen)
-        check.lexical_support = round(lexical_support(text, joined), 3)
+        paper = by_n[chosen[0]].paper
+        check.lexical_support = round(lexical_support(claim, joined), 3)
         part, part_support = weakest_clause(text, joined)
         if part is not None and part_support < self.clause_low:
-            check.verdict = "unsupported"
-            check.reasons.append(f'"{part.strip(" .")}" is not in the cited abstract')
-            return check
+            if self.embedder is None or self._similar(part, paper)[1] < SEMANTIC_CLAUSE:
+                return f'"{part.strip(" .")}" is not in the cited abstract'
+        why = (
+            wrong_subject(text, chosen, by_n)
+            or listing_mismatch(text, paper)
+            or number_bound_elsewhere(text, paper)
+        )
+        if why:
+            return why
         if question:
-            why = off_subject(question, by_n[chosen[0]].paper) or answers_quantity(text, question, by_n[chosen[0]].paper)
+            why = off_subject(question, paper) or answers_quantity(text, question, paper)
             if why:
-                check.verdict = "unsupported"
-                check.reasons.append(f"does not answer the question: {why}")
-                return check
-        sentence, _ = best_sentence(text, by_n[chosen[0]].paper)
-        check.support = sentence
-        check.verdict = "supported" if set(chosen) <= set(valid) and valid else "corrected"
-        if self.llm is not None:
-            self._judge(check, by_n[chosen[0]], sources_text)
-        return check
+                return f"does not answer the question: {why}"
+        return None
+
+    def _similar(self, text: str, paper: Paper) -> tuple[str | None, float]:
+        """The sentence of ``paper`` closest in meaning to ``text`` (embedding cosine), and the cosine."""
+        sentences = paper_sentences(paper)
+        if not sentences or self.embedder is None:
+            return None, 0.0
+        key = paper.id
+        if key not in self._vectors:
+            self._vectors[key] = self.embedder.embed(sentences)
+        q = self.embedder.embed([text])[0]
+        sims = self._vectors[key] @ q
+        i = int(sims.argmax())
+        return sentences[i], float(sims[i])
 
     def _judge(self, check: ClaimCheck, source: Source, sources_text: str) -> None:
         messages = [Message(r, c) for r, c in prompts.judge_messages(sources_text, check.text, source.n, self.layout)]

@@ -1,0 +1,245 @@
+"""What a question asks for, and the facts of a paper's listing that can answer it.
+
+Readers ask different kinds of questions, and each needs its own flow (see
+:mod:`rag.pipeline`): a fact from one abstract (``factoid``), which paper did something
+(``which-paper``), every paper about a topic (``list``), two papers side by side
+(``comparison``), or a field of the listing such as the author count (``metadata``).
+
+The listing's fields are evidence like the abstract: :func:`listing_sentence` writes them
+as one sentence that the model sees and the critique checks claims against.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from .corpus import Paper
+from .text import content_words, fold, name_in, names, proper_nouns
+
+Shape = Literal["factoid", "which-paper", "list", "comparison", "metadata"]
+Field_ = Literal["authors", "author_names", "date", "upvotes", "links"]
+
+_LIST = re.compile(
+    r"\b(which|what) (other )?(papers|works|articles|studies|ones)\b|\blist (all |the |every )?(papers|works)\b"
+    r"|\b(are there|find|name|show me|give me) (any |some |all |the |two |three |several )?(papers|works|studies)\b"
+    r"|\b(papers|works) (in the collection |here )?(that|which|about|on|dealing|using|proposing)\b"
+    r"|\bhow many papers\b|\bmore than one paper\b|\bseveral papers\b",
+    re.IGNORECASE,
+)
+_COMPARISON = re.compile(
+    r"\b(compare[ds]?|comparison|versus|vs\.?|differ(s|ence)?|in contrast)\b"
+    r"|\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger|most|best)\b.*\b(or|than)\b"
+    r"|\bor\b.*\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger)\b"
+    r"|\bwhich (one |of the two |of them )?(is|has|was|reaches|gets|uses|achieves|reports)\b.*\bor\b"
+    r"|\bboth\b.*\band\b",
+    re.IGNORECASE,
+)
+_WHICH_PAPER = re.compile(
+    r"\b(which|what) (paper|work|article|study|method|model|framework|system|approach)\b"
+    r"|\b(is there|do you have|find|name) (a|any|the) (paper|work|study)\b|\bthe paper (that|which|where)\b"
+    r"|\bwhat is the (name|title) of\b|\bin which paper\b|\bwhich one\b",
+    re.IGNORECASE,
+)
+_FIELDS: tuple[tuple[Field_, re.Pattern[str]], ...] = (
+    ("author_names", re.compile(
+        r"\b(who (are|were|is|was) (the )?(first |last |lead |main )?authors?|who (wrote|authored|is behind)"
+        r"|(first|last|lead|main|corresponding) author|names? of (the )?authors?|authors'? names)\b",
+        re.IGNORECASE)),
+    ("authors", re.compile(
+        r"\b(how many (authors|people|researchers|co-?authors|writers)|(number|count) of (authors|co-?authors)"
+        r"|author count|authors? (does|did) .{0,60}\bhave|written by how many)\b",
+        re.IGNORECASE)),
+    ("upvotes", re.compile(r"\b(up-?votes?|how many votes|votes? (does|did|has)|how popular|likes)\b", re.IGNORECASE)),
+    ("date", re.compile(
+        r"\b(when (was|were|is|did)\b.{0,80}\b(listed|published|posted|released|appear|added|submitted|come out|out)"
+        r"|(what|which) (date|day|month)|listing date|date of|dated)\b",
+        re.IGNORECASE)),
+    ("links", re.compile(
+        r"\b(code|github|repository|repo|link|links|url|urls|website|project page|homepage|demo|hugging ?face)\b"
+        r".{0,40}\b(available|released|find|where|link|url|get|public|open|published)\b"
+        r"|\b(where|is there|any)\b.{0,40}\b(code|github|repository|repo|links?|urls?|website|project page|homepage)\b"
+        r"|\b(github|url|link) (of|for|to)\b",
+        re.IGNORECASE)),
+)
+
+FIELD_NAMES = {
+    "authors": "number of authors",
+    "author_names": "author names",
+    "date": "listing date",
+    "upvotes": "number of upvotes",
+    "links": "code or project links",
+}
+
+
+@dataclass(frozen=True)
+class QuestionShape:
+    """The shape of a question and, for metadata questions, the listing field asked for."""
+
+    shape: Shape
+    field: Field_ | None = None
+
+
+def classify(question: str) -> QuestionShape:
+    """The shape of ``question``.
+
+    >>> classify("How many authors wrote the SPELL paper?")
+    QuestionShape(shape='metadata', field='authors')
+    >>> classify("Who is the first author of SPARK?").field
+    'author_names'
+    >>> classify("Which papers use Monte Carlo Tree Search?").shape
+    'list'
+    >>> classify("Does SPARK or SPELL report a higher score?").shape
+    'comparison'
+    >>> classify("Which paper trains a model by self-play on long documents?").shape
+    'which-paper'
+    >>> classify("What F1 does SPARK reach on ProcessBench?").shape
+    'factoid'
+    """
+    for field, pattern in _FIELDS:
+        if pattern.search(question):
+            if field == "links" and not re.search(r"\b(code|github|repo|repository|link|url|website|page|demo)", question, re.I):
+                continue
+            return QuestionShape("metadata", field)
+    if _LIST.search(question):
+        return QuestionShape("list")
+    if _COMPARISON.search(question) and len(comparison_sides(question)) == 2:
+        return QuestionShape("comparison")
+    if _WHICH_PAPER.search(question):
+        return QuestionShape("which-paper")
+    return QuestionShape("factoid")
+
+
+def short_name(title: str) -> str:
+    """How a paper is called in a sentence: the name before a colon, else the title.
+
+    >>> short_name("SPARK: Stepwise Process-Aware Rewards"), short_name("Music Transformer")
+    ('SPARK', 'Music Transformer')
+    """
+    head = title.split(":", 1)[0].strip()
+    return head if ":" in title and 1 <= len(head) <= 60 else title.strip()
+
+
+def mentions(text: str, paper: Paper) -> bool:
+    """Whether ``text`` names ``paper``: its short name, or its whole title.
+
+    >>> p = Paper(id="s", title="SPELL: Self-Play Reinforcement Learning", abstract="x")
+    >>> mentions("SPELL reaches 60%", p), mentions("It reaches 60%", p)
+    (True, False)
+    """
+    name = short_name(paper.title)
+    if len(name) >= 3 and name_in(name, text):
+        return True
+    return fold(paper.title).rstrip(".") in fold(text)
+
+
+def listing_sentence(paper: Paper) -> str:
+    """The listing's fields of ``paper`` as one sentence, evidence like the abstract ('' when none).
+
+    >>> p = Paper(id="x", title="T", abstract="A.", authors=8, date="Aug 11", upvotes=2, urls=["github.com/a/b"])
+    >>> listing_sentence(p)
+    'Listing: 8 authors; listed on Aug 11; 2 upvotes; links: github.com/a/b.'
+    """
+    parts = []
+    if paper.authors:
+        parts.append(f"{paper.authors} author{'s' if paper.authors != 1 else ''}")
+    if paper.date:
+        parts.append(f"listed on {paper.date}")
+    if paper.upvotes is not None:
+        parts.append(f"{paper.upvotes} upvote{'s' if paper.upvotes != 1 else ''}")
+    if paper.urls:
+        parts.append(f"links: {', '.join(paper.urls)}")
+    return f"Listing: {'; '.join(parts)}." if parts else ""
+
+
+def field_value(paper: Paper, field: Field_) -> str | None:
+    """The listing's value of ``field`` as text, or None when the listing does not give it.
+
+    >>> field_value(Paper(id="x", title="T", abstract="A.", authors=8), "authors")
+    '8'
+    """
+    if field == "authors":
+        return str(paper.authors) if paper.authors else None
+    if field == "upvotes":
+        return str(paper.upvotes) if paper.upvotes is not None else None
+    if field == "date":
+        return paper.date or None
+    if field == "links":
+        return ", ".join(paper.urls) or None
+    return None  # author names: the listings carry only a count
+
+
+def metadata_claim(paper: Paper, field: Field_, n: int) -> str | None:
+    """A cited sentence stating ``field`` of ``paper`` from its listing, or None when not listed.
+
+    >>> p = Paper(id="x", title="SPELL: Self-Play", abstract="A.", authors=8, date="Aug 11")
+    >>> metadata_claim(p, "authors", 1), metadata_claim(p, "date", 1)
+    ('SPELL has 8 authors [1].', 'SPELL was listed on Aug 11 [1].')
+    >>> metadata_claim(p, "upvotes", 1) is None
+    True
+    """
+    value = field_value(paper, field)
+    if value is None:
+        return None
+    name = short_name(paper.title)
+    if field == "authors":
+        return f"{name} has {value} author{'s' if value != '1' else ''} [{n}]."
+    if field == "upvotes":
+        return f"{name} has {value} upvote{'s' if value != '1' else ''} [{n}]."
+    if field == "date":
+        return f"{name} was listed on {value} [{n}]."
+    return f"{name} links to {value} [{n}]."
+
+
+_SIDE_SPLIT = re.compile(r"\s+(?:or|vs\.?|versus|and|than|compared (?:to|with)|against)\s+", re.IGNORECASE)
+
+
+def comparison_sides(question: str) -> list[str]:
+    """The two things a comparison question names (names, quoted titles or capitalised terms).
+
+    >>> comparison_sides("Does SPARK or SPELL report a higher accuracy?")
+    ['SPARK', 'SPELL']
+    >>> comparison_sides('Compare "Music Transformer" and Self-RAG on what they generate.')
+    ['Music Transformer', 'Self-RAG']
+    >>> comparison_sides("Which is better?")
+    []
+    """
+    quoted = re.findall(r"[\"“]([^\"”]{3,120})[\"”]", question)
+    found = [q.strip() for q in quoted]
+    rest = re.sub(r"[\"“][^\"”]{3,120}[\"”]", " ", question)
+    generic = {"LLM", "LLMs", "RL", "AI", "GPU", "GPUs", "F1", "QA", "SOTA", "VLM", "VLMs"}
+    for token in names(rest) + proper_nouns(rest):
+        if token in generic or any(fold(token) in fold(f) for f in found):
+            continue
+        found.append(token)
+    return list(dict.fromkeys(found))[:2] if len(found) >= 2 else []
+
+
+def topic_of(question: str) -> str:
+    """A list question without its question words: the topic to match papers against.
+
+    >>> topic_of("Which papers in the collection are about reinforcement learning for reasoning?")
+    'reinforcement learning for reasoning'
+    """
+    text = re.sub(
+        r"^\s*(which|what|list|name|find|show me|give me|are there)( all| the| any| some| other)?"
+        r"( papers| works| articles| studies| ones)?( in the collection| here| in this collection)?"
+        r"( are| is| that| which| do| does| deal| discuss)*( about| on| with| using)?\s*",
+        "",
+        question,
+        flags=re.IGNORECASE,
+    )
+    return text.strip(" ?.!") or question
+
+
+def focus_overlap(question: str, text: str) -> float:
+    """Share of the question's content words found in ``text``.
+
+    >>> focus_overlap("self-play for long documents", "SPELL uses self-play on long documents.")
+    1.0
+    """
+    words = set(content_words(question))
+    if not words:
+        return 0.0
+    return len(words & set(content_words(text))) / len(words)
