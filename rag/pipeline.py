@@ -19,19 +19,42 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from . import prompts
-from .critique import ClaimCheck, Critic, Critique, Source, Verdict, no_critique, split_claims
+from .critique import (
+    ClaimCheck,
+    Critic,
+    Critique,
+    Source,
+    Verdict,
+    cite,
+    no_critique,
+    off_subject,
+    paper_sentences,
+    split_claims,
+)
 from .errors import QuestionError, QuestionTooLongError
 from .models import LLM, Message, Request, Usage
 from .retrieval import Hit, Retriever
 from .settings import Settings
-from .text import content_words, names, proper_nouns, split_sentences
+from .shapes import (
+    FIELD_NAMES,
+    QuestionShape,
+    classify,
+    comparison_sides,
+    focus_overlap,
+    listing_sentence,
+    mentions,
+    metadata_claim,
+    short_name,
+    topic_of,
+)
+from .text import content_words, name_in, names, proper_nouns, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +62,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 #: Longest earlier turn kept when rewriting a follow-up.
 MAX_TURN_CHARS = 4000
+#: A sentence shown as "what the abstracts do state" must be at least this close to the question (MiniLM cosine).
+RELATED_MIN_SIMILARITY = 0.35
+#: Weight of the share of a list topic's words found in a paper, added to its MiniLM similarity.
+LIST_COVERAGE_WEIGHT = 0.25
 
 
 def clean_history(history: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
@@ -269,7 +296,121 @@ class Pipeline:
         return sources
 
     def sources_text(self, sources: Sequence[Source]) -> str:
-        return prompts.sources_block([(s.n, s.paper.title, s.excerpt) for s in sources])
+        """The numbered sources as the model sees them: title, chosen sentences, the listing's fields."""
+        return prompts.sources_block(
+            [(s.n, s.paper.title, [*s.excerpt, *filter(None, [listing_sentence(s.paper)])]) for s in sources]
+        )
+
+    # -- plans per question shape ------------------------------------------------------
+
+    def plan(self, question: str, shape: QuestionShape) -> Plan:
+        """Which papers, which sentences, and (for listing fields and lists) the answer itself."""
+        k = self.settings.answer.sources
+        if shape.shape == "metadata" and shape.field:
+            return self._plan_metadata(question, shape)
+        if shape.shape == "list":
+            return self._plan_list(question)
+        if shape.shape == "comparison":
+            plan = self._plan_comparison(question)
+            if plan is not None:
+                return plan
+        hits = self.retriever.search(question, k=k)
+        return Plan(shape.shape if shape.shape != "comparison" else "factoid", self.evidence(question, hits))
+
+    def _plan_metadata(self, question: str, shape: QuestionShape) -> Plan:
+        hits = self.retriever.search(question, k=self.settings.answer.sources)
+        named = [h for h in hits if mentions(question, h.paper)]
+        hit = named[0] if named else (hits[0] if hits and not off_subject(question, hits[0].paper) else None)
+        if hit is None:
+            return Plan("metadata", self.evidence(question, hits), draft=prompts.REFUSAL)
+        source = Source(n=1, paper=hit.paper, excerpt=[listing_sentence(hit.paper) or hit.paper.title], chunk=hit.chunk)
+        claim = metadata_claim(hit.paper, shape.field, 1)
+        related = [Related(n=1, title=hit.paper.title, sentence=listing_sentence(hit.paper))] if listing_sentence(hit.paper) else []
+        if claim is None:
+            note = prompts.NOT_LISTED.format(field=FIELD_NAMES[shape.field], name=short_name(hit.paper.title))
+            return Plan("metadata", [source], draft=note, related=related, refusal=True)
+        return Plan("metadata", [source], draft=claim)
+
+    def _plan_list(self, question: str) -> Plan:
+        topic = topic_of(question)
+        hits = self.retriever.search(topic, k=self.settings.answer.list_candidates)
+        if not hits:
+            return Plan("list", [], draft=prompts.REFUSAL)
+        embedder = self.retriever.embedder
+        q = embedder.embed([topic])[0]
+        scored = []
+        for hit in hits:
+            sentences = [s for s in split_sentences(hit.paper.abstract) if not INJECTION.search(s)]
+            vectors = embedder.embed([hit.paper.title, *sentences])
+            sims = vectors @ q
+            best = int(np.argmax(sims[1:])) + 1 if len(sims) > 1 else 0
+            # a paper matches when its title or a sentence of its abstract is close to the topic,
+            # and more so when it uses the topic's own words
+            coverage = focus_overlap(topic, f"{hit.paper.title} {hit.paper.abstract}")
+            score = float(max(sims)) + LIST_COVERAGE_WEIGHT * coverage
+            scored.append((score, hit, sentences[best - 1] if best else hit.paper.title))
+        top = max(score for score, _, _ in scored)
+        floor = max(self.settings.answer.list_min_similarity, top - self.settings.answer.list_margin)
+        chosen = [(score, hit, sentence) for score, hit, sentence in scored if score >= floor][: self.settings.answer.list_max]
+        if not chosen:
+            return Plan("list", [], draft=prompts.REFUSAL)
+        sources = [Source(n=i, paper=h.paper, excerpt=[sent], chunk=h.chunk) for i, (_, h, sent) in enumerate(chosen, 1)]
+        lines = [f"{short_name(src.paper.title)}: {src.excerpt[0].rstrip()} [{src.n}]" for src in sources]
+        return Plan("list", sources, draft="\n".join(lines))
+
+    def _plan_comparison(self, question: str) -> Plan | None:
+        sides = comparison_sides(question)
+        if len(sides) != 2:
+            return None
+        sources: list[Source] = []
+        missing: list[str] = []
+        for side in sides:
+            hits = [h for h in self.retriever.search(f"{side} {question}", k=5) if mentions(side, h.paper) or name_in(side, h.paper.title)]
+            hits = hits or [h for h in self.retriever.search(side, k=3) if name_in(side, f"{h.paper.title} {h.paper.abstract}")]
+            hit = next((h for h in hits if all(h.paper.id != s.paper.id for s in sources)), None)
+            if hit is None:
+                missing.append(side)
+                continue
+            picked = self.evidence(question, [hit])
+            excerpt = picked[0].excerpt if picked else split_sentences(hit.paper.abstract)[:3]
+            sources.append(Source(n=len(sources) + 1, paper=hit.paper, excerpt=excerpt, chunk=hit.chunk))
+        return Plan("comparison", sources, sides=sides, missing=missing, rules=prompts.COMPARE_RULES if len(sources) == 2 else None)
+
+    # -- drafting ---------------------------------------------------------------------
+
+    def _draft(self, llm: LLM, sources_text: str, question: str, rules: str | None, timings: Timings, started: float):
+        """Stream the model's draft as Token events; returns the draft and the last usage."""
+        messages = [Message(r, c) for r, c in prompts.draft_messages(sources_text, question, self.layout, rules)]
+        request = Request(
+            messages,
+            max_tokens=self.settings.model.max_answer_tokens,
+            temperature=self.settings.model.temperature,
+            seed=self.settings.model.seed,
+        )
+        draft, usage = yield from self._stream(llm, request, timings, started)
+        if not split_claims(draft):
+            # A draft with no statement (the small model sometimes replies with a bare "[1]"):
+            # ask once more, for the sentence of the sources that answers the question.
+            yield Status("draft", "Looking for the sentence that answers it…")
+            retry = [Message(r, c) for r, c in prompts.extract_messages(sources_text, question)]
+            draft, usage = yield from self._stream(
+                llm, Request(retry, max_tokens=request.max_tokens, temperature=0.0, seed=request.seed), timings, started
+            )
+        return draft, usage
+
+    @staticmethod
+    def _stream(llm: LLM, request: Request, timings: Timings, started: float):
+        pieces: list[str] = []
+        usage = Usage()
+        for item in llm.stream(request):
+            if isinstance(item, Usage):
+                usage = item
+                continue
+            if timings.first_token is None:
+                timings.first_token = time.perf_counter() - started
+            pieces.append(item)
+            yield Token(item)
+        return "".join(pieces).strip(), usage
 
     # -- the whole run --------------------------------------------------------------
 
@@ -290,44 +431,20 @@ class Pipeline:
 
         yield Status("retrieval", "Searching the papers…")
         t = time.perf_counter()
-        hits = self.retriever.search(standalone, k=self.settings.answer.sources)
-        sources = self.evidence(standalone, hits)
+        plan = self.plan(standalone, classify(standalone))
         timings.retrieval = time.perf_counter() - t
+        sources = plan.sources
         sources_text = self.sources_text(sources)
 
-        yield Status("draft", f"Drafting from {len(sources)} papers…")
         t = time.perf_counter()
-        messages = [Message(r, c) for r, c in prompts.draft_messages(sources_text, standalone, self.layout)]
-        request = Request(
-            messages,
-            max_tokens=self.settings.model.max_answer_tokens,
-            temperature=self.settings.model.temperature,
-            seed=self.settings.model.seed,
-        )
-        pieces: list[str] = []
         usage = Usage()
-        for item in llm.stream(request):
-            if isinstance(item, Usage):
-                usage = item
-                continue
-            if timings.first_token is None:
-                timings.first_token = time.perf_counter() - started
-            pieces.append(item)
-            yield Token(item)
-        draft = "".join(pieces).strip()
-        if not split_claims(draft):
-            # A draft with no statement (the small model sometimes replies with a bare "[1]"):
-            # ask once more, for the sentence of the sources that answers the question.
-            yield Status("draft", "Looking for the sentence that answers it…")
-            retry = [Message(r, c) for r, c in prompts.extract_messages(sources_text, standalone)]
-            pieces = []
-            for item in llm.stream(Request(retry, max_tokens=request.max_tokens, temperature=0.0, seed=request.seed)):
-                if isinstance(item, Usage):
-                    usage = item
-                    continue
-                pieces.append(item)
-                yield Token(item)
-            draft = "".join(pieces).strip()
+        if plan.draft is not None:  # answered from the listing / the search itself
+            draft = plan.draft
+            timings.first_token = time.perf_counter() - started
+            yield Token(draft)
+        else:
+            yield Status("draft", f"Drafting from {len(sources)} papers…")
+            draft, usage = yield from self._draft(llm, sources_text, standalone, plan.rules, timings, started)
         timings.draft = time.perf_counter() - t
         timings.prompt_tokens, timings.cached_tokens = usage.prompt_tokens, usage.cached_tokens
         timings.completion_tokens = usage.completion_tokens
@@ -337,12 +454,17 @@ class Pipeline:
         if self.critique:
             yield Status("critique", "Checking every claim against the abstracts…")
             before = (llm.usage.prompt_tokens, llm.usage.cached_tokens)
-            critic = Critic(llm if self.settings.answer.model_judge else None, layout=self.layout)
+            judge = llm if self.settings.answer.model_judge and plan.draft is None else None
+            critic = Critic(judge, layout=self.layout, embedder=self.retriever.embedder)
             result = critic.check(draft, sources, sources_text, question=standalone)
             timings.critique_prompt_tokens = llm.usage.prompt_tokens - before[0]
             timings.critique_cached_tokens = llm.usage.cached_tokens - before[1]
         else:
             result = no_critique(draft, sources)
+        if plan.refusal:
+            result.verdict = "refused"
+        answer_text, rows = finish(plan, result, sources)
+        related = plan.related or (self.related(standalone, sources) if result.verdict in ("refused", "not supported") else [])
         timings.critique = time.perf_counter() - t
         timings.total = time.perf_counter() - started
         for name in ("rewrite", "retrieval", "draft", "critique", "total"):
@@ -354,7 +476,7 @@ class Pipeline:
             Answer(
                 question=question,
                 standalone_question=standalone,
-                answer=result.answer,
+                answer=answer_text,
                 verdict=result.verdict,
                 citations=_citations(result, sources),
                 claims=result.claims,
@@ -364,8 +486,28 @@ class Pipeline:
                 backend=str(info.get("backend", "")),
                 model=str(info.get("model", "")),
                 pipeline=self.name,
+                shape=plan.shape,
+                rows=rows,
+                related=related,
             )
         )
+
+    def related(self, question: str, sources: Sequence[Source], limit: int = 2) -> list[Related]:
+        """What the sources do state about the thing asked, for a withheld or refused answer."""
+        out: list[Related] = []
+        embedder = self.retriever.embedder
+        q = embedder.embed([question])[0]
+        for src in sources:
+            if len(out) >= limit or off_subject(question, src.paper):
+                continue
+            sentences = [s for s in paper_sentences(src.paper) if not INJECTION.search(s)]
+            if not sentences:
+                continue
+            sims = embedder.embed(sentences) @ q
+            i = int(np.argmax(sims))
+            if sims[i] >= RELATED_MIN_SIMILARITY:
+                out.append(Related(n=src.n, title=src.paper.title, sentence=sentences[i]))
+        return out
 
     def ask(self, question: object, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer ``question`` and return the finished :class:`Answer`."""
@@ -373,6 +515,50 @@ class Pipeline:
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("the pipeline ended without an answer")  # pragma: no cover
+
+
+@dataclass
+class Plan:
+    """How one question will be answered: its sources, and the answer when no model is needed."""
+
+    shape: str
+    sources: list[Source]
+    draft: str | None = None
+    rules: str | None = None
+    sides: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    related: list[Related] = field(default_factory=list)
+    refusal: bool = False
+
+
+def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str, list[AnswerRow]]:
+    """The answer text and its rows, shaped for the question from the checked claims."""
+    kept = [c for c in result.claims if c.kept]
+    by_n = {s.n: s for s in sources}
+    answer = result.answer
+    rows: list[AnswerRow] = []
+    if plan.shape == "which-paper" and kept:
+        cited = [n for c in kept for n in c.sources if n in by_n]
+        if cited and not any(mentions(answer, by_n[n].paper) for n in cited):
+            answer = f'The paper is "{by_n[cited[0]].paper.title}" [{cited[0]}]. {answer}'
+    elif plan.shape == "list" and kept:
+        for c in kept:
+            src = by_n[c.sources[0]]
+            rows.append(AnswerRow(label=src.paper.title, text=cite(c.text, c.sources), sources=c.sources))
+        names_ = "; ".join(f"{short_name(by_n[r.sources[0]].paper.title)} [{r.sources[0]}]" for r in rows)
+        answer = f"{len(rows)} paper{'s' if len(rows) != 1 else ''} match: {names_}."
+    elif plan.shape == "comparison":
+        for side in plan.sides:
+            src = next((s for s in sources if mentions(side, s.paper) or name_in(side, s.paper.title)), None)
+            claims = [c for c in kept if src is not None and src.n in c.sources]
+            text = " ".join(cite(c.text, c.sources) for c in claims)
+            rows.append(
+                AnswerRow(label=side, text=text or prompts.SIDE_MISSING, sources=[src.n] if src and claims else [], missing=not claims)
+            )
+        gaps = [r.label for r in rows if r.missing]
+        if gaps and kept:
+            answer = f"{answer} {prompts.SIDE_NOT_STATED.format(side=' and '.join(gaps))}"
+    return answer, rows
 
 
 def _citations(result: Critique, sources: Sequence[Source]) -> list[Citation]:

@@ -18,6 +18,12 @@ from collections.abc import Sequence
 REFUSAL = "The provided abstracts do not answer this question."
 #: Shown instead of an answer whose every claim failed the critique.
 WITHHELD = "The draft answer was withheld because the abstracts do not support it."
+#: A listing field that the listing does not give (metadata questions).
+NOT_LISTED = "The listing of {name} does not give its {field}, so the papers do not answer this question."
+#: A side of a comparison for which no checked statement remains.
+SIDE_MISSING = "not stated in the papers"
+#: Appended to a comparison when one side could not be answered.
+SIDE_NOT_STATED = "The papers do not state this for {side}."
 #: Marks a removed claim in the per-claim details.
 REMOVED_NOTE = "removed: not supported by the cited abstracts"
 
@@ -34,6 +40,13 @@ SYSTEM = (
 DRAFT_RULES = (
     "Answer the question with one to three complete sentences, using only the sources above and copying their "
     "names and numbers exactly. Put the source number in brackets at the end of each sentence."
+)
+
+# Comparisons: each side from its own source, then the comparison, so numbers are not swapped.
+COMPARE_RULES = (
+    "Answer in three complete sentences. First state what source [1] reports about the question, ending with [1]. "
+    "Then state what source [2] reports, ending with [2]. Then compare the two, naming both papers and ending with "
+    "[1][2]. Copy names and numbers exactly."
 )
 
 # Used when a draft holds no statement at all (e.g. a bare "[1]"): ask for the sentence itself.
@@ -92,12 +105,15 @@ def sources_block(sources: Sequence[tuple[int, str, Sequence[str]]]) -> str:
     return "\n".join(parts)
 
 
-def draft_messages(sources: str, question: str, layout: str = "rules_last") -> list[tuple[str, str]]:
-    """(role, content) pairs for the drafting call."""
+def draft_messages(
+    sources: str, question: str, layout: str = "rules_last", rules: str | None = None
+) -> list[tuple[str, str]]:
+    """(role, content) pairs for the drafting call; ``rules`` replaces the drafting rules (comparisons)."""
     asked = DRAFT_QUESTION.format(question=question)
+    rules = rules or DRAFT_RULES
     if layout == "rules_first":
-        return [("system", f"{SYSTEM}\n\n{DRAFT_RULES}"), ("user", f"{sources}\n\n{asked}")]
-    return [("system", SYSTEM), ("user", f"{sources}\n\n{asked}\n\n{DRAFT_RULES}")]
+        return [("system", f"{SYSTEM}\n\n{rules}"), ("user", f"{sources}\n\n{asked}")]
+    return [("system", SYSTEM), ("user", f"{sources}\n\n{asked}\n\n{rules}")]
 
 
 def extract_messages(sources: str, question: str) -> list[tuple[str, str]]:

@@ -139,6 +139,12 @@ class AnswerSettings(BaseModel):
     )
     critique: bool = Field(True, description="Run the self-critique pass.")
     model_judge: bool = Field(True, description="Let the model judge claims the deterministic checks pass.")
+    list_candidates: int = Field(10, ge=2, le=50, description="Papers a 'which papers…' question looks through.")
+    list_min_similarity: float = Field(
+        0.5, ge=0, le=2, description="Least match score (MiniLM similarity + 0.25 x topic words found) to be listed."
+    )
+    list_margin: float = Field(0.15, ge=0, le=1, description="Listed papers are at most this much less similar than the best.")
+    list_max: int = Field(6, ge=1, le=20, description="Most papers named in a list answer.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
     history_turns: int = Field(3, ge=0, description="Past turns used to rewrite a follow-up question.")
 

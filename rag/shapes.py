@@ -225,7 +225,7 @@ def topic_of(question: str) -> str:
     text = re.sub(
         r"^\s*(which|what|list|name|find|show me|give me|are there)( all| the| any| some| other)?"
         r"( papers| works| articles| studies| ones)?( in the collection| here| in this collection)?"
-        r"( are| is| that| which| do| does| deal| discuss)*( about| on| with| using)?\s*",
+        r"( are| is| that| which| do| does| deal| discuss)*( about| on| with| using| use| study| propose)?\s*",
         "",
         question,
         flags=re.IGNORECASE,
