@@ -456,7 +456,9 @@ class Pipeline:
             before = (llm.usage.prompt_tokens, llm.usage.cached_tokens)
             judge = llm if self.settings.answer.model_judge and plan.draft is None else None
             critic = Critic(judge, layout=self.layout, embedder=self.retriever.embedder)
-            result = critic.check(draft, sources, sources_text, question=standalone)
+            # each side of a comparison is checked against its own paper, so the other side's name is not asked of it
+            asked = strip_names(standalone, plan.sides) if plan.sides else standalone
+            result = critic.check(draft, sources, sources_text, question=asked)
             timings.critique_prompt_tokens = llm.usage.prompt_tokens - before[0]
             timings.critique_cached_tokens = llm.usage.cached_tokens - before[1]
         else:
@@ -498,7 +500,7 @@ class Pipeline:
         embedder = self.retriever.embedder
         q = embedder.embed([question])[0]
         for src in sources:
-            if len(out) >= limit or off_subject(question, src.paper):
+            if len(out) >= limit or not on_subject(question, src.paper):
                 continue
             sentences = [s for s in paper_sentences(src.paper) if not INJECTION.search(s)]
             if not sentences:
@@ -515,6 +517,29 @@ class Pipeline:
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("the pipeline ended without an answer")  # pragma: no cover
+
+
+def strip_names(question: str, sides: Sequence[str]) -> str:
+    """The question without the names of the sides compared.
+
+    >>> strip_names("Does SPARK or SPELL score higher?", ["SPARK", "SPELL"])
+    'Does or score higher?'
+    """
+    for side in sides:
+        question = re.sub(re.escape(side), " ", question, flags=re.IGNORECASE)
+    return " ".join(question.split())
+
+
+def on_subject(question: str, paper) -> bool:
+    """Whether ``paper`` is about something the question names (or the question names nothing).
+
+    >>> from rag.corpus import Paper
+    >>> p = Paper(id="s", title="SPELL: Self-Play", abstract="SPELL trains on long documents.")
+    >>> on_subject("What accuracy does SPELL reach on GSM8K?", p), on_subject("Who won the FIFA World Cup?", p)
+    (True, False)
+    """
+    asked = [n for n in dict.fromkeys(names(question) + proper_nouns(question))]
+    return not asked or any(name_in(n, f"{paper.title} {paper.abstract}") for n in asked)
 
 
 @dataclass

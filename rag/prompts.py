@@ -44,9 +44,9 @@ DRAFT_RULES = (
 
 # Comparisons: each side from its own source, then the comparison, so numbers are not swapped.
 COMPARE_RULES = (
-    "Answer in three complete sentences. First state what source [1] reports about the question, ending with [1]. "
-    "Then state what source [2] reports, ending with [2]. Then compare the two, naming both papers and ending with "
-    "[1][2]. Copy names and numbers exactly."
+    "Answer in three complete sentences. The first sentence names the first paper and gives its answer, ending "
+    "with [1]. The second names the second paper and gives its answer, ending with [2]. The third compares them, "
+    "ending with [1][2]. Copy names and numbers exactly."
 )
 
 # Used when a draft holds no statement at all (e.g. a bare "[1]"): ask for the sentence itself.
