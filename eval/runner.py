@@ -371,13 +371,15 @@ def main(args) -> int:
         bar.set_postfix_str(label)
         bar.refresh()
 
-    records = Runner(settings, pipelines, out, planted=not args.no_planted).run(rows, progress)
+    derive = not getattr(args, "redraft_no_critique", False)
+    records = Runner(settings, pipelines, out, planted=not args.no_planted, derive_no_critique=derive).run(rows, progress)
     bar.close()
     summary = {
         "questions_file": str(args.questions),
         "questions": len(rows),
         "skipped_rows": [str(p) for p in problems],
         "pipelines": summarize(records, names),
+        "derived": {name: src for name, src in {r["pipeline"]: r.get("derived_from") for r in records}.items() if src},
         "model": next((r.get("model") for r in records if r.get("model")), ""),
         "backend": next((r.get("backend") for r in records if r.get("backend")), ""),
         "wall_seconds_this_run": round(time.perf_counter() - started, 1),
@@ -388,9 +390,15 @@ def main(args) -> int:
     for name in names:
         o = summary["pipelines"][name]["overall"]
         print(
-            f"{name:12s} accuracy {o['accuracy']}  refusal {o['refusal_accuracy']}  recall@5 {o['recall@5']}  "
+            f"{name:12s} accuracy {o['accuracy']}  withheld (unanswerable) {o['unanswerable_withheld']}  "
+            f"badge precision {o['badge_precision']}  recall@5 {o['recall@5']}  "
             f"citation precision {o['citation_precision']}  total p50 {o['total_p50']} s"
         )
+    reworded = summary["pipelines"].get("paperchat", {}).get("overall", {}).get("reworded_false_alarm_rate")
+    if reworded is not None:
+        print(f"critique false alarms on reworded correct answers: {reworded}")
+    for name, src in summary["derived"].items():
+        print(f"{name} was scored from {src}'s drafts (not drafted again; --redraft-no-critique to draft it)")
     print(f"results in {out}/ (report.html, report.md, summary.json, results.jsonl)")
     failures = gate(summary["pipelines"], thresholds, "paperchat" if "paperchat" in names else names[0])
     for failure in failures:
