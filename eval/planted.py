@@ -6,6 +6,10 @@ For a reference answer that cites its paper as source ``n``, make:
 - ``number``: one number changed (should be removed);
 - ``wrong_paper``: the same words cited to another source (should be removed or re-cited);
 - ``invented``: a detail no abstract gives, added to the claim (should be removed).
+
+A question row may also carry correct answers written by hand in other words than the abstract
+(``reworded``) and as briefly as a reader would accept (``terse``); they are checked as they are,
+kind ``reworded`` / ``terse``, and anything the critique removes from them is a false alarm.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Literal
 
 from rag.critique import ClaimCheck, Critique, cite
 
-Kind = Literal["correct", "number", "wrong_paper", "invented"]
+Kind = Literal["correct", "number", "wrong_paper", "invented", "reworded", "terse"]
+#: Row fields holding correct answers in other words; each is checked as the planted kind of its name.
+REWORDED_FIELDS = ("reworded", "terse")
 
 INVENTED_DETAILS = (
     "and it was trained with a learning rate of 3e-4 on 64 GPUs",
@@ -42,7 +48,7 @@ class Planted:
 
     @property
     def must_flag(self) -> bool:
-        return self.kind != "correct"
+        return self.kind not in ("correct", *REWORDED_FIELDS)
 
 
 def _pick(key: str, options: tuple[str, ...]) -> str:

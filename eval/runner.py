@@ -16,13 +16,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rag.corpus import normalize_text
-from rag.critique import Critic
+from rag.critique import Critic, Source, no_critique
 from rag.errors import EvalInputError, PaperchatError
-from rag.pipeline import Answer, Pipeline
+from rag.pipeline import Answer, Citation, Pipeline, Timings, _citations
 from rag.settings import Settings
+from rag.text import split_sentences
 
 from . import metrics
-from .planted import flagged, plant
+from .planted import REWORDED_FIELDS, Planted, flagged, plant
 from .questions import Problem, QuestionRow, load_questions
 
 log = logging.getLogger(__name__)
@@ -44,23 +45,44 @@ def read_results(path: Path) -> list[dict]:
 
 
 def score(row: QuestionRow, answer: Answer, retrieved: Sequence[str]) -> dict:
-    """The scores of one answer."""
+    """The scores of one answer.
+
+    An unanswerable row is answered right by a refusal, a withheld answer (paperchat's "not
+    supported"), or, for a false-premise row with ``corrects``, by stating the true fact with the
+    false one only denied (``metrics.corrects_premise``; ``corrected`` says which).
+    """
     cited = [c.title for c in answer.citations]
+    corrected = None
     if row.answerable:
         correct = metrics.keywords_present(answer.answer, row.keywords)
     else:
         correct = metrics.refused(answer.answer, answer.verdict if answer.pipeline == "paperchat" else None)
-    return {
+        corrects = row.extra.get("corrects") or []
+        if corrects:
+            corrected = not correct and metrics.corrects_premise(answer.answer, corrects, row.extra.get("premise") or [])
+            correct = correct or corrected
+    scores = {
         "correct": float(correct),
         "recall@1": metrics.recall_at(retrieved, row.papers, 1),
         "recall@5": metrics.recall_at(retrieved, row.papers, 5),
         "citation_precision": metrics.citation_precision(cited, row.papers) if row.answerable else None,
     }
+    if corrected is not None:
+        scores["corrected"] = corrected  # a false-premise row answered with the true fact
+    return scores
 
 
 def planted_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
-    """Run the critique on wrong variants of the reference answer (answerable rows with their paper retrieved)."""
-    if not row.answerable or not row.answer:
+    """Run the critique on the planted variants of the row's reference answer, and on its reworded
+    and terse correct answers (answerable rows; see ``reworded_checks``)."""
+    if not row.answerable:
+        return []
+    return _generated_checks(pipeline, row, critic) + reworded_checks(pipeline, row, critic)
+
+
+def _generated_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
+    """Wrong variants of the reference answer, against the sources the pipeline retrieves (rows with their paper retrieved)."""
+    if not row.answer:
         return []
     hits = pipeline.retriever.search(row.question, k=pipeline.settings.answer.sources)
     sources = pipeline.evidence(row.question, hits)
@@ -70,24 +92,109 @@ def planted_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list
         return []
     other = next((s.n for s in sources if s.n not in true), None)
     text = pipeline.sources_text(sources)
-    out = []
-    for planted in plant(row.answer, row.id, true[0], other):
-        critique = critic.check(planted.text, sources, text, question=row.question)
-        out.append(
-            {"kind": planted.kind, "must_flag": planted.must_flag, "flagged": flagged(planted, critique),
-             "text": planted.text, "verdicts": [c.verdict for c in critique.claims]}
-        )
-    return out
+    return [_check(critic, planted, sources, text, row.question) for planted in plant(row.answer, row.id, true[0], other)]
+
+
+def expected_sources(pipeline: Pipeline, row: QuestionRow) -> list[Source] | None:
+    """The row's papers, taken from the index by title, as sources [1], [2], ... in the order of
+    ``papers``, each with its whole abstract as the excerpt; None when one is not in the index."""
+    by_title = {normalize_text(p.title): p for p in pipeline.retriever.papers()}
+    papers = [by_title.get(normalize_text(t)) for t in row.papers]
+    if not papers or any(p is None for p in papers):
+        return None
+    return [Source(n=i, paper=p, excerpt=split_sentences(p.abstract)) for i, p in enumerate(papers, start=1)]
+
+
+def reworded_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
+    """The row's correct answers in other words (``reworded``, ``terse``), checked against its own papers.
+
+    Anything the critique removes from them is a false alarm: they are right and cite the right paper.
+    """
+    texts = [(kind, row.extra.get(kind)) for kind in REWORDED_FIELDS]
+    texts = [(kind, t) for kind, t in texts if isinstance(t, str) and t.strip()]
+    if not texts:
+        return []
+    sources = expected_sources(pipeline, row)
+    if sources is None:
+        log.warning("%s: a paper of the row is not in the index; its reworded answers are not checked", row.id)
+        return []
+    text = pipeline.sources_text(sources)
+    return [
+        _check(critic, Planted(kind, t.strip(), 1, 1), sources, text, row.question) for kind, t in texts
+    ]
+
+
+def _check(critic: Critic, planted: Planted, sources: Sequence[Source], text: str, question: str) -> dict:
+    critique = critic.check(planted.text, sources, text, question=question)
+    return {
+        "kind": planted.kind, "must_flag": planted.must_flag, "flagged": flagged(planted, critique),
+        "text": planted.text, "verdicts": [c.verdict for c in critique.claims], "answer": critique.answer,
+    }
+
+
+def same_draft(paperchat: object, plain: object) -> bool:
+    """Whether the two pipelines draft alike (same index, model, prompt layout, evidence and settings),
+    so that paperchat's draft is the no-critique pipeline's."""
+    return (
+        isinstance(paperchat, Pipeline) and isinstance(plain, Pipeline) and paperchat.critique and not plain.critique
+        and paperchat.retriever is plain.retriever and paperchat.llm is plain.llm and paperchat.layout == plain.layout
+        and paperchat.evidence_sentences == plain.evidence_sentences and paperchat.settings == plain.settings
+    )
+
+
+def answer_from_record(record: dict) -> Answer:
+    """The parts of paperchat's Answer that a result record keeps (enough for ``derive_no_critique``)."""
+    numbers = record.get("citation_numbers") or []
+    return Answer(
+        question=record["question"], standalone_question=record.get("standalone_question") or record["question"],
+        answer=record["answer"], verdict=record["verdict"], draft=record["draft"], claims=[],
+        citations=[Citation(n=n, title=t, paper_id="", abstract="") for n, t in zip(numbers, record["citations"])],
+        timings=Timings(**record["timings"]), backend=record.get("backend", ""), model=record.get("model", ""),
+    )
+
+
+def derive_no_critique(pipeline: Pipeline, answer: Answer) -> Answer | None:
+    """What the no-critique pipeline shows for ``answer``'s question, made from paperchat's own draft.
+
+    The no-critique pipeline is paperchat up to the draft (same retrieval, evidence, prompt,
+    temperature and seed), then ``no_critique(draft, sources)``. The sources are found again the
+    way ``Pipeline.run`` found them (deterministic); if paperchat's citations do not match them,
+    the derivation is refused (None) and the caller drafts again.
+    """
+    hits = pipeline.retriever.search(answer.standalone_question, k=pipeline.settings.answer.sources)
+    sources = pipeline.evidence(answer.standalone_question, hits)
+    by_n = {s.n: normalize_text(s.paper.title) for s in sources}
+    if any(by_n.get(c.n) != normalize_text(c.title) for c in answer.citations):
+        return None
+    result = no_critique(answer.draft, sources)
+    timings = answer.timings.model_copy(
+        update={"critique": 0.0, "critique_prompt_tokens": 0, "critique_cached_tokens": 0,
+                "total": round(max(0.0, answer.timings.total - answer.timings.critique), 3)}
+    )
+    return answer.model_copy(
+        update={"answer": result.answer, "verdict": result.verdict, "citations": _citations(result, sources),
+                "claims": result.claims, "removed": 0, "timings": timings, "pipeline": "no-critique"}
+    )
 
 
 class Runner:
-    """Drives the pipelines over a question set and writes the results."""
+    """Drives the pipelines over a question set and writes the results.
 
-    def __init__(self, settings: Settings, pipelines: dict[str, object], out: Path, *, planted: bool = True):
+    With ``derive_no_critique`` (the default) and both paperchat and no-critique asked for, the
+    no-critique record of a question is made from paperchat's own draft (``derive_no_critique``)
+    instead of drafting again, and says so (``"derived_from": "paperchat"``); its timings are
+    paperchat's without the critique.
+    """
+
+    def __init__(
+        self, settings: Settings, pipelines: dict[str, object], out: Path, *, planted: bool = True,
+        derive_no_critique: bool = True,
+    ):
         self.settings = settings
         self.pipelines = pipelines
         self.out = Path(out)
         self.planted = planted
+        self.derive = derive_no_critique and same_draft(pipelines.get("paperchat"), pipelines.get("no-critique"))
 
     def run(self, rows: Sequence[QuestionRow], progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -98,27 +205,65 @@ class Runner:
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write("\n")  # a crash tore the last line: start the next record on a fresh one
         # pipeline by pipeline: a pipeline must not find the next one's prompt already in the model's cache
-        todo = [(row, name) for name in self.pipelines for row in rows if (row.id, name) not in done]
+        order = list(self.pipelines)
+        if self.derive:  # paperchat first: its drafts give the no-critique records
+            order = ["paperchat", "no-critique"] + [n for n in order if n not in ("paperchat", "no-critique")]
+        todo = [(row, name) for name in order for row in rows if (row.id, name) not in done]
         total = len(rows) * len(self.pipelines)
         finished = total - len(todo)
         with open(path, "a", encoding="utf-8") as fh:
-            for row, name in todo:
-                record = self._one(row, name)
+
+            def keep(record: dict) -> None:
+                nonlocal finished
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 fh.flush()
                 records.append(record)
                 finished += 1
                 if progress:
-                    progress(finished, total, f"{name}:{row.id}")
+                    progress(finished, total, f"{record['pipeline']}:{record['id']}")
+
+            for row, name in todo:
+                if self.derive and name == "no-critique":
+                    derived = self._derived(row, records)
+                    if derived is not None:
+                        keep(derived)
+                        continue
+                keep(self._one(row, name))
         wanted = {row.id for row in rows}
         return [r for r in records if r["id"] in wanted and r["pipeline"] in self.pipelines]
 
-    def _one(self, row: QuestionRow, name: str) -> dict:
-        pipeline = self.pipelines[name]
-        record = {
+    def _derived(self, row: QuestionRow, records: Sequence[dict]) -> dict | None:
+        """The no-critique record of ``row`` made from paperchat's record of it (None: draft anew)."""
+        source = next((r for r in records if r["id"] == row.id and r["pipeline"] == "paperchat" and not r.get("error")), None)
+        if source is None:
+            return None
+        derived = derive_no_critique(self.pipelines["paperchat"], answer_from_record(source))
+        if derived is None:
+            log.warning("%s: paperchat's sources could not be found again; no-critique drafts anew", row.id)
+            return None
+        return self._record(row, "no-critique", derived, source["retrieved"], derived_from="paperchat")
+
+    def _base(self, row: QuestionRow, name: str) -> dict:
+        return {
             "id": row.id, "pipeline": name, "question": row.question, "type": row.type,
             "answerable": row.answerable, "keywords": row.keywords, "papers": row.papers, "extra": row.extra,
         }
+
+    def _record(self, row: QuestionRow, name: str, answer: Answer, retrieved: list[str], derived_from: str | None = None) -> dict:
+        record = self._base(row, name)
+        record.update(
+            answer=answer.answer, draft=answer.draft, verdict=answer.verdict, standalone_question=answer.standalone_question,
+            citations=[c.title for c in answer.citations], citation_numbers=[c.n for c in answer.citations], retrieved=retrieved,
+            claims=[c.model_dump(include={"text", "verdict", "sources", "reasons"}) for c in answer.claims],
+            timings=answer.timings.model_dump(), scores=score(row, answer, retrieved),
+            backend=answer.backend, model=answer.model,
+        )
+        if derived_from:
+            record["derived_from"] = derived_from
+        return record
+
+    def _one(self, row: QuestionRow, name: str) -> dict:
+        pipeline = self.pipelines[name]
         started = time.perf_counter()
         try:
             answer: Answer = pipeline.ask(row.question)
@@ -126,17 +271,12 @@ class Runner:
                 retrieved = pipeline.retrieve_titles(row.question, 5)
             else:
                 retrieved = [h.paper.title for h in pipeline.retriever.search(answer.standalone_question, k=5)]
-            record.update(
-                answer=answer.answer, draft=answer.draft, verdict=answer.verdict,
-                citations=[c.title for c in answer.citations], retrieved=retrieved,
-                claims=[c.model_dump(include={"text", "verdict", "sources", "reasons"}) for c in answer.claims],
-                timings=answer.timings.model_dump(), scores=score(row, answer, retrieved),
-                backend=answer.backend, model=answer.model,
-            )
+            record = self._record(row, name, answer, retrieved)
             if self.planted and name == "paperchat":
                 judge = pipeline.llm if self.settings.answer.model_judge else None
                 record["planted"] = planted_checks(pipeline, row, Critic(judge, layout=pipeline.layout))
         except PaperchatError as err:
+            record = self._base(row, name)
             record.update(error=str(err), timings={"total": time.perf_counter() - started},
                           scores={"correct": 0.0, "recall@1": None, "recall@5": None, "citation_precision": None})
         return record
@@ -231,13 +371,15 @@ def main(args) -> int:
         bar.set_postfix_str(label)
         bar.refresh()
 
-    records = Runner(settings, pipelines, out, planted=not args.no_planted).run(rows, progress)
+    derive = not getattr(args, "redraft_no_critique", False)
+    records = Runner(settings, pipelines, out, planted=not args.no_planted, derive_no_critique=derive).run(rows, progress)
     bar.close()
     summary = {
         "questions_file": str(args.questions),
         "questions": len(rows),
         "skipped_rows": [str(p) for p in problems],
         "pipelines": summarize(records, names),
+        "derived": {name: src for name, src in {r["pipeline"]: r.get("derived_from") for r in records}.items() if src},
         "model": next((r.get("model") for r in records if r.get("model")), ""),
         "backend": next((r.get("backend") for r in records if r.get("backend")), ""),
         "wall_seconds_this_run": round(time.perf_counter() - started, 1),
@@ -248,9 +390,15 @@ def main(args) -> int:
     for name in names:
         o = summary["pipelines"][name]["overall"]
         print(
-            f"{name:12s} accuracy {o['accuracy']}  refusal {o['refusal_accuracy']}  recall@5 {o['recall@5']}  "
+            f"{name:12s} accuracy {o['accuracy']}  withheld (unanswerable) {o['unanswerable_withheld']}  "
+            f"badge precision {o['badge_precision']}  recall@5 {o['recall@5']}  "
             f"citation precision {o['citation_precision']}  total p50 {o['total_p50']} s"
         )
+    reworded = summary["pipelines"].get("paperchat", {}).get("overall", {}).get("reworded_false_alarm_rate")
+    if reworded is not None:
+        print(f"critique false alarms on reworded correct answers: {reworded}")
+    for name, src in summary["derived"].items():
+        print(f"{name} was scored from {src}'s drafts (not drafted again; --redraft-no-critique to draft it)")
     print(f"results in {out}/ (report.html, report.md, summary.json, results.jsonl)")
     failures = gate(summary["pipelines"], thresholds, "paperchat" if "paperchat" in names else names[0])
     for failure in failures:

@@ -1,0 +1,204 @@
+"""The shipped question sets, checked against the seed papers with the scorer's own matching."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from eval import metrics
+from eval.questions import load_questions
+from rag.corpus import Paper, normalize_text
+
+ROOT = Path(__file__).resolve().parent.parent
+SETS = {"questions": ROOT / "eval" / "questions.jsonl", "heldout": ROOT / "eval" / "heldout.jsonl"}
+#: Question shapes of issue 12 and the least number of rows each set holds of them.
+NEW_SHAPES = ("paraphrased", "comparison", "list", "metadata", "near-miss", "false-premise", "off-topic")
+MINIMUM = {"questions": 10, "heldout": 4}
+UNANSWERABLE_SHAPES = ("near-miss", "false-premise", "off-topic", "unanswerable")
+
+#: Function words, and the words nearly every title here has, that a paraphrase may still use.
+STOP = set(
+    "a an and the of for to in on at by with from via as is are be its it or not into than that this what which who "
+    "how does do can one more through within toward towards beyond about over under v s vs "
+    "model models language large llm llms".split()
+)
+#: Capitalised terms of the field, not the name of any one paper.
+GENERIC_CAPS = {
+    "llm", "llms", "vlm", "vlms", "lvlms", "rl", "rlhf", "sft", "mt", "mcts", "prm", "prms", "ssl", "icl", "gpt-4",
+    "dpo", "fsas", "rms", "mle", "rpa", "fms", "dit", "mae", "sota", "cnn", "ai", "qa", "lpips", "gsm8k", "pass@100",
+}
+
+
+def _rows(name):
+    rows, problems = load_questions(SETS[name])
+    return rows, problems
+
+
+def record_text(paper: Paper) -> str:
+    """What a paper's record says, as one text: title, abstract and the listing's metadata."""
+    meta = []
+    if paper.authors is not None:
+        meta.append(f"{paper.authors} authors")
+    if paper.date:
+        meta.append(paper.date)
+    if paper.upvotes is not None:
+        meta.append(f"{paper.upvotes} upvotes")
+    meta += paper.urls
+    return " \n ".join([paper.title, paper.abstract, *meta])
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words, hyphenated words kept whole."""
+    return re.findall(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*", normalize_text(text))
+
+
+def names_of(paper: Paper) -> set[str]:
+    """The paper's own names: the part of the title before a colon, and capitalised terms (two or more
+    capitals) of the title or of the abstract (the latter when used at least twice, as a method's name is)."""
+    out = set()
+    head, colon, _ = paper.title.partition(":")
+    if colon and len(head.split()) <= 3:
+        out.add(normalize_text(head))
+    caps = re.compile(r"\b[\w@.-]*[A-Z][\w@.-]*[A-Z][\w@.-]*\b")
+    out |= {normalize_text(t).strip(".-") for t in caps.findall(paper.title)}
+    found = [normalize_text(t).strip(".-") for t in caps.findall(paper.abstract)]
+    out |= {t for t in found if found.count(t) >= 2}
+    for m in re.finditer(r"\b(?:propose|introduce|present|named|called|termed)\b((?:\W+[\w@.-]+){1,6})", paper.abstract):
+        out |= {normalize_text(t).strip(".-") for t in caps.findall(m.group(1))}  # "we propose ... DiT-Mem"
+    return {n for n in out if n and n not in GENERIC_CAPS}
+
+
+@pytest.fixture(scope="module")
+def by_title(seed_papers):
+    return {normalize_text(p.title): p for p in seed_papers}
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_sets_load_without_problems_and_ids_are_unique(name):
+    rows, problems = _rows(name)
+    assert [str(p) for p in problems] == []
+    ids = [r.id for r in rows]
+    assert len(ids) == len(set(ids))
+
+
+def test_public_and_heldout_ids_do_not_collide():
+    public = {r.id for r in _rows("questions")[0]}
+    held = {r.id for r in _rows("heldout")[0]}
+    assert public.isdisjoint(held)
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_each_new_shape_has_enough_rows(name):
+    rows, _ = _rows(name)
+    counts = {shape: sum(r.type == shape for r in rows) for shape in NEW_SHAPES}
+    assert all(n >= MINIMUM[name] for n in counts.values()), counts
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_every_listed_paper_is_in_the_corpus(name, by_title):
+    rows, _ = _rows(name)
+    missing = [(r.id, t) for r in rows for t in r.papers if normalize_text(t) not in by_title]
+    assert missing == []
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_answerable_keywords_are_in_a_listed_paper(name, by_title):
+    rows, _ = _rows(name)
+    bad = []
+    for r in rows:
+        if not r.answerable:
+            continue
+        texts = [record_text(by_title[normalize_text(t)]) for t in r.papers]
+        assert texts, f"{r.id}: an answerable row must name its papers"
+        bad += [(r.id, k) for k in r.keywords if not any(metrics.keyword_in(k, t) for t in texts)]
+    assert bad == []
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_shape_rules(name):
+    rows, _ = _rows(name)
+    for r in rows:
+        assert r.answerable == (r.type not in UNANSWERABLE_SHAPES), r.id
+        if r.answerable:
+            assert r.answer.strip(), f"{r.id}: every answerable row has a reference answer"
+            assert metrics.keywords_present(r.answer, r.keywords), f"{r.id}: the reference answer lacks a keyword"
+        if r.type == "comparison":
+            assert len(r.papers) == 2 and len(r.keywords) >= 2, r.id
+        if r.type == "list":
+            assert 2 <= len(r.papers) <= 4 and len(r.keywords) == len(r.papers), r.id
+        if r.type in ("paraphrased", "metadata", "near-miss", "false-premise"):
+            assert len(r.papers) == 1, r.id
+        if r.type == "off-topic":
+            assert r.papers == [], r.id
+        if r.type == "false-premise":
+            corrects, premise = r.extra.get("corrects"), r.extra.get("premise")
+            assert corrects and premise, f"{r.id}: a false-premise row names the true fact and the false one"
+            assert metrics.corrects_premise(r.answer, corrects, premise), r.id
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_false_premise_facts_hold_and_the_premise_is_false(name, by_title):
+    rows, _ = _rows(name)
+    for r in (r for r in rows if r.type == "false-premise"):
+        text = record_text(by_title[normalize_text(r.papers[0])])
+        assert all(metrics.keyword_in(k, text) for k in r.extra["corrects"]), r.id
+        assert not any(metrics.keyword_in(k, text) for k in r.extra["premise"]), r.id
+        assert all(metrics.keyword_in(k, r.question) for k in r.extra["premise"]), r.id
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_metadata_rows_ask_for_fields_the_record_has_and_near_misses_for_what_it_lacks(name, by_title):
+    rows, _ = _rows(name)
+    for r in rows:
+        if r.type not in ("metadata", "near-miss"):
+            continue
+        paper = by_title[normalize_text(r.papers[0])]
+        q = set(words(r.question))
+        asks = {
+            "authors": bool(q & {"author", "authors"}), "upvotes": bool(q & {"upvote", "upvotes"}),
+            "date": "listed" in q and not q & {"author", "authors"},
+            "urls": bool(q & {"code", "link", "page", "github"}),
+        }
+        present = {"authors": paper.authors is not None, "upvotes": paper.upvotes is not None,
+                   "date": bool(paper.date), "urls": bool(paper.urls)}
+        for field, asked in asks.items():
+            if asked and r.type == "metadata":
+                assert present[field], f"{r.id} asks for {field}, which the record lacks"
+            if asked and r.type == "near-miss":
+                assert not present[field], f"{r.id} asks for {field}, which the record has"
+
+
+@pytest.mark.parametrize("name", list(SETS))
+def test_paraphrased_questions_use_no_title_word_and_no_name(name, by_title):
+    rows, _ = _rows(name)
+    for r in (r for r in rows if r.type == "paraphrased"):
+        paper = by_title[normalize_text(r.papers[0])]
+        title_words = {w for w in words(paper.title) if w not in STOP}
+        used = title_words & set(words(r.question))
+        assert not used, f"{r.id} uses title words {sorted(used)}"
+        q = normalize_text(r.question)
+        named = [n for n in names_of(paper) if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", q)]
+        assert not named, f"{r.id} names the paper: {named}"
+
+
+def test_names_of_finds_acronyms_and_method_names(by_title):
+    assert "spell" in names_of(by_title[normalize_text("SPELL: Self-Play Reinforcement Learning for evolving Long-Context Language Models")])
+    pit = by_title[normalize_text("Enable Language Models to Implicitly Learn Self-Improvement From Data")]
+    assert "pit" in names_of(pit)
+    assert "dit-mem" in names_of(by_title[normalize_text("Learning Plug-and-play Memory for Guiding Video Diffusion Models")])
+
+
+def test_reworded_and_terse_answers_are_there_and_hold_the_keywords():
+    rows, _ = _rows("questions")
+    with_both = [r for r in rows if r.answerable and r.extra.get("reworded") and r.extra.get("terse")]
+    assert len(with_both) >= 40
+    assert {r.type for r in with_both} >= {"paraphrased", "comparison", "list", "metadata"}
+    for r in with_both:
+        for kind in ("reworded", "terse"):
+            text = r.extra[kind]
+            assert metrics.keywords_present(text, r.keywords), f"{r.id} {kind} lacks a keyword"
+            cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text)})
+            assert cited == list(range(1, len(r.papers) + 1)), f"{r.id} {kind} cites {cited}"
+        assert normalize_text(r.extra["reworded"]) != normalize_text(r.answer)
