@@ -18,7 +18,8 @@ from pathlib import Path
 from rag.corpus import normalize_text
 from rag.critique import Critic, Source, no_critique
 from rag.errors import EvalInputError, PaperchatError
-from rag.pipeline import Answer, Citation, Pipeline, Timings, _citations
+from rag.pipeline import Answer, Citation, Pipeline, Timings, _citations, finish
+from rag.shapes import classify
 from rag.settings import Settings
 from rag.text import split_sentences
 
@@ -161,19 +162,22 @@ def derive_no_critique(pipeline: Pipeline, answer: Answer) -> Answer | None:
     way ``Pipeline.run`` found them (deterministic); if paperchat's citations do not match them,
     the derivation is refused (None) and the caller drafts again.
     """
-    hits = pipeline.retriever.search(answer.standalone_question, k=pipeline.settings.answer.sources)
-    sources = pipeline.evidence(answer.standalone_question, hits)
+    plan = pipeline.plan(answer.standalone_question, classify(answer.standalone_question))
+    sources = plan.sources
     by_n = {s.n: normalize_text(s.paper.title) for s in sources}
     if any(by_n.get(c.n) != normalize_text(c.title) for c in answer.citations):
         return None
     result = no_critique(answer.draft, sources)
+    if plan.refusal:
+        result.verdict = "refused"
+    text, rows = finish(plan, result, sources)
     timings = answer.timings.model_copy(
         update={"critique": 0.0, "critique_prompt_tokens": 0, "critique_cached_tokens": 0,
                 "total": round(max(0.0, answer.timings.total - answer.timings.critique), 3)}
     )
     return answer.model_copy(
-        update={"answer": result.answer, "verdict": result.verdict, "citations": _citations(result, sources),
-                "claims": result.claims, "removed": 0, "timings": timings, "pipeline": "no-critique"}
+        update={"answer": text, "verdict": result.verdict, "citations": _citations(result, sources),
+                "claims": result.claims, "removed": 0, "timings": timings, "pipeline": "no-critique", "rows": rows}
     )
 
 

@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/eval", help="folder for results.jsonl, summary.json, report.md/html")
     p.add_argument("--pipelines", default="paperchat,no-critique,baseline", help="comma-separated pipelines")
     p.add_argument("--limit", type=int, default=0, help="only the first N questions")
+    p.add_argument("--redraft-no-critique", action="store_true", help="draft no-critique again instead of scoring paperchat's own draft")
     p.add_argument("--fail-under", action="append", metavar="METRIC=VALUE", help="exit 1 if paperchat's metric is lower")
     p.add_argument("--no-planted", action="store_true", help="skip the planted-error critique test")
     p.set_defaults(func=cmd_eval)
