@@ -319,6 +319,9 @@ class Pipeline:
 
     def _plan_metadata(self, question: str, shape: QuestionShape) -> Plan:
         hits = self.retriever.search(question, k=self.settings.answer.sources)
+        asked = " ".join(dict.fromkeys(names(question) + proper_nouns(question)))
+        if asked:  # the paper's name alone finds it when the field's words pull the search elsewhere
+            hits += [h for h in self.retriever.search(asked, k=3) if all(h.paper.id != x.paper.id for x in hits)]
         named = [h for h in hits if mentions(question, h.paper)]
         hit = named[0] if named else (hits[0] if hits and not off_subject(question, hits[0].paper) else None)
         if hit is None:
@@ -560,7 +563,7 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
     """The answer text and its rows, shaped for the question from the checked claims."""
     kept = [c for c in result.claims if c.kept]
     by_n = {s.n: s for s in sources}
-    answer = result.answer
+    answer = plan.draft if plan.refusal and plan.draft else result.answer
     rows: list[AnswerRow] = []
     if plan.shape == "which-paper" and kept:
         cited = [n for c in kept for n in c.sources if n in by_n]

@@ -33,7 +33,7 @@ _COMPARISON = re.compile(
     r"|\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger|most|best)\b.*\b(or|than)\b"
     r"|\bor\b.*\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger)\b"
     r"|\bwhich (one |of the two |of them )?(is|has|was|reaches|gets|uses|achieves|reports)\b.*\bor\b"
-    r"|\bboth\b.*\band\b",
+    r"|\bboth\b.*\band\b|^\W*(does|do|did|is|are|was|were|has|have)\b.*\bor\b",
     re.IGNORECASE,
 )
 _WHICH_PAPER = re.compile(
@@ -212,7 +212,13 @@ def comparison_sides(question: str) -> list[str]:
     for token in names(rest) + proper_nouns(rest):
         if token in generic or any(fold(token) in fold(f) for f in found):
             continue
-        found.append(token)
+        # a name of several capitalised words ("Music Transformer") is one side
+        run = re.search(rf"(?:\b[A-Z][\w\-]*\s+)*{re.escape(token)}(?:\s+[A-Z][\w\-]*)*", rest)
+        phrase = run.group(0) if run else token
+        words = phrase.split()
+        while len(words) > 1 and words[0].lower() in {"does", "do", "did", "is", "are", "compare", "which", "what", "how"}:
+            words = words[1:]
+        found.append(" ".join(words))
     return list(dict.fromkeys(found))[:2] if len(found) >= 2 else []
 
 

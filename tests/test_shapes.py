@@ -1,0 +1,188 @@
+"""Question shapes: classification, listing fields as evidence, and the flow each shape gets.
+
+Pipelines run over a real on-disk Chroma index of the seed papers with the deterministic
+test embedder and a scripted model (the interfaces of the real ones).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag import prompts
+from rag.corpus import Paper
+from rag.critique import Critic, Source, listing_mismatch, number_bound_elsewhere, wrong_subject
+from rag.models import ScriptedLLM
+from rag.pipeline import Pipeline
+from rag.retrieval import Retriever
+from rag.shapes import classify, comparison_sides, listing_sentence
+
+from .fakes import copying_reply
+
+SPELL = "SPELL: Self-Play Reinforcement Learning for evolving Long-Context Language Models"
+MUSIC = "Music Transformer"
+
+
+@pytest.mark.parametrize(
+    "question, shape, field",
+    [
+        ("How many authors does the SPELL paper have?", "metadata", "authors"),
+        ("How many people wrote Music Transformer?", "metadata", "authors"),
+        ("When was DreamTuner posted?", "metadata", "date"),
+        ("How many upvotes did SSRL get?", "metadata", "upvotes"),
+        ("Where can I find the code for SPaR?", "metadata", "links"),
+        ("Who wrote SPELL?", "metadata", "author_names"),
+        ("Which papers are about vision-language models?", "list", None),
+        ("Are there any papers on self-correction?", "list", None),
+        ("Does SPARK or SPELL use a verifier?", "comparison", None),
+        ("Compare SPaR and SSRL.", "comparison", None),
+        ("Which paper lets one model play three roles on long documents?", "which-paper", None),
+        ("What learning rate does SPARK use?", "factoid", None),
+        ("What does the code generation model learn from?", "factoid", None),
+    ],
+)
+def test_questions_are_classified_by_what_they_ask(question, shape, field):
+    got = classify(question)
+    assert (got.shape, got.field) == (shape, field)
+
+
+def test_comparison_sides_need_two_names():
+    assert comparison_sides("Is SPARK better than SPELL at math?") == ["SPARK", "SPELL"]
+    assert comparison_sides("Which is better, the first or the second?") == []
+
+
+@pytest.fixture
+def scripted(fake_index, settings):
+    llm = ScriptedLLM(copying_reply)
+    return Pipeline(settings, Retriever(fake_index), llm), llm
+
+
+def test_listing_fields_answer_metadata_questions_without_the_model(scripted, seed_papers):
+    pipeline, llm = scripted
+    spell = next(p for p in seed_papers if p.title == SPELL)
+    answer = pipeline.ask("How many authors does the SPELL paper have?")
+    assert answer.shape == "metadata"
+    assert answer.answer == f"SPELL has {spell.authors} authors [1]."
+    assert answer.verdict == "supported" and answer.citations[0].title == SPELL
+    assert llm.requests == []  # no model call: the record answers it
+    dated = pipeline.ask("When was Music Transformer listed?")
+    assert "Sep 12, 2018" in dated.answer and dated.verdict == "supported"
+
+
+def test_a_field_the_listing_lacks_is_refused_and_says_what_it_does_give(scripted):
+    pipeline, _ = scripted
+    answer = pipeline.ask("How many upvotes does Music Transformer have?")
+    assert answer.verdict == "refused" and "does not give its number of upvotes" in answer.answer
+    assert answer.related and "10 authors" in answer.related[0].sentence
+    names = pipeline.ask("Who is the first author of the SPELL paper?")
+    assert names.verdict == "refused" and "author names" in names.answer
+
+
+def test_the_model_sees_the_listing_with_each_source(scripted):
+    pipeline, llm = scripted
+    pipeline.ask("What does SPELL use self-play for in long-context reasoning?")
+    prompt = llm.requests[0].messages[-1].content
+    assert "Listing: 8 authors; listed on Sep 28." in prompt
+
+
+def test_which_paper_answers_name_the_paper(fake_index, settings):
+    # a draft that answers without naming the paper, as the small model often does
+    def reply(request):
+        if request.json_schema is not None:
+            return '{"quote": "", "verdict": "supported"}'
+        return "It uses a questioner, a responder and a verifier on long documents [1]."
+
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
+    answer = pipeline.ask("Which paper has one model act as questioner, responder and verifier (SPELL)?")
+    assert answer.shape == "which-paper"
+    assert answer.answer.startswith(f'The paper is "{SPELL}" [1].'), answer.answer
+
+
+def test_comparison_is_drafted_side_by_side_and_rows_carry_each_side(fake_index, settings):
+    def reply(request):
+        if request.json_schema is not None:
+            return '{"quote": "", "verdict": "supported"}'
+        assert prompts.COMPARE_RULES in request.messages[-1].content
+        return (
+            "SPELL has a single model play questioner, responder and verifier [1]. "
+            "Music Transformer uses relative attention to generate music with long-term structure [2]."
+        )
+
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
+    answer = pipeline.ask("Compare SPELL and Music Transformer: what does each do?")
+    assert answer.shape == "comparison"
+    assert [r.label for r in answer.rows] == ["SPELL", "Music Transformer"]
+    assert [c.title for c in answer.citations] == [SPELL, MUSIC]
+    assert not any(r.missing for r in answer.rows) or answer.verdict != "supported"
+
+
+def test_comparison_with_a_side_not_in_the_papers_says_which(fake_index, settings):
+    def reply(request):
+        if request.json_schema is not None:
+            return '{"quote": "", "verdict": "supported"}'
+        return "SPELL has a single model play questioner, responder and verifier [1]."
+
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
+    answer = pipeline.ask("Does SPELL or ZebraNet use a verifier?")
+    assert answer.shape == "comparison"
+    missing = [r.label for r in answer.rows if r.missing]
+    assert missing == ["ZebraNet"]
+
+
+GRAO = Paper(
+    id="g",
+    title="GRAO: Group Relative Alignment",
+    abstract="We propose GRAO. GRAO achieves 57.70%, 17.65% and 5.18% relative improvements over SFT, DPO and "
+    "GRPO baselines respectively.",
+    authors=15,
+)
+
+
+def test_numbers_bound_to_another_thing_are_caught():
+    assert number_bound_elsewhere("GRAO improves over DPO by 57.70%.", GRAO)
+    assert number_bound_elsewhere("GRAO improves over SFT by 57.70%.", GRAO) is None
+    result = Critic().check("GRAO gives a 57.70% relative improvement over DPO [1].", [Source(1, GRAO, [])])
+    assert result.verdict == "not supported"
+
+
+def test_listing_claims_are_checked_against_the_record():
+    assert listing_mismatch("GRAO has 57 authors.", GRAO) == "the listing gives 15 authors, not 57"
+    assert listing_mismatch("GRAO has 15 authors.", GRAO) is None
+    ok = Critic().check("GRAO has 15 authors [1].", [Source(1, GRAO, [])], question="How many authors wrote GRAO?")
+    assert ok.verdict == "supported"
+    bad = Critic().check("GRAO has 5 authors [1].", [Source(1, GRAO, [])], question="How many authors wrote GRAO?")
+    assert bad.verdict == "not supported"
+    assert listing_sentence(GRAO) == "Listing: 15 authors."
+
+
+def test_swapped_sides_are_not_re_cited():
+    a = Source(1, Paper(id="a", title="SPARK: Rewards", abstract="SPARK reaches 67.5 F1 on ProcessBench."), [])
+    b = Source(2, Paper(id="b", title="SPELL: Self-play", abstract="SPELL reaches 61.9 F1 on ProcessBench."), [])
+    by_n = {1: a, 2: b}
+    assert wrong_subject("SPARK reaches 61.9 F1.", [2], by_n)
+    result = Critic().check("SPARK reaches 61.9 F1 on ProcessBench [1].", [a, b])
+    assert result.verdict == "not supported"
+    right = Critic().check("SPARK reaches 67.5 F1 on ProcessBench [1]. SPELL reaches 61.9 F1 on ProcessBench [2].", [a, b])
+    assert right.verdict == "supported"
+
+
+def test_fragments_are_never_supported_and_terse_answers_are_read_with_the_question():
+    src = Source(1, Paper(id="a", title="SPARK: Rewards", abstract="SPARK reaches 67.5 F1 on ProcessBench."), [])
+    frag = Critic().check("The F1 of SPARK on ProcessBench is shown on [1].", [src])
+    assert frag.verdict == "not supported" and "mid-sentence" in frag.claims[0].reasons[0]
+    terse = Critic().check("67.5 [1].", [src], question="What F1 does SPARK reach on ProcessBench?")
+    assert terse.verdict == "supported"
+    wrong = Critic().check("71.2 [1].", [src], question="What F1 does SPARK reach on ProcessBench?")
+    assert wrong.verdict == "not supported"
+
+
+def test_reworded_claims_are_kept_when_an_embedder_finds_the_same_meaning(minilm):
+    src = Source(
+        1,
+        Paper(id="m", title="Music Transformer", abstract="Music relies heavily on repetition to build structure and meaning."),
+        [],
+    )
+    reworded = "Music Transformer notes that music depends a lot on repeated material to create structure [1]."
+    assert Critic().check(reworded, [src]).verdict == "not supported"  # words alone: a false alarm
+    assert Critic(embedder=minilm).check(reworded, [src]).verdict == "supported"
+    invented = "Music Transformer was trained on 10,000 hours of jazz recorded in Oslo [1]."
+    assert Critic(embedder=minilm).check(invented, [src]).verdict == "not supported"
