@@ -412,6 +412,7 @@ class OllamaLLM(LLM):
     def stream(self, request: Request) -> Iterator[str | Usage]:
         import httpx
         import ollama
+        import pydantic
 
         if self.info is None:
             self.check()
@@ -470,6 +471,12 @@ class OllamaLLM(LLM):
             )
         except (ollama.ResponseError, ConnectionError, httpx.HTTPError, OSError) as err:
             raise self._error(err) from None
+        except pydantic.ValidationError as err:  # ollama<0.5 took no JSON schema as `format`
+            raise ModelUnavailableError(
+                f"The ollama client refused the request before sending it ({err.error_count()} invalid fields, "
+                f"first: {err.errors()[0]['loc']}). Install a client that takes JSON-schema formats: "
+                "pip install 'ollama>=0.5,<1'."
+            ) from None
 
     def describe(self) -> dict:
         info = {"backend": self.backend, "model": self.model, "host": self.host, "num_ctx": self.context_tokens}

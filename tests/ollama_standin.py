@@ -353,6 +353,8 @@ class OllamaStandIn:
                 }
                 if not body.get("stream", True):
                     done["message"]["content"] = "".join(p for kind, p in pieces if kind == "content")
+                    if thought:  # writeChatResponse gathers the thinking apart from the content
+                        done["message"]["thinking"] = "".join(p for kind, p in pieces if kind == "thinking")
                     self._json(200, done)
                     return
                 self._stream(name, pieces, done)
