@@ -491,8 +491,10 @@ class AutoLLM(LLM):
     """Ollama whenever it answers and has the model, otherwise the embedded model.
 
     The choice is re-checked at most every ``recheck_s`` seconds, so a server that comes up
-    (or goes down) while paperchat runs is picked up (or left) without a restart. A request
-    that fails on Ollama before any text arrived is retried on the embedded model.
+    (or goes down) while paperchat runs is picked up (or left) without a restart; on a switch
+    to Ollama the model is preloaded in the background. A request that fails on Ollama before
+    any text arrived is retried on the embedded model, with a log line; a ContextOverflowError
+    is not retried (it is a settings problem, not an outage).
     """
 
     backend = "auto"

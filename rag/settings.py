@@ -11,9 +11,7 @@ fields and ``PAPERCHAT_<GROUP>__<FIELD>`` for grouped ones, e.g.
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -87,7 +85,7 @@ def normalize_ollama_host(host: str) -> str:
 
 
 #: Go's time.ParseDuration grammar (the form Ollama's api/types.go Duration.UnmarshalJSON reads).
-_GO_DURATION = re.compile(r"[-+]?(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)")
+_GO_DURATION = r"[-+]?(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)"
 
 
 def parse_keep_alive(value: object) -> int | float | str:
@@ -100,6 +98,9 @@ def parse_keep_alive(value: object) -> int | float | str:
     >>> parse_keep_alive("-1"), parse_keep_alive("3600"), parse_keep_alive(" 1h30m "), parse_keep_alive(2.5)
     (-1, 3600, '1h30m', 2.5)
     """
+    import math
+    import re
+
     if isinstance(value, bool):
         raise ValueError(_keep_alive_error(value))
     if isinstance(value, (int, float)):
@@ -109,7 +110,7 @@ def parse_keep_alive(value: object) -> int | float | str:
         try:
             number = float(text)
         except ValueError:
-            if _GO_DURATION.fullmatch(text):
+            if re.fullmatch(_GO_DURATION, text):
                 return text
             raise ValueError(_keep_alive_error(value)) from None
     else:

@@ -249,3 +249,20 @@ def test_doctor_report_with_ollama(standin, tmp_path):
     settings = Settings(data_dir=tmp_path / "d", model={"backend": "ollama"}, ollama={"host": standin.url})
     text, _ = report(settings)
     assert "-> ready" in text and "trained context 32,768 tokens" in text and "loaded: no" in text
+
+
+def test_keep_alive_validation_agrees_with_the_servers_parser():
+    from rag.settings import parse_keep_alive
+
+    from .ollama_standin import keep_alive_seconds
+
+    for text in ["30m", "1h30m", "-1s", "1.5h", ".5m", "0", "+0", "300ms", "2h45m30.5s", "1h30", "h", "5 m", "1d", "abc", "-"]:
+        try:
+            value = parse_keep_alive(text)
+        except ValueError:
+            value = None
+        try:
+            server = keep_alive_seconds(value if value is not None else text)
+        except ValueError:
+            server = None
+        assert (value is None) == (server is None), text  # accepted here exactly when the server accepts it
