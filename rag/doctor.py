@@ -24,7 +24,7 @@ def ollama_facts(ollama) -> list[str]:
         lines.append(f"    loaded: unknown ({err})")
         return lines
     if entry is None:
-        lines.append("    loaded: no (the first question loads it; backend 'auto' preloads it when it switches to Ollama)")
+        lines.append("    loaded: no (the first question loads it; 'auto' preloads it when it switches to Ollama)")
     else:
         until = f", until {entry.expires_at:%Y-%m-%d %H:%M} UTC" if entry.expires_at else ""
         ctx = f"context {entry.context_length:,}" if entry.context_length else "context not reported"

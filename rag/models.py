@@ -179,8 +179,10 @@ def ollama_name_key(name: str) -> tuple[str, str, str, str]:
 
     >>> ollama_name_key("Qwen2.5:7B-Instruct") == ollama_name_key("registry.ollama.ai/library/qwen2.5:7b-instruct")
     True
-    >>> ollama_name_key("llama3") == ollama_name_key("llama3:latest"), ollama_name_key("me/llama3") == ollama_name_key("llama3")
-    (True, False)
+    >>> ollama_name_key("llama3") == ollama_name_key("llama3:latest")
+    True
+    >>> ollama_name_key("me/llama3") == ollama_name_key("llama3")
+    False
     """
     name = name.strip().split("@", 1)[0]
     tag = ""
@@ -362,7 +364,8 @@ class OllamaLLM(LLM):
             info = OllamaModelInfo()
         except (ConnectionError, httpx.HTTPError, ollama.ResponseError, OSError) as err:
             raise self._error(err, probing=True) from None
-        if info.trained_ctx and info.trained_ctx < self.num_ctx and (self.info is None or self.info.trained_ctx != info.trained_ctx):
+        known = self.info.trained_ctx if self.info else None
+        if info.trained_ctx and info.trained_ctx < self.num_ctx and info.trained_ctx != known:
             log.warning(
                 "%s was trained for %d tokens of context; sending num_ctx=%d instead of PAPERCHAT_OLLAMA__NUM_CTX=%d.",
                 self.model, info.trained_ctx, info.trained_ctx, self.num_ctx,

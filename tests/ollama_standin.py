@@ -121,7 +121,7 @@ class OllamaStandIn:
     (a model load takes this long), ``truncation`` ("llama-server": Ollama now; "runner":
     the Go runners before 0.30), ``context_shift`` (False: too-long prompts get 400),
     ``prompt_count_omits_cache`` (Ollama 0.30.x), ``token_factor`` (the model's tokenizer
-    makes this many tokens per cl100k token). ``loads`` and ``truncated`` record what happened.
+    makes this many tokens per cl100k token, a whole number). ``loads`` and ``truncated`` record what happened.
     """
 
     def __init__(self, reply: Callable[[dict], str] | None = None, models: tuple = ("qwen2.5:7b-instruct",)):
@@ -137,7 +137,7 @@ class OllamaStandIn:
         self.truncation = "llama-server"
         self.context_shift = True
         self.prompt_count_omits_cache = False
-        self.token_factor = 1.0
+        self.token_factor = 1
         self.loads: list[tuple[str, int]] = []
         self.truncated: list[tuple[int, int]] = []
         self.prompt_counts: list[int] = []
@@ -163,14 +163,13 @@ class OllamaStandIn:
 
     def _prompt_tokens(self, messages: list[dict]) -> list[int]:
         """The chat template rendered (ChatML, as qwen2's: <|im_start|> and <|im_end|> are one token each)
-        and tokenized with cl100k; ``token_factor`` stretches it like a finer tokenizer."""
+        and tokenized with cl100k; ``token_factor`` repeats each token, like a finer tokenizer."""
         start, end = 151644, 151645  # qwen2's ids for <|im_start|> and <|im_end|>
         tokens: list[int] = []
         for m in messages:
             tokens += [start, *encode(f"{m.get('role')}\n{m.get('content', '')}"), end, *encode("\n")]
         tokens += [start, *encode("assistant\n")]
-        if self.token_factor != 1.0:
-            tokens = [t + k for t in tokens for k in range(int(self.token_factor))] + tokens[: int(len(tokens) * (self.token_factor % 1))]
+        return [t for t in tokens for _ in range(self.token_factor)]
         return tokens
 
     def _fit(self, tokens: list[int], num_ctx: int) -> int | None:
@@ -310,7 +309,8 @@ class OllamaStandIn:
                 if keep_alive == 0:
                     standin.loaded.pop(key, None)
                 if not messages:
-                    self._json(200, {**self._base(name, done=True, done_reason="load"), "load_duration": int(load_s * 1e9)})
+                    loaded = self._base(name, done=True, done_reason="load")
+                    self._json(200, {**loaded, "load_duration": int(load_s * 1e9)})
                     return
                 fmt = body.get("format")
                 if fmt not in (None, "", "json") and not isinstance(fmt, dict):
@@ -360,7 +360,8 @@ class OllamaStandIn:
                 self._stream(name, pieces, done)
 
             def _base(self, name: str, *, done: bool, done_reason: str = "") -> dict:
-                out = {"model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""}, "done": done}
+                out = {"model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
+                       "done": done}
                 if done_reason:
                     out["done_reason"] = done_reason
                 return out

@@ -38,7 +38,8 @@ def test_ollama_request_carries_our_settings(standin):
     text = "".join(p for p in pieces if isinstance(p, str))
     assert text == "SPELL trains long-context reasoning by self-play [1]."
     usage = pieces[-1]
-    assert isinstance(usage, Usage) and usage.prompt_tokens == standin.prompt_counts[-1] > 0 and usage.prompt_seconds == pytest.approx(0.21)
+    assert isinstance(usage, Usage) and usage.prompt_seconds == pytest.approx(0.21)
+    assert usage.prompt_tokens == standin.prompt_counts[-1] > 0
     (body,) = standin.chats()
     assert body["model"] == "qwen2.5:7b-instruct"
     assert body["stream"] is True

@@ -17,6 +17,7 @@ from .ollama_standin import BUSY, OllamaStandIn, StandInModel
 
 MODEL = "qwen2.5:7b-instruct"
 ANSWER = "SPELL trains long-context reasoning by self-play [1]."
+USER_Q = {"role": "user", "content": "Q"}
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def ask(llm, text: str = "hi", **kw):
 
 def test_names_match_as_the_server_matches_them(standin):
     standin.models = [MODEL, "llama3"]
-    for name in ["Qwen2.5:7B-Instruct", "library/qwen2.5:7b-instruct", "registry.ollama.ai/library/qwen2.5:7b-instruct"]:
+    for name in ["Qwen2.5:7B-Instruct", "library/qwen2.5:7b-instruct", f"registry.ollama.ai/library/{MODEL}"]:
         llm = OllamaLLM(standin.url, name)
         llm.check()  # /api/show, not an exact match against /api/tags
         assert ask(llm).text == ANSWER
@@ -97,7 +98,7 @@ def test_keep_alive_from_the_environment_is_what_the_server_accepts(standin, mon
 
 def test_keep_alive_the_server_would_refuse_is_a_settings_error(standin, monkeypatch):
     with pytest.raises(ollama.ResponseError, match="missing unit in duration") as raw:  # the server's side
-        ollama.Client(host=standin.url).chat(model=MODEL, messages=[{"role": "user", "content": "Q"}], keep_alive="3600")
+        ollama.Client(host=standin.url).chat(model=MODEL, messages=[USER_Q], keep_alive="3600")
     assert raw.value.status_code == 400
     for bad in ["forever", "1h30", "true", "10 minutes"]:
         monkeypatch.setenv("PAPERCHAT_OLLAMA__KEEP_ALIVE", bad)
@@ -148,7 +149,7 @@ def test_invalid_format_gets_the_servers_500_and_the_client_stops_it_first(stand
 
 def test_wire_details_created_at_load_duration_and_text_in_the_final_chunk(standin):
     standin.load_s = 0.2
-    parts = list(ollama.Client(host=standin.url).chat(model=MODEL, messages=[{"role": "user", "content": "Q"}], stream=True))
+    parts = list(ollama.Client(host=standin.url).chat(model=MODEL, messages=[USER_Q], stream=True))
     assert all(p.created_at for p in parts)
     assert parts[-1].done and parts[-1].message.content == " [1]."  # the last piece comes with done
     assert parts[-1].load_duration >= 0.2e9
@@ -168,7 +169,7 @@ def test_prompt_count_without_cached_tokens_raises_no_false_alarm(standin):
 
 def test_truncation_by_the_go_runner_is_detected(standin, caplog):
     standin.truncation = "runner"  # the runners before Ollama 0.30 keep exactly num_ctx tokens
-    standin.token_factor = 2.0  # the model's tokenizer makes twice the tokens paperchat counts
+    standin.token_factor = 2  # the model's tokenizer makes twice the tokens paperchat counts
     llm = OllamaLLM(standin.url, MODEL, num_ctx=1024)
     sources = "Sources: " + " ".join(f"fact {i} is {i * 7}." for i in range(100))
     ours = estimate_prompt_tokens([Message("system", "Answer from the sources."), Message("user", sources)])
@@ -256,7 +257,8 @@ def test_keep_alive_validation_agrees_with_the_servers_parser():
 
     from .ollama_standin import keep_alive_seconds
 
-    for text in ["30m", "1h30m", "-1s", "1.5h", ".5m", "0", "+0", "300ms", "2h45m30.5s", "1h30", "h", "5 m", "1d", "abc", "-"]:
+    examples = ["30m", "1h30m", "-1s", "1.5h", ".5m", "0", "+0", "300ms", "2h45m30.5s", "1h30", "h", "5 m", "1d", "-"]
+    for text in examples:
         try:
             value = parse_keep_alive(text)
         except ValueError:
