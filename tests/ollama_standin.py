@@ -121,7 +121,8 @@ class OllamaStandIn:
     (a model load takes this long), ``truncation`` ("llama-server": Ollama now; "runner":
     the Go runners before 0.30), ``context_shift`` (False: too-long prompts get 400),
     ``prompt_count_omits_cache`` (Ollama 0.30.x), ``token_factor`` (the model's tokenizer
-    makes this many tokens per cl100k token, a whole number). ``loads`` and ``truncated`` record what happened.
+    makes this many tokens per cl100k token, a whole number), ``old_show`` (/api/show as
+    servers before 0.6.4 answered it: no capabilities, no model_info). ``loads`` and ``truncated`` record what happened.
     """
 
     def __init__(self, reply: Callable[[dict], str] | None = None, models: tuple = ("qwen2.5:7b-instruct",)):
@@ -138,6 +139,7 @@ class OllamaStandIn:
         self.context_shift = True
         self.prompt_count_omits_cache = False
         self.token_factor = 1
+        self.old_show = False
         self.loads: list[tuple[str, int]] = []
         self.truncated: list[tuple[int, int]] = []
         self.prompt_counts: list[int] = []
@@ -253,13 +255,18 @@ class OllamaStandIn:
                 if model is None:
                     self._json(404, {"error": f"model '{name}' not found"})
                     return
-                self._json(200, {
+                shown = {
                     "license": "", "modelfile": "", "parameters": "", "template": "{{ .Prompt }}",
                     "details": {"format": "gguf", "family": model.family, "families": [model.family]},
                     "model_info": {"general.architecture": model.family,
                                    f"{model.family}.context_length": model.context_length},
                     "capabilities": list(model.capabilities), "modified_at": _now(),
-                })
+                }
+                if standin.old_show:
+                    # capabilities came with e172f09 (0.6.4); before e98b5e8 (0.14.x) an empty
+                    # model_info was left out of the JSON (omitempty)
+                    del shown["capabilities"], shown["model_info"]
+                self._json(200, shown)
 
             def _chat(self, body: dict) -> None:
                 # server/routes.go ChatHandler, in its order of checks.

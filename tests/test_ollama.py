@@ -74,6 +74,18 @@ def test_thinking_model_is_told_not_to_think(standin):
     assert "think" not in standin.chats()[-1]  # think=true would get 400 "does not support thinking"
 
 
+def test_an_older_server_that_says_less_about_the_model(standin):
+    standin.old_show = True
+    standin.models = [StandInModel(MODEL, context_length=4096)]
+    llm = OllamaLLM(standin.url, MODEL, num_ctx=8192)
+    llm.check()  # present, though the client cannot read the rest of /api/show
+    assert ask(llm).text == ANSWER
+    body = standin.chats()[-1]
+    assert "think" not in body and body["options"]["num_ctx"] == 8192
+    assert standin.loads == [(MODEL, 4096)]  # the server caps it itself (llm/server.go)
+    assert llm.info.capabilities is None and llm.describe()["num_ctx"] == 8192
+
+
 def test_num_ctx_is_capped_to_the_trained_context(standin, caplog):
     standin.models = [StandInModel(MODEL, context_length=4096)]
     llm = OllamaLLM(standin.url, MODEL, num_ctx=8192)
