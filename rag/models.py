@@ -274,6 +274,7 @@ class OllamaLLM(LLM):
         self.timeout_s = timeout_s
         self.probe_timeout_s = probe_timeout_s
         self.info: OllamaModelInfo | None = None
+        self.preloading: threading.Thread | None = None
         self._client = None
 
     @classmethod
@@ -396,6 +397,12 @@ class OllamaLLM(LLM):
         log.info("Ollama loaded %s at %s in %.1f s", self.model, self.host, time.perf_counter() - started)
         return True
 
+    def preload_in_background(self) -> threading.Thread:
+        """:meth:`preload` on a daemon thread (kept in ``preloading``): a load must not hold up a request."""
+        self.preloading = threading.Thread(target=self.preload, name="ollama-preload", daemon=True)
+        self.preloading.start()
+        return self.preloading
+
     def loaded(self) -> Any | None:
         """The model's entry in the server's ``/api/ps`` (has ``context_length``, ``expires_at``), or None."""
         import httpx
@@ -510,7 +517,6 @@ class AutoLLM(LLM):
         self._checked_at = float("-inf")
         self._ollama_up = False
         self.last_reason = ""
-        self.preloading: threading.Thread | None = None
 
     @property
     def embedded(self) -> LLM:
@@ -532,7 +538,7 @@ class AutoLLM(LLM):
             else:
                 if not self._ollama_up:
                     log.warning("Ollama is up at %s with %s: using it.", self.ollama.host, self.ollama.model)
-                    self.preloading = _in_background(self.ollama.preload)
+                    self.ollama.preload_in_background()
                 self._ollama_up, self.last_reason = True, ""
         return self.ollama if self._ollama_up else self.embedded
 
@@ -565,13 +571,6 @@ class AutoLLM(LLM):
         return info
 
 
-def _in_background(work: Callable[[], object]) -> threading.Thread:
-    """Run ``work`` on a daemon thread (a model load must not hold up the request that noticed Ollama)."""
-    thread = threading.Thread(target=work, name="ollama-preload", daemon=True)
-    thread.start()
-    return thread
-
-
 def choose_llm(settings: Settings, *, embedded_factory: Callable[[Settings], LLM] | None = None) -> LLM:
     """The model the settings ask for: ``ollama``, ``embedded``, or ``auto`` (an :class:`AutoLLM`)."""
 
@@ -589,7 +588,7 @@ def choose_llm(settings: Settings, *, embedded_factory: Callable[[Settings], LLM
     if backend == "ollama":
         ollama_llm.check()
         log.info("using Ollama model %s at %s", ollama_llm.model, ollama_llm.host)
-        _in_background(ollama_llm.preload)
+        ollama_llm.preload_in_background()
         return ollama_llm
     auto = AutoLLM(ollama_llm, embedded, recheck_s=settings.ollama.recheck_s)
     auto.active()

@@ -101,6 +101,7 @@ def test_auto_falls_back_when_down_and_switches_when_up():
     try:
         assert auto.complete(Request([Message("user", "hi")])).text == "ollama answer"
         assert auto.describe()["backend"] == "ollama"
+        auto.ollama.preloading.join(10)
         server.die_after = 0  # fails before any text: retried on the embedded model
         assert auto.complete(Request([Message("user", "hi")])).text == "embedded answer"
     finally:
@@ -113,12 +114,17 @@ def test_choose_llm_honours_the_backend_setting(standin):
     s = Settings(model={"backend": "embedded"})
     assert choose_llm(s, embedded_factory=lambda _: fake) is fake
     s = Settings(model={"backend": "ollama"}, ollama={"host": standin.url})
-    assert isinstance(choose_llm(s), OllamaLLM)
+    chosen = choose_llm(s)
+    assert isinstance(chosen, OllamaLLM)
+    chosen.preloading.join(10)  # the model is loaded in the background
+    assert standin.loads == [("qwen2.5:7b-instruct", 8192)]
     s = Settings(model={"backend": "ollama"}, ollama={"host": f"127.0.0.1:{_free_port()}", "probe_timeout_s": 1})
     with pytest.raises(ModelUnavailableError):
         choose_llm(s)
     s = Settings(model={"backend": "auto"}, ollama={"host": standin.url})
-    assert choose_llm(s, embedded_factory=lambda _: fake).describe()["backend"] == "ollama"
+    auto = choose_llm(s, embedded_factory=lambda _: fake)
+    assert auto.describe()["backend"] == "ollama"
+    auto.ollama.preloading.join(10)
 
 
 def test_ollama_host_forms(monkeypatch):

@@ -224,7 +224,7 @@ def test_auto_preloads_when_it_switches_to_ollama(standin):
     llm = OllamaLLM(standin.url, MODEL, num_ctx=4096, keep_alive="15m")
     auto = AutoLLM(llm, lambda: ScriptedLLM(["x"]), recheck_s=0)
     assert auto.active() is llm
-    auto.preloading.join(10)
+    auto.ollama.preloading.join(10)
     preload = [b for p, b in standin.requests if p == "/api/chat"]
     assert preload == [{"model": MODEL, "messages": [], "tools": [], "stream": False,
                         "options": {"num_ctx": 4096}, "keep_alive": "15m"}]
