@@ -8,6 +8,33 @@ from .errors import PaperchatError
 from .settings import Settings
 
 
+def ollama_facts(ollama) -> list[str]:
+    """What the server says about the model: context (``/api/show``), thinking, loaded or not (``/api/ps``)."""
+    info = ollama.info
+    trained = f"{info.trained_ctx:,} tokens" if info.trained_ctx else "not reported"
+    sent = f"num_ctx sent {ollama.context_tokens:,}"
+    if ollama.context_tokens < ollama.num_ctx:
+        sent += f" (capped: PAPERCHAT_OLLAMA__NUM_CTX is {ollama.num_ctx:,})"
+    caps = "not reported (an older server)" if info.capabilities is None else ", ".join(info.capabilities) or "none"
+    thinking = "yes (paperchat sends think=false)" if info.thinking else "no"
+    lines = [f"    server says: trained context {trained}; {sent}", f"    capabilities: {caps}; thinking: {thinking}"]
+    try:
+        entry = ollama.loaded()
+    except PaperchatError as err:
+        lines.append(f"    loaded: unknown ({err})")
+        return lines
+    if entry is None:
+        lines.append("    loaded: no (the first question loads it; 'auto' preloads it when it switches to Ollama)")
+    else:
+        until = f", until {entry.expires_at:%Y-%m-%d %H:%M} UTC" if entry.expires_at else ""
+        ctx = f"context {entry.context_length:,}" if entry.context_length else "context not reported"
+        again = ""
+        if entry.context_length and entry.context_length != ollama.context_tokens:
+            again = f"; the next question reloads it with num_ctx {ollama.context_tokens:,}"
+        lines.append(f"    loaded: yes, {ctx}{until}{again}")
+    return lines
+
+
 def report(settings: Settings) -> tuple[str, bool]:
     """A readable report and whether everything needed to answer is in place."""
     from .embedded import MODELS
@@ -35,6 +62,8 @@ def report(settings: Settings) -> tuple[str, bool]:
     lines.append(f"  ollama: {ollama.host} model {ollama.model} -> {'ready' if ollama_ok else 'not used' if backend == 'embedded' else 'unavailable'}")
     if ollama_problem:
         lines.append(f"    {ollama_problem}")
+    if ollama_ok:
+        lines.extend(ollama_facts(ollama))
     name = settings.embedded.model
     spec = MODELS.get(name)
     embedded_ok = True

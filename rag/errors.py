@@ -122,6 +122,21 @@ class ModelTimeoutError(ModelUnavailableError):
     http_status = 504
 
 
+class ContextOverflowError(PaperchatError):
+    """The prompt and the answer do not fit the model's context: the server would cut the sources."""
+
+    code = "context_overflow"
+    http_status = 500
+
+    def __init__(self, detail: str, trained_ctx: int | None = None):
+        allowed = f" (the model allows up to {trained_ctx:,})" if trained_ctx else ""
+        super().__init__(
+            f"{detail} The answer was not used, because it would come from cut sources. "
+            f"Raise PAPERCHAT_OLLAMA__NUM_CTX{allowed}, or show the model fewer sentences "
+            "(PAPERCHAT_ANSWER__EVIDENCE_SENTENCES)."
+        )
+
+
 class QuestionError(PaperchatError):
     """The question itself cannot be answered as given (empty, too long, not text)."""
 

@@ -76,6 +76,8 @@ def test_model_server_dies_mid_stream_then_next_question_works(fake_index, setti
             after = httpx.post(f"{url}{API}/ask", json={"question": "What does SPELL integrate?"}, timeout=60)
             assert after.status_code == 200 and after.json()["backend"] == "scripted"  # now on the fallback model
     finally:
+        if llm.ollama.preloading is not None:
+            llm.ollama.preloading.join(10)
         standin.stop()
 
 

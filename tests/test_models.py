@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from rag.errors import ModelFileError, ModelNotPulledError, ModelTimeoutError, ModelUnavailableError
-from rag.models import AutoLLM, Message, OllamaLLM, Request, ScriptedLLM, Usage, choose_llm
+from rag.models import AutoLLM, Message, OllamaLLM, OllamaModelInfo, Request, ScriptedLLM, Usage, choose_llm
 from rag.settings import Settings
 
 from .ollama_standin import OllamaStandIn
@@ -38,7 +38,8 @@ def test_ollama_request_carries_our_settings(standin):
     text = "".join(p for p in pieces if isinstance(p, str))
     assert text == "SPELL trains long-context reasoning by self-play [1]."
     usage = pieces[-1]
-    assert isinstance(usage, Usage) and usage.prompt_tokens == 42 and usage.prompt_seconds == pytest.approx(0.21)
+    assert isinstance(usage, Usage) and usage.prompt_seconds == pytest.approx(0.21)
+    assert usage.prompt_tokens == standin.prompt_counts[-1] > 0
     (body,) = standin.chats()
     assert body["model"] == "qwen2.5:7b-instruct"
     assert body["stream"] is True
@@ -49,9 +50,9 @@ def test_ollama_request_carries_our_settings(standin):
     assert body["messages"] == [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
 
 
-def test_ollama_check_reads_tags(standin):
+def test_ollama_check_asks_the_server_about_the_model(standin):
     OllamaLLM(standin.url, "qwen2.5:7b-instruct").check()
-    assert standin.requests[-1][0] == "/api/tags"
+    assert standin.requests[-1] == ("/api/show", {"model": "qwen2.5:7b-instruct"})
     with pytest.raises(ModelNotPulledError, match="ollama pull llama3.1:8b"):
         OllamaLLM(standin.url, "llama3.1:8b").check()
 
@@ -66,6 +67,9 @@ def test_ollama_unreachable_is_a_sentence():
     llm = OllamaLLM(f"http://127.0.0.1:{_free_port()}", "m", timeout_s=2, probe_timeout_s=1)
     with pytest.raises(ModelUnavailableError, match="ollama serve"):
         llm.check()
+    with pytest.raises(ModelUnavailableError, match="ollama serve"):
+        llm.complete(Request([Message("user", "hi")]))  # asks /api/show first: nobody answers
+    llm.info = OllamaModelInfo()  # as if the server answered the check and went away since
     with pytest.raises(ModelUnavailableError, match="stopped answering"):
         llm.complete(Request([Message("user", "hi")]))
 
@@ -97,6 +101,7 @@ def test_auto_falls_back_when_down_and_switches_when_up():
     try:
         assert auto.complete(Request([Message("user", "hi")])).text == "ollama answer"
         assert auto.describe()["backend"] == "ollama"
+        auto.ollama.preloading.join(10)
         server.die_after = 0  # fails before any text: retried on the embedded model
         assert auto.complete(Request([Message("user", "hi")])).text == "embedded answer"
     finally:
@@ -109,17 +114,37 @@ def test_choose_llm_honours_the_backend_setting(standin):
     s = Settings(model={"backend": "embedded"})
     assert choose_llm(s, embedded_factory=lambda _: fake) is fake
     s = Settings(model={"backend": "ollama"}, ollama={"host": standin.url})
-    assert isinstance(choose_llm(s), OllamaLLM)
+    chosen = choose_llm(s)
+    assert isinstance(chosen, OllamaLLM)
+    chosen.preloading.join(10)  # the model is loaded in the background
+    assert standin.loads == [("qwen2.5:7b-instruct", 8192)]
     s = Settings(model={"backend": "ollama"}, ollama={"host": f"127.0.0.1:{_free_port()}", "probe_timeout_s": 1})
     with pytest.raises(ModelUnavailableError):
         choose_llm(s)
     s = Settings(model={"backend": "auto"}, ollama={"host": standin.url})
-    assert choose_llm(s, embedded_factory=lambda _: fake).describe()["backend"] == "ollama"
+    auto = choose_llm(s, embedded_factory=lambda _: fake)
+    assert auto.describe()["backend"] == "ollama"
+    auto.ollama.preloading.join(10)
 
 
 def test_ollama_host_forms(monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "0.0.0.0:11500")
     assert Settings().ollama.host == "http://127.0.0.1:11500"
+    # the ollama client's own parser decides (Ollama's envconfig.Host rules); only bind-all becomes loopback
+    for given, url in [
+        ("https://h/ollama", "https://h:443/ollama"),  # the path is kept, the port not appended to it
+        ("http://h", "http://h:80"),
+        ("h", "http://h:11434"),
+        ("[::1]:11434", "http://[::1]:11434"),
+        ("::1", "http://[::1]:11434"),
+        ("::", "http://[::1]:11434"),
+        ("", "http://127.0.0.1:11434"),
+    ]:
+        monkeypatch.setenv("OLLAMA_HOST", given)
+        assert Settings().ollama.host == url, given
+    monkeypatch.setenv("OLLAMA_HOST", "http://h:99999")
+    with pytest.raises(ValueError, match="PAPERCHAT_OLLAMA__HOST"):
+        Settings()
     monkeypatch.setenv("PAPERCHAT_OLLAMA__HOST", "http://gpu:1234")
     assert Settings().ollama.host == "http://gpu:1234"
 
