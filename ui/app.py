@@ -211,7 +211,11 @@ def build_blocks(pipeline: Pipeline, retriever: Retriever, *, compact: bool = Fa
                     )
                     gr.Markdown("Select a paper to read its abstract.", elem_id="pc-paper-hint")
                     paper_view = gr.HTML("", elem_id="pc-paper")
-                    ask_paper = gr.Button("Ask about this paper", visible=False, variant="primary", elem_id="pc-ask-paper")
+                    with gr.Row():
+                        ask_paper = gr.Button(
+                            "Ask about this paper", visible=False, variant="primary", scale=0, min_width=220,
+                            elem_id="pc-ask-paper",
+                        )
                     for control in (search, sort):
                         control.change(
                             papers_table, inputs=[search, sort], outputs=[table, shown], api_visibility="private", queue=False
