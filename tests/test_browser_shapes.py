@@ -156,3 +156,35 @@ def test_papers_tab_shows_every_column_sorts_and_opens_an_abstract_to_ask_about(
         assert page.locator("#pc-question textarea").is_visible()
         ask_in_page(page, page.locator("#pc-question textarea").input_value())
         assert "SPELL" in page.locator(".pc-citation").first.inner_text()
+
+
+def test_html_in_titles_and_abstracts_stays_text_in_the_papers_tab(fake_index, settings):
+    from .test_browser import XSS
+
+    fake_index.ingest(XSS)
+    retriever = Retriever(fake_index)
+    app = create_app(settings, ShapedPipeline(settings, retriever), retriever)
+    with live_server(app) as url, browser() as b:
+        page = open_chat(b, url)
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.get_by_role("tab", name="Papers").click()
+        page.fill("#pc-paper-search textarea, #pc-paper-search input", "quasar")
+        grid = page.locator("#pc-papers")
+        cell = grid.locator("[role=gridcell]", has_text="Quasar").first
+        cell.wait_for(timeout=10_000)
+        assert "<script>window.__pwned=1</script>" in cell.inner_text()  # shown literally
+        link = grid.locator("[role=gridcell] a")
+        assert link.count() == 1 and link.get_attribute("href") == "https://example.org/quasar"
+        cell.click()
+        panel = page.locator(".pc-paper")
+        panel.wait_for(timeout=10_000)
+        assert '<img src=x onerror="window.__pwned=2">' in panel.inner_text()
+        time.sleep(0.5)
+        assert page.evaluate("window.__pwned") is None and dialogs == []
+        assert page.locator("#pc-papers script, .pc-paper script, #pc-papers img, .pc-paper img").count() == 0
+        page.click("#pc-ask-paper")
+        page.wait_for_function(
+            "() => document.querySelector('#pc-question textarea').value.startsWith('What does \"Quasar <script>')",
+            timeout=10_000,
+        )
