@@ -117,6 +117,21 @@ def test_papers_tab_shows_every_column_sorts_and_opens_an_abstract_to_ask_about(
         box = link.bounding_box()
         assert box and box["x"] + box["width"] <= WIDTH
 
+        # selecting a paper opens its abstract, metadata and links under the table
+        page.fill("#pc-paper-search input, #pc-paper-search textarea", "self-play")
+        spell = next(p for p in papers if p.title.startswith("SPELL"))
+        cell = grid.locator("[role=gridcell]", has_text=spell.title).first
+        cell.wait_for(timeout=10_000)
+        cell.click()
+        panel = page.locator(".pc-paper")
+        panel.wait_for(timeout=10_000)
+        assert spell.title in panel.inner_text() and spell.abstract[:60] in panel.inner_text()
+        assert "8 authors" in panel.inner_text()
+        time.sleep(0.3)
+        page.screenshot(path=str(OUT / "papers.png"), full_page=True)
+        page.fill("#pc-paper-search input, #pc-paper-search textarea", "")
+        grid.locator(f'[role=grid][aria-rowcount="{len(papers) + 1}"]').wait_for(timeout=10_000)  # all rows back
+
         # sorting: our order menu, and the table's own column menu
         page.locator("#pc-paper-sort input").click()
         page.get_by_role("option", name="upvotes (most first)").click()
@@ -136,27 +151,29 @@ def test_papers_tab_shows_every_column_sorts_and_opens_an_abstract_to_ask_about(
             timeout=10_000,
         )
 
-        # selecting a paper opens its abstract; the button prefills a question in the chat
-        page.fill("#pc-paper-search input, #pc-paper-search textarea", "self-play")
-        spell = next(p for p in papers if p.title.startswith("SPELL"))
-        cell = grid.locator("[role=gridcell]", has_text=spell.title).first
-        cell.wait_for(timeout=10_000)
-        cell.click()
-        panel = page.locator(".pc-paper")
-        panel.wait_for(timeout=10_000)
-        assert spell.title in panel.inner_text() and spell.abstract[:60] in panel.inner_text()
-        assert "8 authors" in panel.inner_text()
-        time.sleep(0.3)
-        page.screenshot(path=str(OUT / "papers.png"), full_page=True)
-        page.click("#pc-ask-paper")
+        # selecting a paper in the full (re-sorted) table brings that paper's abstract into view
+        grid.locator(".virtual-row [role=gridcell]").first.click()
         page.wait_for_function(
-            "() => document.querySelector('#pc-question textarea').value === 'What does \"SPELL\" propose?'", timeout=10_000
+            "t => (document.querySelector('.pc-paper') || {innerText: ''}).innerText.startsWith(t)", arg=most.title,
+            timeout=10_000,
+        )
+        page.wait_for_function(
+            "() => { const r = document.querySelector('#pc-ask-paper').getBoundingClientRect();"
+            " return r.height > 0 && r.bottom <= window.innerHeight; }",
+            timeout=10_000,
+        )
+
+        # "Ask about this paper" switches to the chat with the question filled in, ready to send
+        page.click("#pc-ask-paper")
+        question = f'What does "{most.title}" propose?'
+        page.wait_for_function(
+            "q => document.querySelector('#pc-question textarea').value === q", arg=question, timeout=10_000
         )
         assert page.get_by_role("tab", name="Chat").get_attribute("aria-selected") == "true"
         assert page.locator("#pc-question textarea").is_visible()
-        ask_in_page(page, page.locator("#pc-question textarea").input_value())
-        assert "SPELL" in page.locator(".pc-citation").first.inner_text()
-
+        assert page.locator(".pc-badge").count() == 0  # filled in, not sent
+        ask_in_page(page, question)
+        assert most.title in page.locator(".pc-citation").first.inner_text()
 
 def test_html_in_titles_and_abstracts_stays_text_in_the_papers_tab(fake_index, settings):
     from .test_browser import XSS

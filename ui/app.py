@@ -47,6 +47,11 @@ table.pc-comparison th{background:var(--background-fill-secondary)}
 PAPER_HEADERS = ["title", "date", "authors", "upvotes", "links"]
 PAPER_TYPES = ["str", "str", "number", "number", "html"]
 PAPER_WIDTHS = ["42%", "13%", "10%", "10%", "25%"]
+#: Brings the opened abstract into view (it sits under a table that may fill the window).
+SHOW_PAPER = (
+    "() => { setTimeout(() => { const el = document.querySelector('#pc-paper');"
+    " if (el) el.scrollIntoView({block: 'start'}); }, 100); }"
+)
 #: Sort orders of the Papers tab (the table's own column headers sort too).
 SORTS = {
     "title (A to Z)": (lambda p: p.title.casefold(), False),
@@ -222,7 +227,7 @@ def build_blocks(pipeline: Pipeline, retriever: Retriever, *, compact: bool = Fa
                         )
                     table.select(
                         open_paper, inputs=shown, outputs=[paper_view, ask_paper, chosen], api_visibility="private", queue=False
-                    )
+                    ).then(None, js=SHOW_PAPER)
                     ask_paper.click(ask_about_paper, inputs=chosen, outputs=[tabs, box], api_visibility="private", queue=False)
         footer = gr.HTML(footer_text(pipeline.llm.describe()), elem_id="pc-footer")
         hidden_json = gr.JSON(visible=False)
