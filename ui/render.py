@@ -95,7 +95,9 @@ def claims_details(answer: Answer) -> str:
         if withheld and claim.verdict == "unsupported":
             label = WITHHELD_CLAIM
             reasons_list = [WITHHELD_NOTE if r == prompts.REMOVED_NOTE else r for r in reasons_list]
-        cites = "".join(f"[{n}]" for n in claim.sources or claim.cited)
+        cites = "".join(f"[{n}]" for n in claim.sources)
+        if not claim.sources and claim.cited:  # a rejected claim: what the draft cited, not a support mark
+            cites = "(the draft cited " + "".join(f"[{n}]" for n in claim.cited) + ")"
         reasons = "; ".join(reasons_list)
         rows.append(
             f'<li class="pc-claim pc-claim-{e(claim.verdict)}"><b>{e(label)}</b> {e(claim.text)} {e(cites)}'
