@@ -12,7 +12,7 @@ from rag.errors import PaperchatError
 from rag.pipeline import Done, Pipeline, Status, Token
 from rag.retrieval import Retriever
 
-from .render import answer_html, draft_html, e
+from .render import answer_html, ask_about, date_key, draft_html, e, paper_html, paper_row
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,42 @@ CSS = """
 .pc-abstract mark{background:#fff3b0;color:inherit;padding:0 2px}
 .pc-claims{margin-top:6px;font-size:0.9em}
 .pc-footer{font-size:0.85em;opacity:0.8}
+.pc-rows{margin:6px 0}
+ul.pc-list{padding-left:1.2em}
+ul.pc-list li{margin:3px 0}
+.pc-rows b,.pc-related b{font-size:inherit;font-family:inherit;font-weight:600}
+table.pc-comparison{border-collapse:collapse;font-size:0.92em;margin:6px 0;width:100%;table-layout:auto}
+table.pc-comparison th,table.pc-comparison td{border:1px solid var(--border-color-primary);padding:4px 8px;text-align:left;vertical-align:top;word-break:normal;overflow-wrap:normal}
+table.pc-comparison td:first-child{white-space:nowrap}
+table.pc-comparison td:last-child{width:30%;font-size:0.92em}
+table.pc-comparison th{background:var(--background-fill-secondary)}
+.pc-missing{color:var(--body-text-color-subdued);font-style:italic}
+.pc-related{border:1px dashed var(--border-color-primary);border-radius:8px;padding:4px 10px;margin:6px 0;font-size:0.92em}
+.pc-related p{margin:2px 0}
+.pc-related-source{opacity:0.75}
+#pc-papers [role=gridcell],#pc-papers [role=gridcell] *,#pc-papers th *{overflow-wrap:anywhere;font-family:var(--font)}
+#pc-papers a{text-decoration:underline}
+.pc-paper{border:1px solid var(--border-color-primary);border-radius:8px;padding:8px 12px}
+.pc-paper-title{margin:0 0 4px 0}
+.pc-paper .pc-abstract{font-size:0.95em}
 """
+
+#: Papers tab: the columns, their types and widths (all five fit a 1280 px window).
+PAPER_HEADERS = ["title", "date", "authors", "upvotes", "links"]
+PAPER_TYPES = ["str", "str", "number", "number", "html"]
+PAPER_WIDTHS = ["42%", "13%", "10%", "10%", "25%"]
+#: Brings the opened abstract into view (it sits under a table that may fill the window).
+SHOW_PAPER = (
+    "() => { setTimeout(() => { const el = document.querySelector('#pc-paper');"
+    " if (el) el.scrollIntoView({block: 'start'}); }, 100); }"
+)
+#: Sort orders of the Papers tab (the table's own column headers sort too).
+SORTS = {
+    "title (A to Z)": (lambda p: p.title.casefold(), False),
+    "date (newest first)": (lambda p: date_key(p.date), True),
+    "upvotes (most first)": (lambda p: p.upvotes if p.upvotes is not None else -1, True),
+    "authors (most first)": (lambda p: p.authors if p.authors is not None else -1, True),
+}
 
 TEMPLATES = (
     "What does {name} propose?",
@@ -104,18 +139,38 @@ def build_blocks(pipeline: Pipeline, retriever: Retriever, *, compact: bool = Fa
         except PaperchatError as err:
             raise gr.Error(str(err)) from None
 
-    def papers_table(query: str = "") -> list[list]:
-        q = (query or "").casefold().strip()
-        rows = []
+    def all_papers() -> list:
         try:
-            papers = retriever.papers()
+            return retriever.papers()
         except PaperchatError as err:
             raise gr.Error(str(err)) from None
-        for p in papers:
-            if q and q not in p.title.casefold() and q not in p.abstract.casefold():
-                continue
-            rows.append([p.title, p.date or "", p.authors or "", p.upvotes or "", " ".join(p.urls)])
-        return rows
+
+    def papers_table(query: str = "", sort: str = next(iter(SORTS))) -> tuple[list[list], list[str]]:
+        """The rows shown (filtered by ``query``, ordered by ``sort``) and their paper ids, in order."""
+        q = (query or "").casefold().strip()
+        papers = [p for p in all_papers() if not q or q in p.title.casefold() or q in p.abstract.casefold()]
+        key, reverse = SORTS.get(sort, next(iter(SORTS.values())))
+        papers = sorted(papers, key=key, reverse=reverse)
+        return [paper_row(p) for p in papers], [p.id for p in papers]
+
+    def open_paper(shown: list[str], evt: gr.SelectData):
+        """A row of the table was selected: show that paper's abstract and the ask button."""
+        by_id = {p.id: p for p in all_papers()}
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        title = (evt.row_value or [None])[0]
+        paper = by_id.get(shown[row]) if isinstance(row, int) and 0 <= row < len(shown or []) else None
+        if paper is None or (title is not None and paper.title != title):  # the table was re-sorted in the page
+            paper = next((p for p in by_id.values() if p.title == title), paper)
+        if paper is None:
+            return gr.update(), gr.update(visible=False), None
+        return paper_html(paper), gr.update(visible=True), paper.id
+
+    def ask_about_paper(paper_id: str | None):
+        """Switch to the chat with the question box filled in (not sent: the reader may edit it)."""
+        paper = next((p for p in all_papers() if p.id == paper_id), None)
+        if paper is None:
+            return gr.update(), gr.update()
+        return gr.Tabs(selected="chat"), ask_about(paper)
 
     with gr.Blocks(title=title, fill_height=compact) as blocks:
         history = gr.State([])
@@ -124,28 +179,56 @@ def build_blocks(pipeline: Pipeline, retriever: Retriever, *, compact: bool = Fa
                 f"# {e(title)}\nAsk about the {len(titles) or ''} indexed papers. Answers cite the abstracts, "
                 "and every claim is checked against them before you see it."
             )
-        with gr.Tab("Chat"):
-            chatbot = gr.Chatbot(label="paperchat", height=360 if compact else 520, elem_id="pc-chat")
-            with gr.Row():
-                box = gr.Textbox(
-                    placeholder="Ask a question about the papers…", show_label=False, scale=8, elem_id="pc-question",
-                    max_length=pipeline.settings.answer.max_question_chars,
-                )
-                send = gr.Button("Ask", variant="primary", scale=1, elem_id="pc-ask")
-            clear = gr.Button("Clear chat", size="sm", elem_id="pc-clear")
-            if titles:
-                gr.Examples(examples=example_questions(titles, n=3 if compact else 5), inputs=box, label="Try")
-        if not compact:
-            with gr.Tab("Papers"):
-                search = gr.Textbox(placeholder="Filter by words in the title or abstract", show_label=False, elem_id="pc-paper-search")
-                table = gr.Dataframe(
-                    headers=["title", "date", "authors", "upvotes", "links"],
-                    value=papers_table() if titles else [],
-                    interactive=False,
-                    wrap=True,
-                    elem_id="pc-papers",
-                )
-                search.change(papers_table, inputs=search, outputs=table, api_name=False, queue=False)
+        with gr.Tabs(selected="chat", elem_id="pc-tabs") as tabs:
+            with gr.Tab("Chat", id="chat"):
+                chatbot = gr.Chatbot(label="paperchat", height=360 if compact else 520, elem_id="pc-chat")
+                with gr.Row():
+                    box = gr.Textbox(
+                        placeholder="Ask a question about the papers…", show_label=False, scale=8, elem_id="pc-question",
+                        max_length=pipeline.settings.answer.max_question_chars,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="pc-ask")
+                clear = gr.Button("Clear chat", size="sm", elem_id="pc-clear")
+                if titles:
+                    gr.Examples(examples=example_questions(titles, n=3 if compact else 5), inputs=box, label="Try")
+            if not compact:
+                with gr.Tab("Papers", id="papers"):
+                    rows, ids = papers_table() if titles else ([], [])
+                    shown = gr.State(ids)
+                    chosen = gr.State(None)
+                    with gr.Row():
+                        search = gr.Textbox(
+                            placeholder="Filter by words in the title or abstract", show_label=False, scale=3,
+                            elem_id="pc-paper-search",
+                        )
+                        sort = gr.Dropdown(
+                            choices=list(SORTS), value=next(iter(SORTS)), show_label=False, scale=1, elem_id="pc-paper-sort",
+                        )
+                    table = gr.Dataframe(
+                        headers=PAPER_HEADERS,
+                        datatype=PAPER_TYPES,
+                        column_widths=PAPER_WIDTHS,
+                        value=rows,
+                        interactive=False,
+                        wrap=True,
+                        max_height=520,
+                        elem_id="pc-papers",
+                    )
+                    gr.Markdown("Select a paper to read its abstract.", elem_id="pc-paper-hint")
+                    paper_view = gr.HTML("", elem_id="pc-paper")
+                    with gr.Row():
+                        ask_paper = gr.Button(
+                            "Ask about this paper", visible=False, variant="primary", scale=0, min_width=220,
+                            elem_id="pc-ask-paper",
+                        )
+                    for control in (search, sort):
+                        control.change(
+                            papers_table, inputs=[search, sort], outputs=[table, shown], api_visibility="private", queue=False
+                        )
+                    table.select(
+                        open_paper, inputs=shown, outputs=[paper_view, ask_paper, chosen], api_visibility="private", queue=False
+                    ).then(None, js=SHOW_PAPER)
+                    ask_paper.click(ask_about_paper, inputs=chosen, outputs=[tabs, box], api_visibility="private", queue=False)
         footer = gr.HTML(footer_text(pipeline.llm.describe()), elem_id="pc-footer")
         hidden_json = gr.JSON(visible=False)
         hidden_btn = gr.Button(visible=False)
