@@ -57,6 +57,8 @@ LOW_SUPPORT = 0.5
 CLAUSE_SUPPORT = 0.4
 #: At or above this share, the words are the source's own: the model cannot veto the claim.
 HIGH_SUPPORT = 0.9
+#: With this share of its words in the source and its facts in one sentence there, the model cannot veto a claim.
+FACTS_SUPPORT = 0.75
 #: A claim in other words is supported when a source sentence is this close in meaning (MiniLM cosine).
 SEMANTIC_SUPPORT = 0.62
 #: A part of a claim in other words is not invented when a source sentence is this close in meaning.
@@ -399,6 +401,22 @@ def near(value: str, sentence: str, width: int = 8) -> str:
     return " ".join(" ".join(words[max(0, i - width) : i + width + 1]) for i in hits)
 
 
+def facts_together(claim: str, paper: Paper) -> bool:
+    """Whether the claim has two or more numbers or names and one sentence of the paper holds them all.
+
+    >>> p = Paper(id="w", title="Self-J", abstract="WizardLM-13B-V1.2 rises from 89.17 to 92.48 on AlpacaEval.")
+    >>> facts_together("WizardLM-13B-V1.2 goes from 89.17 to 92.48.", p), facts_together("It rises to 92.48.", p)
+    (True, False)
+    """
+    facts = list(dict.fromkeys(numbers(claim) + names(claim)))
+    if len(facts) < 2:
+        return False
+    return any(
+        all(number_in(f, s) if f[0].isdigit() and not names(f) else name_in(f, s) for f in facts)
+        for s in paper_sentences(paper)
+    )
+
+
 def best_sentence(claim: str, paper: Paper) -> tuple[str | None, float]:
     """The sentence of the paper's record sharing the most content words with the claim, and that share."""
     words = set(content_words(claim))
@@ -603,6 +621,8 @@ class Critic:
             check.support = verified
         if check.lexical_support >= self.high:
             return  # the claim is the source's own words; a small model's doubt cannot remove it
+        if check.lexical_support >= FACTS_SUPPORT and facts_together(check.text, source.paper):
+            return  # two or more of its numbers and names stand in one sentence of the source, as in the claim
         if verdict != "supported":
             check.verdict = "unsupported"
             check.reasons.append("the model judged it unsupported by the source")
