@@ -277,8 +277,7 @@ class Runner:
                 retrieved = [h.paper.title for h in pipeline.retriever.search(answer.standalone_question, k=5)]
             record = self._record(row, name, answer, retrieved)
             if self.planted and name == "paperchat":
-                judge = pipeline.llm if self.settings.answer.model_judge else None
-                record["planted"] = planted_checks(pipeline, row, Critic(judge, layout=pipeline.layout))
+                record["planted"] = planted_checks(pipeline, row, pipeline.critic())
         except PaperchatError as err:
             record = self._base(row, name)
             record.update(error=str(err), timings={"total": time.perf_counter() - started},

@@ -301,6 +301,12 @@ class Pipeline:
             [(s.n, s.paper.title, [*s.excerpt, *filter(None, [listing_sentence(s.paper)])]) for s in sources]
         )
 
+    def critic(self, *, judge: bool = True, llm: LLM | None = None) -> Critic:
+        """The critique as this pipeline runs it: the model (``llm``, default the pipeline's) judges claims
+        when ``judge`` and the settings allow; answers written without the model get deterministic checks."""
+        model = (llm or self.llm) if judge and self.settings.answer.model_judge else None
+        return Critic(model, layout=self.layout, embedder=self.retriever.embedder)
+
     # -- plans per question shape ------------------------------------------------------
 
     def plan(self, question: str, shape: QuestionShape) -> Plan:
@@ -457,8 +463,7 @@ class Pipeline:
         if self.critique:
             yield Status("critique", "Checking every claim against the abstracts…")
             before = (llm.usage.prompt_tokens, llm.usage.cached_tokens)
-            judge = llm if self.settings.answer.model_judge and plan.draft is None else None
-            critic = Critic(judge, layout=self.layout, embedder=self.retriever.embedder)
+            critic = self.critic(judge=plan.draft is None, llm=llm)
             # each side of a comparison is checked against its own paper, so the other side's name is not asked of it
             asked = strip_names(standalone, plan.sides) if plan.sides else standalone
             result = critic.check(draft, sources, sources_text, question=asked)
