@@ -83,7 +83,8 @@ def planted_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list
 
 def _generated_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
     """Wrong variants of the reference answer, against the sources the pipeline retrieves (rows with their paper retrieved)."""
-    if not row.answer:
+    if not row.answer or len(row.papers) > 1:
+        # the generator cites one paper; answers drawn from several are checked through `reworded` instead
         return []
     hits = pipeline.retriever.search(row.question, k=pipeline.settings.answer.sources)
     sources = pipeline.evidence(row.question, hits)

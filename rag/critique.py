@@ -57,6 +57,8 @@ LOW_SUPPORT = 0.5
 CLAUSE_SUPPORT = 0.4
 #: At or above this share, the words are the source's own: the model cannot veto the claim.
 HIGH_SUPPORT = 0.9
+#: A claim with facts and fewer content words than this is read together with its question.
+SHORT_CLAIM_WORDS = 6
 #: With this share of its words in the source and its facts in one sentence there, the model cannot veto a claim.
 FACTS_SUPPORT = 0.75
 #: A claim in other words is supported when a source sentence is this close in meaning (MiniLM cosine).
@@ -184,6 +186,25 @@ def lexical_support(claim: str, source_text: str) -> float:
     return sum(w in have for w in words) / len(words)
 
 
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december")
+
+
+def month_in(word: str, text: str) -> bool:
+    """Whether ``word`` occurs in ``text``, a month name also matching its abbreviation.
+
+    >>> month_in("September", "listed on Sep 12, 2018"), month_in("Sept", "September 2018"), month_in("May", "in 2020")
+    (True, True, False)
+    """
+    if name_in(word, text):
+        return True
+    w = word.casefold().rstrip(".")
+    full = next((m for m in _MONTHS if len(w) >= 3 and m.startswith(w)), None)
+    if full is None:
+        return False
+    return re.search(rf"\b{full[:3]}(?:{full[3:]}|t)?\.?\b", text, re.IGNORECASE) is not None
+
+
 def missing_facts(claim: str, source_text: str) -> list[str]:
     """Numbers and names of the claim that the source does not contain.
 
@@ -191,7 +212,7 @@ def missing_facts(claim: str, source_text: str) -> list[str]:
     ['13', 'GPUs']
     """
     missing = [n for n in numbers(claim) if not number_in(n, source_text)]
-    missing += [n for n in names(claim) + proper_nouns(claim) if not name_in(n, source_text) and n not in missing]
+    missing += [n for n in names(claim) + proper_nouns(claim) if not month_in(n, source_text) and n not in missing]
     return missing
 
 
@@ -497,10 +518,13 @@ class Critic:
         if why:
             check.reasons.append(f"not a complete sentence: {why}")
             return check
+        has_facts = bool(numbers(text) or names(text) or quantities(text) or proper_nouns(text))
         terse = len(content_words(text)) < 2
-        if terse and not (question and (numbers(text) or names(text) or quantities(text))):
+        if terse and not (question and has_facts):
             check.reasons.append("too short to be a statement the sources could support")
             return check
+        # a short answer ("It has 2 authors.", "Sep 12, 2018.") is read together with the question it answers
+        terse = bool(question) and has_facts and len(content_words(text)) < SHORT_CLAIM_WORDS
         bad = [n for n in cited if n not in by_n]
         if bad:
             check.reasons.append(f"cites source {', '.join(map(str, bad))}, which does not exist")
@@ -542,7 +566,12 @@ class Critic:
             missing = missing_facts(text, together)
             support = max([lexical_support(claim, together)] + [f[1] for f in fits.values()])
             if not missing and support >= self.low:
-                return [n for n in valid if fits[n][1] >= self.low or not fits[n][0]] or valid
+                # keep every cited source that holds one of the claim's facts or a share of its words
+                facts = numbers(text) + names(text) + proper_nouns(text)
+                return [
+                    n for n in valid
+                    if fits[n][1] >= self.low or any(month_in(f, by_n[n].text) for f in facts) or fits[n][1] >= 0.25
+                ] or valid
             if missing:
                 check.reasons.append(f"{', '.join(missing)} not in the cited abstract")
             else:
@@ -578,7 +607,14 @@ class Critic:
         if why:
             return why
         if question:
-            why = off_subject(question, paper) or answers_quantity(text, question, paper)
+            papers = [by_n[n].paper for n in chosen]
+            # a claim citing several papers answers for them together (comparisons, lists)
+            together = papers[0] if len(papers) == 1 else Paper(
+                id="+".join(p.id for p in papers),
+                title=" / ".join(p.title for p in papers),
+                abstract=" ".join(f"{p.abstract} {listing_sentence(p)}" for p in papers),
+            )
+            why = off_subject(question, together) or answers_quantity(text, question, together)
             if why:
                 return f"does not answer the question: {why}"
         return None
