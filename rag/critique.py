@@ -28,7 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from . import prompts
-from .corpus import Paper
+from .corpus import Paper, extract_urls
 from .embeddings import Embedder
 from .errors import PaperchatError
 from .models import LLM, Message, Request
@@ -308,11 +308,14 @@ def fragment(claim: str) -> str | None:
 
     >>> fragment("The improvement is shown on."), fragment("and are about memory."), fragment("SPELL wins.")
     ('it ends mid-sentence', 'it starts mid-sentence', None)
+    >>> fragment("lists 18 authors."), fragment("iPhone apps grow."), fragment("That is SPELL."), fragment("github.com/a/b")
+    ('it starts mid-sentence', None, None, None)
     """
     body = claim.strip().rstrip(".!?;:, ")
     if _FRAGMENT_END.search(body):
         return "it ends mid-sentence"
-    if re.match(r"^(and|or|but|which|that|while|whereas|because|with|of|to)\b", body):
+    first = body.split()[0] if body.split() else ""
+    if first[:1].islower() and not any(ch.isupper() or ch.isdigit() for ch in first) and not extract_urls(first):
         return "it starts mid-sentence"
     return None
 
@@ -669,7 +672,11 @@ class Critic:
     # -- the whole answer ------------------------------------------------------------
 
     def _repair(self, checks: list[ClaimCheck], seconds: float) -> Critique:
-        kept = [c for c in checks if c.kept]
+        kept, seen = [], set()
+        for c in checks:  # a claim the draft repeats is said once
+            if c.kept and fold(c.text) not in seen:
+                kept.append(c)
+                seen.add(fold(c.text))
         rejected = [c for c in checks if c.verdict == "unsupported"]
         if kept:
             answer = " ".join(cite(c.text, c.sources) for c in kept)

@@ -46,6 +46,7 @@ from .shapes import (
     FIELD_NAMES,
     QuestionShape,
     classify,
+    compare_listing,
     comparison_sides,
     focus_overlap,
     listing_sentence,
@@ -317,7 +318,7 @@ class Pipeline:
         if shape.shape == "list":
             return self._plan_list(question)
         if shape.shape == "comparison":
-            plan = self._plan_comparison(question)
+            plan = self._plan_comparison(question, shape.field)
             if plan is not None:
                 return plan
         hits = self.retriever.search(question, k=k)
@@ -367,7 +368,7 @@ class Pipeline:
         lines = [f"{short_name(src.paper.title)}: {src.excerpt[0].rstrip()} [{src.n}]" for src in sources]
         return Plan("list", sources, draft="\n".join(lines))
 
-    def _plan_comparison(self, question: str) -> Plan | None:
+    def _plan_comparison(self, question: str, field: str | None = None) -> Plan | None:
         sides = comparison_sides(question)
         if len(sides) != 2:
             return None
@@ -383,6 +384,15 @@ class Pipeline:
             picked = self.evidence(question, [hit])
             excerpt = picked[0].excerpt if picked else split_sentences(hit.paper.abstract)[:3]
             sources.append(Source(n=len(sources) + 1, paper=hit.paper, excerpt=excerpt, chunk=hit.chunk))
+        if field in ("authors", "upvotes", "date", "links") and len(sources) == 2:
+            # listing fields are compared from the records themselves, not by the model
+            a, b = sources
+            a.excerpt, b.excerpt = [listing_sentence(a.paper)], [listing_sentence(b.paper)]
+            claims = [metadata_claim(src.paper, field, src.n) for src in sources]
+            compared = compare_listing(a.paper, b.paper, field, 1, 2)
+            if all(claims):
+                draft = " ".join([*claims, *([compared] if compared else [])])
+                return Plan("comparison", sources, draft=draft, sides=sides, missing=missing)
         return Plan("comparison", sources, sides=sides, missing=missing, rules=prompts.COMPARE_RULES if len(sources) == 2 else None)
 
     # -- drafting ---------------------------------------------------------------------

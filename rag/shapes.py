@@ -97,18 +97,86 @@ def classify(question: str) -> QuestionShape:
     >>> classify("What F1 does SPARK reach on ProcessBench?").shape
     'factoid'
     """
+    field = listing_field(question)
+    if _COMPARISON.search(question) and len(comparison_sides(question)) == 2:
+        return QuestionShape("comparison", field)
+    if field:
+        return QuestionShape("metadata", field)
+    if _LIST.search(question):
+        return QuestionShape("list")
+    if _WHICH_PAPER.search(question):
+        return QuestionShape("which-paper")
+    return QuestionShape("factoid")
+
+
+def listing_field(question: str) -> Field_ | None:
+    """The listing field a question asks about, if any.
+
+    >>> listing_field("Which paper lists more authors, SSRL or SPELL?"), listing_field("What does SPELL do?")
+    ('authors', None)
+    """
+    if re.search(r"\b(more|fewer|most|least) (authors|co-?authors)\b|\bauthors? count\b", question, re.I):
+        return "authors"
+    if re.search(r"\b(more|fewer|most|least) (up-?votes|votes)\b", question, re.I):
+        return "upvotes"
+    if re.search(r"\b(listed|posted|published|released|dated|appeared) (earlier|later|first|last|before|after)\b"
+                 r"|\b(earlier|later|older|newer|more recent)\b.{0,40}\b(listed|posted|published|date|listing)\b"
+                 r"|\bwhich (was|is) (listed|posted|published) (earlier|later|first)\b", question, re.I):
+        return "date"
     for field, pattern in _FIELDS:
         if pattern.search(question):
             if field == "links" and not re.search(r"\b(code|github|repo|repository|link|url|website|page|demo)", question, re.I):
                 continue
-            return QuestionShape("metadata", field)
-    if _LIST.search(question):
-        return QuestionShape("list")
-    if _COMPARISON.search(question) and len(comparison_sides(question)) == 2:
-        return QuestionShape("comparison")
-    if _WHICH_PAPER.search(question):
-        return QuestionShape("which-paper")
-    return QuestionShape("factoid")
+            return field
+    return None
+
+
+def listing_date(paper: Paper):
+    """The paper's listing date as a date, when the listing gives a year (else None).
+
+    >>> listing_date(Paper(id="x", title="T", abstract="A.", date="Sep 12, 2018"))
+    datetime.date(2018, 9, 12)
+    >>> listing_date(Paper(id="x", title="T", abstract="A.", date="Sep 28")) is None
+    True
+    """
+    from datetime import datetime
+
+    for fmt in ("%b %d, %Y", "%B %d, %Y", "%b. %d, %Y"):
+        try:
+            return datetime.strptime((paper.date or "").replace("Sept", "Sep"), fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def compare_listing(a: Paper, b: Paper, field: Field_, na: int, nb: int) -> str | None:
+    """A cited sentence comparing the listing field of two papers, computed from the records (None if it can't be).
+
+    >>> a = Paper(id="a", title="SSRL: Search", abstract="A.", authors=18, date="Aug 14")
+    >>> b = Paper(id="b", title="SPELL: Play", abstract="B.", authors=8, date="Sep 28")
+    >>> compare_listing(a, b, "authors", 1, 2)
+    'SSRL has more authors than SPELL (18 against 8) [1][2].'
+    >>> compare_listing(a, b, "date", 1, 2) is None
+    True
+    """
+    x, y = short_name(a.title), short_name(b.title)
+    if field in ("authors", "upvotes"):
+        va, vb = getattr(a, field), getattr(b, field)
+        if va is None or vb is None:
+            return None
+        if va == vb:
+            return f"{x} and {y} have the same number of {field} ({va}) [{na}][{nb}]."
+        more, less, hi, lo = (x, y, va, vb) if va > vb else (y, x, vb, va)
+        return f"{more} has more {field} than {less} ({hi} against {lo}) [{na}][{nb}]."
+    if field == "date":
+        da, db = listing_date(a), listing_date(b)
+        if da is None or db is None:
+            return None
+        if da == db:
+            return f"{x} and {y} were listed on the same day [{na}][{nb}]."
+        first, then = (x, y) if da < db else (y, x)
+        return f"{first} was listed before {then} [{na}][{nb}]."
+    return None
 
 
 def short_name(title: str) -> str:
