@@ -378,6 +378,7 @@ class Guard:
             )(scope, receive, send)
 
         cookie_auth: Grant | None = None
+        embed_grant: Grant | None = None
         set_cookie: list[str] = []
         if self.c.api_token and method != "OPTIONS" and path not in PUBLIC_API:
             wait = self.failures.wait(key)
@@ -386,7 +387,7 @@ class Guard:
                     429, "auth_throttled", f"Too many attempts with a wrong token: wait {wait:.0f} s and try again.",
                     {"Retry-After": int(wait) + 1},
                 )(scope, receive, send)
-            ok, cookie_auth, set_cookie = self._authenticate(scope, headers, path, is_api, method)
+            ok, cookie_auth, set_cookie, embed_grant = self._authenticate(scope, headers, path, is_api)
             if not ok:
                 self.failures.allow(key)
                 if is_api:
@@ -423,19 +424,20 @@ class Guard:
 
         extra = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
         if not is_api:
-            ancestors = " ".join(["'self'", *self.c.allowed_origins])
+            # an embed credential may be framed only by the origin it was made for
+            ancestors = " ".join(["'self'", *([embed_grant.origin] if embed_grant else self.c.allowed_origins)])
             extra.append((b"content-security-policy", f"frame-ancestors {ancestors}".encode()))
         extra += [(b"set-cookie", c.encode("latin-1")) for c in set_cookie]
         await self._run(scope, receive, send, extra)
 
-    def _authenticate(self, scope, headers, path, is_api, method) -> tuple[bool, Grant | None, list[str]]:
-        """(allowed, the cookie grant it used if any, cookies to set)."""
+    def _authenticate(self, scope, headers, path, is_api) -> tuple[bool, Grant | None, list[str], Grant | None]:
+        """(allowed, the cookie grant it used if any, cookies to set, the embed grant if any)."""
         token = self.c.api_token or ""
         auth = headers.get(b"authorization", b"").decode("latin-1")
         if auth.lower().startswith("bearer ") and hmac.compare_digest(auth[7:].strip().encode(), token.encode()):
-            return True, None, []
+            return True, None, [], None
         if is_api:
-            return False, None, []  # the API takes the bearer token only: no cookie, no query string
+            return False, None, [], None  # the API takes the bearer token only: no cookie, no query string
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         cookies = _cookies(headers)
         root = (scope.get("root_path", "") or "").rstrip("/")
@@ -444,21 +446,28 @@ class Guard:
         given = (query.get("token") or [""])[0]
         if given and hmac.compare_digest(given.encode(), token.encode()):
             session = self.signer.sign("page", "", int(time.time()) + SESSION_SECONDS)
-            return True, None, [_cookie(PAGE_COOKIE, session, f"{root}/", secure, cross_site=False)]
+            return True, None, [_cookie(PAGE_COOKIE, session, f"{root}/", secure, cross_site=False)], None
         page = self.signer.verify(cookies.get(PAGE_COOKIE, ""))
         if page is not None and page.kind == "page":
-            return True, page, []
+            return True, page, [], None
         if not in_embed or _UPLOAD.match(path):
-            return False, None, []
-        grant = self.signer.verify((query.get("embed") or [""])[0])
-        if grant is not None and grant.kind == "embed":
+            return False, None, [], None
+        grant = self._embed_grant((query.get("embed") or [""])[0])
+        if grant is not None:
             expires = min(grant.expires, int(time.time()) + SESSION_SECONDS)
             session = self.signer.sign("embed", grant.origin, expires)
-            return True, None, [_cookie(EMBED_COOKIE, session, f"{root}/embed", secure, cross_site=True)]
-        grant = self.signer.verify(cookies.get(EMBED_COOKIE, ""))
-        if grant is not None and grant.kind == "embed":
-            return True, grant, []
-        return False, None, []
+            return True, None, [_cookie(EMBED_COOKIE, session, f"{root}/embed", secure, cross_site=True)], grant
+        grant = self._embed_grant(cookies.get(EMBED_COOKIE, ""))
+        if grant is not None:
+            return True, grant, [], grant
+        return False, None, [], None
+
+    def _embed_grant(self, value: str) -> Grant | None:
+        """A valid embed credential for an origin still in the allow-list."""
+        grant = self.signer.verify(value) if value else None
+        if grant is None or grant.kind != "embed" or grant.origin not in self.c.allowed_origins:
+            return None
+        return grant
 
     def _origin_ok(self, headers, grant: Grant) -> bool:
         origin = headers.get(b"origin", b"").decode("latin-1")
