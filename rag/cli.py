@@ -26,11 +26,12 @@ def _settings(args: argparse.Namespace):
     if unknown:
         log.warning("ignoring unknown environment variable(s) %s: paperchat's settings are named in the README "
                     "(PAPERCHAT_<FIELD> or PAPERCHAT_<GROUP>__<FIELD>).", ", ".join(unknown))
+    overrides: dict = {}
     for alias, real in ENV_ALIASES.items():
         if os.environ.get(alias) and not os.environ.get(real):
             log.warning("%s is read as %s.", alias, real)
-            os.environ[real] = os.environ[alias]
-    overrides = {}
+            group, field = real.removeprefix("PAPERCHAT_").lower().split("__")
+            overrides.setdefault(group, {})[field] = os.environ[alias]
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
     try:

@@ -216,10 +216,8 @@ class Retriever:
                             self.index.place.description,
                             f"it was built with the embedder {manifest.embedder}, not {self.embedder.name}",
                         )
-                    previous = self._snapshot.manifest.generation if self._snapshot else None
                     self._snapshot = self._load(manifest)
-                    if previous and previous != manifest.generation:
-                        self.index.place.close(previous)  # no open files left on a generation an ingest will prune
+                    self.index.place.close_older(manifest.generation)  # no open files left on what an ingest prunes
                 return self._snapshot
             except PaperchatError:
                 self._snapshot = None

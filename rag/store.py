@@ -194,7 +194,13 @@ class Place(ABC):
         return None
 
     def close(self, name: str) -> None:
-        """Let go of what this process holds open of generation ``name`` (a reader that moved on)."""
+        """Let go of what this process holds open of generation ``name``."""
+
+    def close_older(self, name: str) -> None:
+        """Let go of every generation older than ``name`` (a reader that moved on to ``name``).
+
+        Newer ones are left alone: an ingest in this process may be building one.
+        """
 
     @contextlib.contextmanager
     def ingest_lock(self) -> Iterator[None]:
@@ -282,6 +288,10 @@ class LocalPlace(Place):
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()  # only this generation's Chroma system (clear_system_cache would drop every one)
+
+    def close_older(self, name: str) -> None:
+        for old in [g for g in self._clients if g < name]:
+            self.close(old)
 
     def remove(self, name: str) -> None:
         self.close(name)

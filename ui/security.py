@@ -535,33 +535,50 @@ class Guard:
         return None
 
     async def _run(self, scope, receive, send, extra: list[tuple[bytes, bytes]]):
-        """Call the app, adding headers and turning bare 5xx answers or crashes into ``{error, message}``."""
-        state = {"started": False, "swallow": False}
+        """Call the app, adding headers; errors that are not ``{error, message}`` (a crash, a bare 500,
+        a framework's ``{"detail"}``) are rewritten into that shape."""
+        state: dict = {"started": False, "start": None, "chunks": []}
+
+        async def finish(status: int, code: str, message: str, hdrs: list) -> None:
+            payload = json.dumps({"error": code, "message": message}).encode()
+            keep = [(k, v) for k, v in hdrs if k.lower() not in (b"content-type", b"content-length")]
+            keep += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+            await send({"type": "http.response.start", "status": status, "headers": keep})
+            await send({"type": "http.response.body", "body": payload})
 
         async def wrapped(message):
             if message["type"] == "http.response.start":
                 state["started"] = True
                 status = message["status"]
                 hdrs = list(message.get("headers") or [])
-                ctype = next((v for k, v in hdrs if k.lower() == b"content-type"), b"")
-                if status >= 500 and b"json" not in ctype and b"event-stream" not in ctype:
-                    state["swallow"] = True
-                    code = "busy" if status == 503 else "internal"
-                    text = ("paperchat is busy; try again in a minute." if status == 503
-                            else "Something went wrong on the server. Try again; if it keeps happening, run `paperchat doctor`.")
-                    payload = json.dumps({"error": code, "message": text}).encode()
-                    hdrs = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-                    if status == 503:
-                        hdrs.append((b"retry-after", str(BUSY_RETRY_S).encode()))
-                    await send({"type": "http.response.start", "status": status, "headers": hdrs + extra})
-                    await send({"type": "http.response.body", "body": payload})
-                    return
                 names = {k.lower() for k, _ in hdrs}
                 hdrs += [(k, v) for k, v in extra if k not in names or k == b"set-cookie"]
                 if status == 503 and b"retry-after" not in names:
                     hdrs.append((b"retry-after", str(BUSY_RETRY_S).encode()))
                 message = {**message, "headers": hdrs}
-            elif state["swallow"]:
+                ctype = next((v for k, v in hdrs if k.lower() == b"content-type"), b"").lower()
+                if status >= 400 and b"html" not in ctype and b"event-stream" not in ctype:
+                    state["start"] = message  # hold the error body back: it may need rewriting
+                    return
+            elif state["start"] is not None:
+                state["chunks"].append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                start, body = state["start"], b"".join(state["chunks"])
+                status = start["status"]
+                try:
+                    obj = json.loads(body) if body else None
+                except ValueError:
+                    obj = None
+                if isinstance(obj, dict) and "error" in obj and "message" in obj:
+                    await send(start)
+                    await send({"type": "http.response.body", "body": body})
+                    return
+                detail = obj.get("detail") if isinstance(obj, dict) else None
+                code, text = _ERRORS.get(status, ("error", "The request failed."))
+                if status < 500 and isinstance(detail, str) and detail:
+                    text = detail.rstrip(".") + "."
+                await finish(status, code, text, start["headers"])
                 return
             await send(message)
 
@@ -573,8 +590,22 @@ class Guard:
             import logging
 
             logging.getLogger(__name__).exception("unhandled error serving %s", scope.get("path"))
-            await error_body(500, "internal", "Something went wrong on the server. Try again; if it keeps happening, "
-                             "run `paperchat doctor`.")(scope, receive, send)
+            await finish(500, *_ERRORS[500], list(extra))
+
+
+#: Codes and sentences for errors that reach the gate without the ``{error, message}`` shape.
+_ERRORS = {
+    400: ("bad_request", "The request cannot be read. Send JSON like {\"question\": \"What is SPELL?\"}."),
+    401: ("unauthorized", "A valid token is required."),
+    403: ("forbidden", "This request is not allowed."),
+    404: ("not_found", "There is nothing at this address. The API lives under /api/v1 (see /api/v1/docs)."),
+    405: ("method_not_allowed", "This address does not take that method; see /api/v1/docs."),
+    413: ("too_large", "The request body is too large. Send a shorter question."),
+    422: ("invalid_request", "The request body is not valid. Send JSON like {\"question\": \"What is SPELL?\"}."),
+    429: ("rate_limited", "Too many requests: wait a minute and try again."),
+    500: ("internal", "Something went wrong on the server. Try again; if it keeps happening, run `paperchat doctor`."),
+    503: ("busy", "paperchat is busy; try again in a minute."),
+}
 
 
 def _in(address: str, networks: list) -> bool:
