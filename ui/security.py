@@ -570,7 +570,7 @@ class Guard:
                     obj = json.loads(body) if body else None
                 except ValueError:
                     obj = None
-                if isinstance(obj, dict) and "error" in obj and "message" in obj:
+                if isinstance(obj, dict) and set(obj) != {"detail"}:  # ours ({error, message}) or a record (health)
                     await send(start)
                     await send({"type": "http.response.body", "body": body})
                     return

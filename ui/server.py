@@ -148,7 +148,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
         allow_origins=origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["authorization", "content-type"],
+        allow_headers=["*"],
     )
 
     def error_response(err: PaperchatError) -> JSONResponse:
