@@ -288,6 +288,9 @@ def test_cookie_posts_need_an_allowed_origin_and_https_cookies_are_secure(start)
         assert post().status_code == 403  # no Origin at all
         assert post(WIKI).status_code == 200  # the web component on the wiki
         assert post(url).status_code == 200  # the iframe itself
+        behind_proxy = c.post("/embed/gradio_api/call/ask", json=body, headers={
+            **jar, "Origin": "https://pc.example.org", "X-Forwarded-Host": "pc.example.org"})
+        assert behind_proxy.status_code == 200  # the iframe as the proxy's public address
     with httpx.Client(base_url=url, timeout=60) as c:
         c.get("/", params={"token": TOKEN})  # a page session
         files = {"files": ("x.txt", b"hello", "text/plain")}

@@ -348,12 +348,17 @@ class Guard:
         proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").split(",")[0].strip().lower()
         return proto == "https" and _in(peer, self.c.trusted_proxies)
 
-    def _same_site_origin(self, origin: str, headers) -> bool:
-        """Whether ``origin`` is this server as the browser addressed it (Host header)."""
+    def _same_site_origin(self, origin: str, scope, headers) -> bool:
+        """Whether ``origin`` is this server as the browser addressed it (Host, or X-Forwarded-Host from a trusted proxy)."""
+        hosts = [headers.get(b"host", b"").decode("latin-1")]
+        peer = scope["client"][0] if scope.get("client") else ""
+        if _in(peer, self.c.trusted_proxies):
+            hosts.append(headers.get(b"x-forwarded-host", b"").decode("latin-1").split(",")[0])
         with contextlib.suppress(ValueError):
             parts = urlsplit(normalize_origin(origin))
-            host = headers.get(b"host", b"").decode("latin-1").strip().lower()
-            return parts.netloc == host or (parts.hostname == host_name(host) and parts.port is None and ":" not in host)
+            for host in (h.strip().lower() for h in hosts if h.strip()):
+                if parts.netloc == host or (parts.hostname == host_name(host) and ":" not in host.lstrip("[").split("]")[-1]):
+                    return True
         return False
 
     # -- the gate -------------------------------------------------------------------
@@ -399,7 +404,7 @@ class Guard:
                     "the snippet from `paperchat embed-snippet`.",
                 )(scope, receive, send)
             if cookie_auth is not None and method not in ("GET", "HEAD", "OPTIONS"):
-                if not self._origin_ok(headers, cookie_auth):
+                if not self._origin_ok(scope, headers, cookie_auth):
                     return await error_body(
                         403, "cross_site",
                         "This request came from a page that is not allowed to use this paperchat (Origin check). "
@@ -469,7 +474,7 @@ class Guard:
             return None
         return grant
 
-    def _origin_ok(self, headers, grant: Grant) -> bool:
+    def _origin_ok(self, scope, headers, grant: Grant) -> bool:
         origin = headers.get(b"origin", b"").decode("latin-1")
         if not origin or origin == "null":
             referer = headers.get(b"referer", b"").decode("latin-1")
@@ -477,7 +482,7 @@ class Guard:
             origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
         if not origin:
             return False
-        if self._same_site_origin(origin, headers):
+        if self._same_site_origin(origin, scope, headers):
             return True
         with contextlib.suppress(ValueError):
             origin = normalize_origin(origin)
