@@ -51,6 +51,8 @@ MAX_JSON_DEPTH = 64
 BUSY_RETRY_S = 30
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _GRADIO_CALL = re.compile(r"^(?:/embed)?/gradio_api/(?:queue/join|run/[^/]+|api/[^/]+|call/(?:v2/)?[^/]+)/?$")
+#: Page metadata any browser may fetch without a credential (the embed's cookie is scoped to /embed).
+PUBLIC_PAGES = frozenset({"/manifest.json", "/favicon.ico"})
 _UPLOAD = re.compile(r"^(?:/embed)?/gradio_api/upload")
 
 
@@ -385,7 +387,8 @@ class Guard:
         cookie_auth: Grant | None = None
         embed_grant: Grant | None = None
         set_cookie: list[str] = []
-        if self.c.api_token and method != "OPTIONS" and path not in PUBLIC_API:
+        public = path in PUBLIC_API or (path in PUBLIC_PAGES and method in ("GET", "HEAD"))
+        if self.c.api_token and method != "OPTIONS" and not public:
             wait = self.failures.wait(key)
             if wait:
                 return await error_body(
