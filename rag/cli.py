@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -17,12 +18,37 @@ log = logging.getLogger("paperchat")
 
 
 def _settings(args: argparse.Namespace):
-    from .settings import Settings
+    from pydantic import ValidationError
 
-    overrides = {}
+    from .settings import ENV_ALIASES, Settings, unknown_env
+
+    unknown = unknown_env(os.environ)
+    if unknown:
+        log.warning("ignoring unknown environment variable(s) %s: paperchat's settings are named in the README "
+                    "(PAPERCHAT_<FIELD> or PAPERCHAT_<GROUP>__<FIELD>).", ", ".join(unknown))
+    overrides: dict = {}
+    for alias, real in ENV_ALIASES.items():
+        if os.environ.get(alias) and not os.environ.get(real):
+            log.warning("%s is read as %s.", alias, real)
+            group, field = real.removeprefix("PAPERCHAT_").lower().split("__")
+            overrides.setdefault(group, {})[field] = os.environ[alias]
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise _config_error(err) from None
+
+
+def _config_error(err, option: bool = False):
+    """A pydantic ValidationError as a sentence naming the setting (or the command-line ``option``)."""
+    from .errors import ConfigError
+
+    first = err.errors()[0]
+    name = "__".join(str(p) for p in first.get("loc", ()) if not isinstance(p, int))
+    where = f"--{name.replace('_', '-')}" if option else f"PAPERCHAT_{name.upper()}" if name else "a setting"
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ").rstrip(".")
+    return ConfigError(f"{where} is not valid: {msg}. Fix it and run the command again.")
 
 
 def _progress_bar() -> Callable[[str, int, int], None]:
@@ -103,10 +129,11 @@ def cmd_papers(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .pipeline import Done, Status, Token
+    from .pipeline import Done, Status, Token, check_question
     from .services import build_pipeline
 
     settings = _settings(args)
+    check_question(args.question, settings.answer.max_question_chars)  # before loading any model
     if args.backend:
         settings.model.backend = args.backend
     if args.no_critique:
@@ -167,13 +194,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .retrieval import Retriever
     from .services import build_index, build_llm
 
+    from pydantic import ValidationError
+
     settings = _settings(args)
-    for name in ("host", "port", "root_path"):
-        value = getattr(args, name, None)
-        if value is not None:
-            setattr(settings.server, name, value)
-    if args.token:
-        settings.server.api_token = args.token
+    try:
+        for name in ("host", "port", "root_path"):
+            value = getattr(args, name, None)
+            if value is not None:
+                setattr(settings.server, name, value)
+        if args.token:
+            settings.server.api_token = args.token
+    except ValidationError as err:
+        raise _config_error(err, option=True) from None
+    from ui.server import bind
+
+    bind(settings.server.host, settings.server.port).close()  # a port in use is said now, not after loading the model
     index = build_index(settings)
     try:
         index.current_manifest()
@@ -194,8 +229,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_embed_snippet(args: argparse.Namespace) -> int:
     from ui.embed import snippet
 
+    from .errors import ConfigError
+    from .settings import normalize_origin
+
     settings = _settings(args)
-    print(snippet(args.url, token=args.token or settings.server.api_token, height=args.height))
+    token = args.token or settings.server.api_token
+    origin = None
+    if token:
+        if not args.origin:
+            raise ConfigError(
+                "The snippet needs the wiki's origin: pass --origin https://wiki.example.org "
+                "(it must also be in PAPERCHAT_SERVER__ALLOWED_ORIGINS)."
+            )
+        try:
+            origin = normalize_origin(args.origin)
+        except ValueError as err:
+            raise ConfigError(f"--origin: {err}.") from None
+        if settings.server.allowed_origins and origin not in settings.server.allowed_origins:
+            log.warning("%s is not in PAPERCHAT_SERVER__ALLOWED_ORIGINS: the server will refuse to be framed by it.", origin)
+    print(snippet(args.url, token=token, origin=origin, days=settings.server.embed_token_days, height=args.height))
     return 0
 
 
@@ -248,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("embed-snippet", help="print HTML to embed the chat in a wiki page")
     p.add_argument("--url", default="http://127.0.0.1:7860", help="public address of the paperchat server")
-    p.add_argument("--token", help="token to put in the embed URL (default: the configured one)")
+    p.add_argument("--token", help="the server's API token, used to sign the embed credential (default: the configured one); never printed")
+    p.add_argument("--origin", help="the wiki's origin, e.g. https://wiki.example.org: the embed credential works only there")
     p.add_argument("--height", type=int, default=620, help="iframe height in pixels")
     p.set_defaults(func=cmd_embed_snippet)
 
@@ -280,13 +333,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        code = args.func(args)
     except PaperchatError as err:
         print(f"paperchat: {err}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
         print("paperchat: interrupted.", file=sys.stderr)
-        return 130
+        code = 130
     except Exception as err:  # an unexpected failure: say so plainly, details on request
         if args.verbose:
             raise
@@ -294,7 +347,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"paperchat: unexpected error ({type(err).__name__}: {err}). Run again with -v for details.",
             file=sys.stderr,
         )
-        return 1
+        code = 1
+    if argv is None:
+        _exit_now(code)
+    return code
+
+
+#: Native libraries whose threads can keep a finishing interpreter waiting forever.
+_NATIVE = ("xllamacpp", "onnxruntime", "chromadb")
+
+
+def _exit_now(code: int) -> None:
+    """After an error or a model run, end the process (as a program only) without waiting on native threads.
+
+    A loaded llama.cpp / onnxruntime / Chroma leaves threads that interpreter shutdown may wait on
+    (a futex wait at 0% CPU); everything the user needs is printed, so flush and leave.
+    """
+    if (code != 0 and any(name in sys.modules for name in _NATIVE)) or "xllamacpp" in sys.modules:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import stat
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -125,11 +126,22 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def _read(path: Path) -> str:
+    """The file's text; a FIFO, device or socket (also behind a symlink) and oversize files are refused."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CorpusError(path, None, f"the file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}.")
-        data = path.read_bytes()
+        info = path.stat()  # follows symlinks: a link to /dev/zero is a character device
+        if not stat.S_ISREG(info.st_mode):
+            raise CorpusError(
+                path, None, "is not a regular file (a FIFO, device or socket cannot be read as papers).",
+                "Pass .txt or .jsonl files.",
+            )
+        if info.st_size > MAX_FILE_BYTES:
+            raise CorpusError(path, None, f"the file is {info.st_size:,} bytes; the limit is {MAX_FILE_BYTES:,}.",
+                              "Split it into smaller files.")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
+        if len(data) > MAX_FILE_BYTES:
+            raise CorpusError(path, None, f"the file is larger than the limit of {MAX_FILE_BYTES:,} bytes.",
+                              "Split it into smaller files.")
     except OSError as err:
         raise CorpusError(path, None, f"cannot be read ({err.strerror or err}).") from None
     return _decode(path, data)
@@ -234,6 +246,10 @@ def parse_jsonl(text: str, source: str = "<jsonl>") -> list[Paper]:
             obj = json.loads(raw)
         except json.JSONDecodeError as err:
             raise CorpusError(source, n, f"not valid JSON ({err.msg} at column {err.colno}).") from None
+        except RecursionError:
+            raise CorpusError(source, n, "the JSON is nested too deeply to read.", "Each line must be a flat paper object.") from None
+        except ValueError as err:  # e.g. an integer with more digits than Python converts
+            raise CorpusError(source, n, f"not valid JSON ({err}).") from None
         if not isinstance(obj, dict):
             raise CorpusError(source, n, "each line must be a JSON object with 'title' and 'abstract'.")
         fields = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -102,6 +103,8 @@ def check_question(question: object, max_chars: int) -> str:
     if not isinstance(question, str):
         raise QuestionError('The question must be text. Send it as a string, e.g. {"question": "What is SPELL?"}.')
     text = " ".join(_CONTROL.sub(" ", _SURROGATE.sub("\ufffd", question)).split())
+    if not any(unicodedata.category(ch)[0] not in "CZ" for ch in text):  # only format/invisible characters left
+        text = ""
     if not text:
         raise QuestionError('The question is empty. Type a question about the papers, e.g. "What does SPELL propose?".')
     if len(text) > max_chars:

@@ -217,6 +217,7 @@ class Retriever:
                             f"it was built with the embedder {manifest.embedder}, not {self.embedder.name}",
                         )
                     self._snapshot = self._load(manifest)
+                    self.index.place.close_older(manifest.generation)  # no open files left on what an ingest prunes
                 return self._snapshot
             except PaperchatError:
                 self._snapshot = None

@@ -12,8 +12,10 @@ fields and ``PAPERCHAT_<GROUP>__<FIELD>`` for grouped ones, e.g.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -127,6 +129,32 @@ def _keep_alive_error(value: object) -> str:
     )
 
 
+def normalize_origin(value: str) -> str:
+    """``scheme://host[:port]`` in lower case, without a trailing slash or default port (raises ValueError).
+
+    >>> normalize_origin("HTTPS://Wiki.Example.org:443/")
+    'https://wiki.example.org'
+    """
+    text = value.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an origin like https://wiki.example.org")
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r} must be only scheme://host[:port], without a path, query or user")
+    host = parts.hostname
+    if not re.fullmatch(r"[a-z0-9.-]+|[0-9a-f:.]+", host):
+        raise ValueError(f"{value!r} has characters that are not allowed in a host name")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+
 class IndexSettings(BaseModel):
     """Where and how papers are chunked, embedded and stored."""
 
@@ -185,7 +213,7 @@ class EmbeddedSettings(BaseModel):
 
     model: str = Field(
         "qwen2.5-1.5b",
-        description="Embedded model: 'qwen2.5-1.5b' (default), 'qwen2.5-0.5b', 'smollm2-135m', or a path to a .gguf file.",
+        description="Embedded model: 'qwen2.5-1.5b' (default), 'qwen2.5-0.5b', or a path to a .gguf file.",
     )
     threads: int = Field(
         default_factory=lambda: max(1, min(8, os.cpu_count() or 1)), ge=1,
@@ -235,17 +263,57 @@ class AnswerSettings(BaseModel):
 class ServerSettings(BaseModel):
     """The web chat and HTTP API."""
 
+    model_config = ConfigDict(validate_assignment=True)
+
     host: str = Field("127.0.0.1", description="Interface to bind.")
-    port: int = Field(7860, description="Port to bind.")
+    port: int = Field(7860, ge=1, le=65535, description="Port to bind (1-65535).")
     root_path: str = Field("", description="Sub-path when served behind a reverse proxy, e.g. /paperchat.")
     api_token: str | None = Field(None, description="Bearer token required by the API and embed view when set.")
     allowed_origins: list[str] = Field(
-        default_factory=list, description="Origins allowed by CORS and frame-ancestors (JSON list)."
+        default_factory=list,
+        description="Origins (scheme://host[:port]) allowed by CORS and frame-ancestors (JSON list; '*' is refused).",
     )
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest request body accepted.")
-    rate_limit_per_minute: int = Field(30, ge=1, description="Requests per minute per client on the API.")
+    rate_limit_per_minute: int = Field(30, ge=1, description="Questions per minute per client (API and Gradio API).")
     concurrency: int = Field(1, ge=1, description="Answers generated at once (one local model: 1).")
     max_queue: int = Field(32, ge=1, description="Requests allowed to wait in the queue.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxy addresses or CIDRs whose X-Forwarded-For/-Proto are believed (JSON list; default none).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names accepted without a token besides localhost/127.0.0.1/::1 (JSON list; DNS rebinding).",
+    )
+    auth_failures_per_minute: int = Field(10, ge=1, description="Wrong-token attempts per minute per client before 429.")
+    embed_token_days: float = Field(30.0, gt=0, description="Lifetime of the embed credential `embed-snippet` prints.")
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        if any(o.strip() == "*" for o in v):
+            raise ValueError("'*' is not allowed (credentials are sent): list each origin, e.g. https://wiki.example.org")
+        return list(dict.fromkeys(normalize_origin(o) for o in v))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in v:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR such as 10.0.0.0/8") from None
+        return [item.strip() for item in v]
+
+    @field_validator("root_path")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if v and not v.startswith("/"):
+            raise ValueError(f"{v!r} must start with '/', e.g. /paperchat")
+        return v
 
 
 class Settings(BaseSettings):
@@ -269,3 +337,21 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Directory holding the index generations (local mode)."""
         return Path(self.data_dir) / "index"
+
+
+#: Environment names people guess, and the setting each one means.
+ENV_ALIASES = {"PAPERCHAT_API_TOKEN": "PAPERCHAT_SERVER__API_TOKEN", "PAPERCHAT_TOKEN": "PAPERCHAT_SERVER__API_TOKEN"}
+
+
+def unknown_env(environ) -> list[str]:
+    """``PAPERCHAT_*`` variables that set nothing (typos, guessed names), aliases excluded.
+
+    >>> unknown_env({"PAPERCHAT_DATA_DIR": "x", "PAPERCHAT_SERVER__PORTT": "1", "PAPERCHAT_API_TOKEN": "t"})
+    ['PAPERCHAT_SERVER__PORTT']
+    """
+    known = set(ENV_ALIASES)
+    for name, field in Settings.model_fields.items():
+        known.add(f"PAPERCHAT_{name.upper()}")
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            known.update(f"PAPERCHAT_{name.upper()}__{sub.upper()}" for sub in field.annotation.model_fields)
+    return sorted(k for k in environ if k.upper().startswith("PAPERCHAT_") and k.upper() not in known)

@@ -13,7 +13,9 @@ Two places can hold generations, behind one small :class:`Place` seam:
   replaced atomically (``os.replace``);
 - :class:`ServerPlace`: a Chroma server (``HttpClient``), one collection per
   generation, the manifest in the collection's metadata and the pointer in a small
-  ``<collection>-current`` collection.
+  ``<collection>-current`` collection; the ingest lock is a ``<collection>-ingest-lock``
+  collection on the same server, so it holds across hosts. Readers look up the pointer on
+  every request, so every replica serves a new generation as soon as it is swapped in.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ import logging
 import os
 import secrets
 import shutil
+import socket
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: Records copied or added per Chroma call.
 BATCH = 512
+#: Seconds a Chroma-server ingest lock lasts without a heartbeat (an ingest renews it every third of that).
+LOCK_TTL_S = 60.0
 #: Chunk metadata keys that are bookkeeping, not text to embed or show the model.
 _HIDDEN_KEYS = ["paper_id", "chunk_index", "paper_json"]
 
@@ -186,6 +193,15 @@ class Place(ABC):
         """Where the generation's BM25 index is saved, if this place keeps files."""
         return None
 
+    def close(self, name: str) -> None:
+        """Let go of what this process holds open of generation ``name``."""
+
+    def close_older(self, name: str) -> None:
+        """Let go of every generation older than ``name`` (a reader that moved on to ``name``).
+
+        Newer ones are left alone: an ingest in this process may be building one.
+        """
+
     @contextlib.contextmanager
     def ingest_lock(self) -> Iterator[None]:
         """Held for the whole of an ingest."""
@@ -267,11 +283,18 @@ class LocalPlace(Place):
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith("g"))
 
-    def remove(self, name: str) -> None:
+    def close(self, name: str) -> None:
         client = self._clients.pop(name, None)
         if client is not None:
             with contextlib.suppress(Exception):
-                client.clear_system_cache()
+                client.close()  # only this generation's Chroma system (clear_system_cache would drop every one)
+
+    def close_older(self, name: str) -> None:
+        for old in [g for g in self._clients if g < name]:
+            self.close(old)
+
+    def remove(self, name: str) -> None:
+        self.close(name)
         shutil.rmtree(self._dir(name), ignore_errors=True)
 
     def bm25_dir(self, name: str) -> Path | None:
@@ -294,12 +317,11 @@ class LocalPlace(Place):
 class ServerPlace(Place):
     """Generations as collections on a Chroma server."""
 
-    def __init__(self, host: str, port: int, ssl: bool, collection: str, lock_dir: Path):
+    def __init__(self, host: str, port: int, ssl: bool, collection: str):
         import chromadb
 
         self.description = f"chroma server {host}:{port}"
         self.prefix = collection
-        self._lock_dir = Path(lock_dir)
         try:
             self.client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings())
         except Exception as err:  # chromadb raises ValueError/ConnectionError variants
@@ -356,8 +378,53 @@ class ServerPlace(Place):
 
     @contextlib.contextmanager
     def ingest_lock(self) -> Iterator[None]:
-        with LocalPlace(self._lock_dir, self.prefix).ingest_lock():
+        """A lock record on the Chroma server itself, so that ingests on different hosts exclude each other.
+
+        The record is a collection ``<prefix>-ingest-lock`` whose creation is atomic on the server
+        (names are unique); its metadata names the owner and an expiry that a heartbeat extends while
+        the ingest runs. A lock whose owner died is taken over once it has expired.
+        """
+        owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        name = f"{self.prefix}-ingest-lock"
+        if not self._take_lock(name, owner):
+            raise IngestBusyError(self.description)
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.wait(LOCK_TTL_S / 3):
+                with contextlib.suppress(Exception):
+                    coll = self.client.get_collection(name, embedding_function=None)
+                    if (coll.metadata or {}).get("owner") == owner:
+                        coll.modify(metadata={"owner": owner, "expires": time.time() + LOCK_TTL_S})
+
+        beat = threading.Thread(target=heartbeat, name="paperchat-ingest-lock", daemon=True)
+        beat.start()
+        try:
             yield
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+            with contextlib.suppress(Exception):
+                if (self.client.get_collection(name, embedding_function=None).metadata or {}).get("owner") == owner:
+                    self.client.delete_collection(name)
+
+    def _take_lock(self, name: str, owner: str) -> bool:
+        for _ in range(2):
+            try:
+                self.client.create_collection(name, embedding_function=None,
+                                              metadata={"owner": owner, "expires": time.time() + LOCK_TTL_S})
+                return True
+            except Exception:  # the name exists: someone holds the lock (or held it and died)
+                try:
+                    held = self.client.get_collection(name, embedding_function=None).metadata or {}
+                except Exception:
+                    continue  # released meanwhile: try again
+                if float(held.get("expires", 0)) > time.time():
+                    return False
+                log.warning("taking over the ingest lock of %s, which expired", held.get("owner", "?"))
+                with contextlib.suppress(Exception):
+                    self.client.delete_collection(name)
+        return False
 
 
 def open_place(settings: Settings) -> Place:
@@ -368,7 +435,6 @@ def open_place(settings: Settings) -> Place:
             settings.index.chroma_port,
             settings.index.chroma_ssl,
             settings.index.collection,
-            settings.index_dir,
         )
     return LocalPlace(settings.index_dir, settings.index.collection)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.embeddings import HashingEmbedder
+from rag.models import ScriptedLLM
 
 
 class FailingEmbedder(HashingEmbedder):
@@ -68,3 +69,20 @@ def copying_reply(request) -> str:
         return injected.group(1)
     match = re.search(r"\[1\] [^\n]*\n(.+?\.)(?:\s|$)", text)
     return f"{match.group(1)} [1]" if match else "[1]"
+
+
+class SlowLLM(ScriptedLLM):
+    """A scripted model that takes ``delay`` seconds per word (a long answer being generated)."""
+
+    def __init__(self, words: int = 200, delay: float = 0.1):
+        super().__init__(lambda request: " ".join(["word"] * words))
+        self.delay = delay
+        self.closed = 0
+
+    def stream(self, request):
+        try:
+            for item in super().stream(request):
+                time.sleep(self.delay)
+                yield item
+        finally:
+            self.closed += 1  # GeneratorExit: the caller stopped generation

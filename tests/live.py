@@ -31,10 +31,10 @@ def live_server(app, port: int | None = None, root_path: str = "") -> Iterator[s
     """Serve ``app`` on loopback until the block ends; yields its base URL."""
     import uvicorn
 
+    from ui.server import uvicorn_config
+
     port = port or free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", root_path=root_path, timeout_graceful_shutdown=2
-    )
+    config = uvicorn_config(app, "127.0.0.1", port, root_path, timeout_graceful_shutdown=2)  # as `paperchat serve` runs it
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -152,9 +152,12 @@ def test_token_is_required_when_set(start):
     with httpx.Client(base_url=url) as client:
         first = client.get("/embed/gradio.js", params={"token": "s3cret-token"})
         assert first.status_code == 200
-        assert "paperchat_token=s3cret-token" in first.headers["set-cookie"]
-        assert "httponly" in first.headers["set-cookie"].lower()
+        cookie = first.headers["set-cookie"]
+        assert cookie.startswith("paperchat_session=pc1.page.") and "s3cret-token" not in cookie  # never the token
+        assert "httponly" in cookie.lower() and "path=/" in cookie.lower() and "samesite=lax" in cookie.lower()
         assert client.get("/embed/gradio.js").status_code == 200  # the cookie is enough now
+        assert client.get(f"{API}/papers").status_code == 401  # but it is no API credential
+        assert client.get(f"{API}/papers", params={"token": "s3cret-token"}).status_code == 401  # nor ?token= on the API
 
 
 def test_oversized_body_and_overlong_question_get_413(start, shared_index):

@@ -159,31 +159,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def chroma_server(tmp_path):
-    """A real `chroma run` server on loopback, stopped after the test."""
-    exe = Path(sys.executable).with_name("chroma")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            assert proc.poll() is None, "chroma run exited"
-            assert time.monotonic() < deadline, "chroma server did not start"
-            time.sleep(0.2)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
 def test_chroma_server_mode(tmp_path, chroma_server, seed_papers):
     settings = Settings(data_dir=tmp_path / "d", index={"chroma_host": "127.0.0.1", "chroma_port": chroma_server})
     index = PaperIndex(settings, HashingEmbedder())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -91,8 +92,17 @@ def footer_text(info: dict) -> str:
     return f'<div class="pc-footer">Answering with <b>{e(str(model))}</b> via <b>{e(str(backend))}</b>{e(extra)} · answers are checked against the abstracts they cite.</div>'
 
 
-def build_blocks(pipeline: Pipeline, retriever: Retriever, *, compact: bool = False, title: str = "paperchat") -> gr.Blocks:
-    """The chat page; ``compact`` drops the papers tab and the header, for embedding in an iframe."""
+def build_blocks(
+    pipeline: Pipeline, retriever: Retriever, *, compact: bool = False, title: str = "paperchat", gate=None
+) -> gr.Blocks:
+    """The chat page; ``compact`` drops the papers tab and the header, for embedding in an iframe.
+
+    ``gate`` (a :class:`ui.security.Gate`) shares the answer slots with the HTTP API.
+    """
+
+    def exclusive():
+        return gate.exclusive(queue=False) if gate is not None else contextlib.nullcontext()
+
     try:
         titles = [p.title for p in retriever.papers()]
     except PaperchatError:
@@ -106,22 +116,23 @@ def build_blocks(pipeline: Pipeline, retriever: Retriever, *, compact: bool = Fa
         yield chat, history, "", gr.update()
         text, status = "", "Searching the papers…"
         try:
-            for event in pipeline.run(message, [tuple(h) for h in history]):
-                if isinstance(event, Status):
-                    status = event.message
-                    if event.stage == "draft":
-                        text = ""
-                    chat[-1] = {"role": "assistant", "content": draft_html(text, status)}
-                    yield chat, history, "", gr.update()
-                elif isinstance(event, Token):
-                    text += event.text
-                    chat[-1] = {"role": "assistant", "content": draft_html(text, status)}
-                    yield chat, history, "", gr.update()
-                elif isinstance(event, Done):
-                    answer = event.answer
-                    chat[-1] = {"role": "assistant", "content": answer_html(answer)}
-                    history += [["user", answer.question], ["assistant", answer.answer]]
-                    yield chat, history, "", footer_text(pipeline.llm.describe())
+            with exclusive():
+                for event in pipeline.run(message, [tuple(h) for h in history]):
+                    if isinstance(event, Status):
+                        status = event.message
+                        if event.stage == "draft":
+                            text = ""
+                        chat[-1] = {"role": "assistant", "content": draft_html(text, status)}
+                        yield chat, history, "", gr.update()
+                    elif isinstance(event, Token):
+                        text += event.text
+                        chat[-1] = {"role": "assistant", "content": draft_html(text, status)}
+                        yield chat, history, "", gr.update()
+                    elif isinstance(event, Done):
+                        answer = event.answer
+                        chat[-1] = {"role": "assistant", "content": answer_html(answer)}
+                        history += [["user", answer.question], ["assistant", answer.answer]]
+                        yield chat, history, "", footer_text(pipeline.llm.describe())
         except PaperchatError as err:
             chat[-1] = {"role": "assistant", "content": f'<p class="pc-error">⚠ {e(str(err))}</p>'}
             yield chat, history, message, gr.update()
@@ -135,7 +146,8 @@ def build_blocks(pipeline: Pipeline, retriever: Retriever, *, compact: bool = Fa
     def ask_json(message: str) -> dict:
         """One question in, the whole answer record out (for gradio_client)."""
         try:
-            return pipeline.ask(message).model_dump()
+            with exclusive():
+                return pipeline.ask(message).model_dump()
         except PaperchatError as err:
             raise gr.Error(str(err)) from None
 

@@ -7,40 +7,38 @@ Routes (all under ``--root-path`` when behind a proxy):
 - ``/api/v1/ask/stream`` the same as NDJSON events (status, token, answer | error);
 - ``/api/v1/papers``, ``/api/v1/health``; OpenAPI at ``/api/v1/openapi.json``, docs at ``/api/v1/docs``.
 
-Access control: an optional token (``PAPERCHAT_API_TOKEN``-style setting
-``PAPERCHAT_SERVER__API_TOKEN``) checked on the API (``Authorization: Bearer``) and on
-the pages (``?token=`` once, then a cookie); a CORS allow-list that also feeds
-``frame-ancestors``; a request-size limit; a per-client rate limit on the API.
+Access control, limits and admission live in :mod:`ui.security` (one gate in front of
+everything); this module only defines the routes and runs uvicorn.
 """
 
 from __future__ import annotations
 
-import hmac
+import errno
 import ipaddress
 import json
 import logging
-import threading
-import time
-from collections import defaultdict, deque
-from collections.abc import Iterator
+import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.errors import PaperchatError, QuestionTooLongError
+from rag.errors import ConfigError, PaperchatError, QuestionTooLongError
 from rag.pipeline import Answer, Done, Pipeline, Status, Token, check_question
 from rag.retrieval import Retriever
 from rag.settings import Settings
 
+from .security import API_PREFIX, BUSY_RETRY_S, LOCAL_HOSTS, Busy, Gate, Guard, GuardConfig, parse_networks
+
 log = logging.getLogger(__name__)
 
-COOKIE = "paperchat_token"
-API_PREFIX = "/api/v1"
 
 
 class AskBody(BaseModel):
@@ -85,130 +83,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class RateLimiter:
-    """At most ``limit`` requests per ``window`` seconds per client key (sliding window)."""
-
-    def __init__(self, limit: int, window: float = 60.0):
-        self.limit = limit
-        self.window = window
-        self._hits: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> float:
-        """0 if allowed, else seconds until the next request would be."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits[key]
-            while hits and now - hits[0] >= self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return self.window - (now - hits[0])
-            hits.append(now)
-            return 0.0
-
-
-class BodyLimit:
-    """ASGI middleware: 413 for request bodies over ``limit`` bytes, whether sized or chunked.
-
-    The body is read (up to the limit) before the app sees it, then replayed.
-    """
-
-    def __init__(self, app, limit: int):
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            return await _too_large(self.limit)(scope, receive, send)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.limit:
-                return await _too_large(self.limit)(scope, receive, send)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-def _too_large(limit: int) -> JSONResponse:
-    return _error(413, "too_large", f"The request body is larger than {limit:,} bytes. Send a shorter question.")
-
-
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
 def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, mount_ui: bool = True) -> FastAPI:
-    """The FastAPI app with the API, and the Gradio chat mounted on it."""
+    """The FastAPI app with the API, and the Gradio chat mounted on it, behind the security gate."""
     server = settings.server
-    token = server.api_token
     origins = list(server.allowed_origins)
-    limiter = RateLimiter(server.rate_limit_per_minute)
-    slots = threading.BoundedSemaphore(server.concurrency)
-    waiting = {"n": 0}
-    waiting_lock = threading.Lock()
+    gate = Gate(server.concurrency, server.max_queue)
+    gradio_apps: dict[str, Any] = {}
 
     app = FastAPI(
         title="paperchat API",
         version="1",
         description="Questions answered from research-paper abstracts, with citations and a self-critique verdict.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # Swagger UI would load from a CDN: a local page points to the schema instead
         redoc_url=None,
     )
-
-    def token_ok(request: Request) -> bool:
-        if not token:
-            return True
-        given = ""
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        given = given or request.query_params.get("token", "") or request.cookies.get(COOKIE, "")
-        return hmac.compare_digest(given.encode(), token.encode())
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        path = request.url.path
-        is_api = path.startswith(API_PREFIX)
-        public = path in (f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs")
-        if request.method != "OPTIONS" and not public and not token_ok(request):
-            if is_api:
-                return _error(401, "unauthorized", "A valid API token is required: send `Authorization: Bearer <token>`.",
-                              {"WWW-Authenticate": "Bearer"})
-            return _error(401, "unauthorized", "This paperchat needs a token: open it with ?token=<token> in the address.")
-        if is_api and request.method == "POST":
-            wait = limiter.allow(request.client.host if request.client else "?")  # per client address
-            if wait:
-                return _error(429, "rate_limited", f"Too many questions: wait {wait:.0f} s and try again.",
-                              {"Retry-After": str(int(wait) + 1)})
-        response = await call_next(request)
-        if token and request.query_params.get("token") and token_ok(request):
-            secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
-            response.set_cookie(COOKIE, token, httponly=True, samesite="none" if secure else "lax", secure=secure)
-        if not is_api:
-            ancestors = " ".join(["'self'", *origins])
-            response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
-        return response
+    app.state.gate = gate
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError):
@@ -217,8 +111,39 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
         return _error(422, "invalid_request", f"The request body is not valid ({where or 'body'}: {first.get('msg', 'invalid')}). "
                       'Send JSON like {"question": "What does SPELL propose?"}.')
 
-    app.add_middleware(BodyLimit, limit=server.max_body_bytes)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return _error(404, "not_found", "There is nothing at this address. The API lives under /api/v1 (see /api/v1/docs).")
+        if exc.status_code == 405:
+            return _error(405, "method_not_allowed", "This address does not take that method; see /api/v1/docs.")
+        detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be read."
+        return _error(exc.status_code, "bad_request", f"{detail.rstrip('.')}. Send JSON like {{\"question\": \"What is SPELL?\"}}.")
+
+    def gradio_fns(prefix: str):
+        blocks = gradio_apps.get(prefix)
+        if blocks is None:
+            return None
+        names = {fn.api_name for fn in blocks.fns.values() if getattr(fn, "api_name", None)}
+        return set(blocks.fns), names | {"predict"}
+
+    hosts = set(LOCAL_HOSTS) | {h.strip().lower() for h in server.allowed_hosts}
+    if server.host not in ("0.0.0.0", "::", ""):
+        hosts.add(server.host.strip("[]").lower())
     app.add_middleware(
+        Guard,
+        config=GuardConfig(
+            api_token=server.api_token,
+            allowed_origins=origins,
+            trusted_proxies=parse_networks(server.trusted_proxies),
+            allowed_hosts=hosts,
+            rate_limit_per_minute=server.rate_limit_per_minute,
+            auth_failures_per_minute=server.auth_failures_per_minute,
+            max_body_bytes=server.max_body_bytes,
+            gradio_fns=gradio_fns,
+        ),
+    )
+    app.add_middleware(  # outermost: refusals carry CORS headers, so a page can read them
         CORSMiddleware,
         allow_origins=origins,
         allow_credentials=True,
@@ -226,24 +151,16 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
         allow_headers=["*"],
     )
 
-    def run_exclusive(fn):
-        with waiting_lock:
-            if waiting["n"] >= server.max_queue:
-                raise _Busy()
-            waiting["n"] += 1
-        try:
-            with slots:
-                return fn()
-        finally:
-            with waiting_lock:
-                waiting["n"] -= 1
-
     def error_response(err: PaperchatError) -> JSONResponse:
         return _error(err.http_status, err.code, str(err))
 
     def check_length(question: str) -> None:
         if len(question) > settings.answer.max_question_chars:
             raise QuestionTooLongError(len(question), settings.answer.max_question_chars)
+
+    def busy() -> JSONResponse:
+        return _error(503, "busy", "paperchat is answering too many questions right now. Try again in a minute.",
+                      {"Retry-After": str(BUSY_RETRY_S)})
 
     @app.post(
         f"{API_PREFIX}/ask",
@@ -255,54 +172,30 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     def ask(body: AskBody):
         try:
             check_length(body.question)
-            return run_exclusive(lambda: pipeline.ask(body.question, body.history))
+            with gate.exclusive():
+                return pipeline.ask(body.question, body.history)
         except PaperchatError as err:
             return error_response(err)
-        except _Busy:
-            return _error(503, "busy", "paperchat is answering too many questions right now. Try again in a minute.")
+        except Busy:
+            return busy()
 
     @app.post(
         f"{API_PREFIX}/ask/stream",
         summary="The same as /ask, streamed as NDJSON events",
         responses={200: {"content": {"application/x-ndjson": {}}, "description": "status, token, then answer or error events"},
-                   400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+                   400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody}, 429: {"model": ErrorBody},
+                   503: {"model": ErrorBody}},
     )
-    def ask_stream(body: AskBody):
+    async def ask_stream(body: AskBody):
         try:
             check_length(body.question)
             check_question(body.question, settings.answer.max_question_chars)
+            gate.enter()
         except PaperchatError as err:
             return error_response(err)
-        with waiting_lock:
-            if waiting["n"] >= server.max_queue:
-                return _error(503, "busy", "paperchat is answering too many questions right now. Try again in a minute.")
-            waiting["n"] += 1
-
-        def events() -> Iterator[bytes]:
-            acquired = slots.acquire(timeout=600)
-            try:
-                if not acquired:
-                    yield _line({"type": "error", "error": "busy", "message": "paperchat is busy; try again."})
-                    return
-                for event in pipeline.run(body.question, body.history):
-                    if isinstance(event, Status):
-                        yield _line({"type": "status", "stage": event.stage, "message": event.message})
-                    elif isinstance(event, Token):
-                        yield _line({"type": "token", "text": event.text})
-                    elif isinstance(event, Done):
-                        yield _line({"type": "answer", "answer": event.answer.model_dump(mode="json")})
-            except PaperchatError as err:
-                yield _line({"type": "error", "error": err.code, "message": str(err)})
-            except Exception:
-                log.exception("unexpected error while streaming an answer")
-                yield _line({"type": "error", "error": "internal", "message": "Something went wrong; ask again."})
-            finally:
-                if acquired:
-                    slots.release()
-                with waiting_lock:
-                    waiting["n"] -= 1
-
-        return StreamingResponse(events(), media_type="application/x-ndjson")
+        except Busy:
+            return busy()
+        return _ClosingStream(_stream_events(gate, pipeline, body), media_type="application/x-ndjson")
 
     @app.get(f"{API_PREFIX}/papers", response_model=list[PaperOut], responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}})
     def papers():
@@ -328,6 +221,17 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
             status_code=200 if ok else 503,
         )
 
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def docs(request: Request):
+        """A local page about the API (Swagger UI is not installed and would come from a CDN)."""
+        schema = f"{request.scope.get('root_path', '').rstrip('/')}{API_PREFIX}/openapi.json"
+        rows = "".join(f"<li><code>{m} {API_PREFIX}{p}</code>: {d}</li>" for m, p, d in _ROUTES)
+        return HTMLResponse(
+            f"<!doctype html><html><head><meta charset=utf-8><title>paperchat API</title></head><body>"
+            f"<h1>paperchat API</h1><ul>{rows}</ul><p>The OpenAPI schema is at <a href=\"{schema}\">{schema}</a>; "
+            "load it into any OpenAPI viewer or client generator.</p></body></html>"
+        )
+
     gradio_js = Path(__import__("gradio").__file__).parent / "templates" / "frontend" / "gradio.js"
 
     @app.get("/embed/gradio.js", include_in_schema=False)
@@ -338,19 +242,67 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     if mount_ui:
         import gradio as gr
 
-        from .app import build_blocks, queue
+        from .app import CSS, build_blocks, queue
 
-        compact = queue(build_blocks(pipeline, retriever, compact=True), server.concurrency, server.max_queue)
-        full = queue(build_blocks(pipeline, retriever), server.concurrency, server.max_queue)
-        from .app import CSS
-
+        compact = queue(build_blocks(pipeline, retriever, compact=True, gate=gate), server.concurrency, server.max_queue)
+        full = queue(build_blocks(pipeline, retriever, gate=gate), server.concurrency, server.max_queue)
+        gradio_apps.update({"/embed": compact, "": full})
         gr.mount_gradio_app(app, compact, path="/embed", root_path=_join(server.root_path, "/embed"), css=CSS)
         gr.mount_gradio_app(app, full, path="", root_path=server.root_path or None, css=CSS)
     return app
 
 
-class _Busy(Exception):
-    pass
+_ROUTES = (
+    ("POST", "/ask", '{"question", "history"?} -> the answer record'),
+    ("POST", "/ask/stream", "the same as NDJSON events"),
+    ("GET", "/papers", "the indexed papers"),
+    ("GET", "/health", "backend, model and index state (no token needed)"),
+)
+_END = object()
+
+
+async def _stream_events(gate: Gate, pipeline: Pipeline, body: AskBody) -> AsyncIterator[bytes]:
+    """NDJSON events of one answer; the queue place (taken by the caller) and the answer slot are freed
+    in ``finally``, which runs as soon as the client goes away (the response closes this generator)."""
+    acquired = False
+    gen = None
+    try:
+        acquired = await gate.acquire_async()
+        gen = pipeline.run(body.question, body.history)
+        while True:
+            event = await anyio.to_thread.run_sync(next, gen, _END)
+            if event is _END:
+                break
+            if isinstance(event, Status):
+                yield _line({"type": "status", "stage": event.stage, "message": event.message})
+            elif isinstance(event, Token):
+                yield _line({"type": "token", "text": event.text})
+            elif isinstance(event, Done):
+                yield _line({"type": "answer", "answer": event.answer.model_dump(mode="json")})
+    except PaperchatError as err:
+        yield _line({"type": "error", "error": err.code, "message": str(err)})
+    except Exception:
+        log.exception("unexpected error while streaming an answer")
+        yield _line({"type": "error", "error": "internal", "message": "Something went wrong; ask again."})
+    finally:
+        if gen is not None:
+            try:
+                gen.close()  # stops the model at once
+            except Exception:  # pragma: no cover - a generator that fails while closing
+                log.exception("closing an answer stream failed")
+        if acquired:
+            gate.slots.release()
+        gate.leave()
+
+
+class _ClosingStream(StreamingResponse):
+    """A streaming response that closes its generator when the client disconnects (not at the next GC)."""
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.body_iterator.aclose()
 
 
 def _line(obj: dict) -> bytes:
@@ -361,8 +313,38 @@ def _join(root: str, path: str) -> str:
     return (root.rstrip("/") + path) if root else path
 
 
+def uvicorn_config(app, host: str, port: int, root_path: str = "", **extra):
+    """uvicorn's settings for paperchat: forwarded headers are handled by the gate (trusted proxies only)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=host, port=port, root_path=root_path, log_level="warning", proxy_headers=False,
+        server_header=False, **extra,
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a port in use is a ConfigError that says what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"Port {port} on {host} is already in use by another program. "
+                "Stop that program or pass another port, e.g. `paperchat serve --port 7861`."
+            ) from None
+        raise ConfigError(f"Cannot listen on {host}:{port} ({err.strerror or err}). Check --host and --port.") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(settings: Settings, pipeline: Pipeline, retriever: Retriever) -> None:
-    """Run the server until interrupted."""
+    """Run the server until interrupted; says it is ready only once the port is bound."""
     import uvicorn
 
     s = settings.server
@@ -371,9 +353,10 @@ def serve(settings: Settings, pipeline: Pipeline, retriever: Retriever) -> None:
             "Serving on %s without an API token: anyone who can reach this address can use paperchat. "
             "Set PAPERCHAT_SERVER__API_TOKEN to require one.", s.host
         )
+    sock = bind(s.host, s.port)
     app = create_app(settings, pipeline, retriever)
     shown = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
     print(f"paperchat is ready on http://{shown}:{s.port}{s.root_path or ''}/  (API: {s.root_path or ''}{API_PREFIX}/docs)", flush=True)
-    if not s.api_token:
-        print("No API token is set: bound to this machine only unless you pass --host." if _is_loopback(s.host) else "", flush=True)
-    uvicorn.run(app, host=s.host, port=s.port, root_path=s.root_path, log_level="warning")
+    if not s.api_token and _is_loopback(s.host):
+        print("No API token is set: bound to this machine only unless you pass --host.", flush=True)
+    uvicorn.Server(uvicorn_config(app, s.host, s.port, s.root_path)).run(sockets=[sock])
