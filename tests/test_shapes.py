@@ -186,3 +186,48 @@ def test_reworded_claims_are_kept_when_an_embedder_finds_the_same_meaning(minilm
     assert Critic(embedder=minilm).check(reworded, [src]).verdict == "supported"
     invented = "Music Transformer was trained on 10,000 hours of jazz recorded in Oslo [1]."
     assert Critic(embedder=minilm).check(invented, [src]).verdict == "not supported"
+
+
+SSRL = Paper(id="r", title="SSRL: Self-Search Reinforcement Learning", abstract="SSRL searches itself.", authors=18, date="Aug 14", upvotes=4)
+SPELL_P = Paper(id="p", title="SPELL: Self-Play", abstract="SPELL plays itself.", authors=8, date="Sep 28")
+MUSIC_P = Paper(id="m", title="Music Transformer", abstract="Music relies on repetition.", authors=10, date="Sep 12, 2018")
+GTA = Paper(id="g", title="Beyond Grand Theft Auto V for Self Driving", abstract="We drive in a game.", authors=6, date="Dec 4, 2017")
+
+
+def test_a_claim_citing_two_papers_is_checked_against_both():
+    sources = [Source(1, SSRL, []), Source(2, SPELL_P, [])]
+    q = "Which paper lists more authors, SSRL or SPELL?"
+    both = Critic().check("SSRL has 18 authors [1], against 8 for SPELL [2].", sources, question=q)
+    assert both.verdict == "supported", both.claims[0].reasons
+    swapped = Critic().check("SSRL has 8 authors [1], against 18 for SPELL [2].", sources, question=q)
+    assert swapped.verdict == "not supported"
+
+
+def test_listing_fields_of_two_papers_are_compared_from_the_records():
+    from rag.shapes import compare_listing
+
+    assert compare_listing(SSRL, SPELL_P, "authors", 1, 2) == "SSRL has more authors than SPELL (18 against 8) [1][2]."
+    assert compare_listing(MUSIC_P, GTA, "date", 1, 2) == "Beyond Grand Theft Auto V for Self Driving was listed before Music Transformer [1][2]."
+    assert compare_listing(SSRL, SPELL_P, "date", 1, 2) is None  # no year: not comparable
+
+
+def test_month_names_match_the_listings_abbreviations_and_short_answers_read_with_the_question():
+    src = [Source(1, MUSIC_P, [])]
+    q = "When was the Music Transformer paper listed?"
+    assert Critic().check("It was listed on September 12, 2018 [1].", src, question=q).verdict == "supported"
+    assert Critic().check("It was listed on October 12, 2018 [1].", src, question=q).verdict == "not supported"
+    assert Critic().check("Sep 12, 2018 [1].", src, question=q).verdict == "supported"
+
+
+def test_a_repeated_claim_is_said_once():
+    result = Critic().check("SSRL searches itself [1]. SSRL searches itself [1].", [Source(1, SSRL, [])])
+    assert result.answer == "SSRL searches itself [1]."
+
+
+def test_comparison_of_listing_fields_needs_no_model(fake_index, settings):
+    llm = ScriptedLLM([])  # no replies: any model call fails the test
+    pipeline = Pipeline(settings, Retriever(fake_index), llm)
+    answer = pipeline.ask("Which paper lists more authors, SSRL or SPELL?")
+    assert answer.shape == "comparison" and llm.requests == []
+    assert "SSRL has more authors than SPELL (18 against 8)" in answer.answer
+    assert answer.verdict == "supported" and [r.missing for r in answer.rows] == [False, False]
