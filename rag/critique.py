@@ -83,7 +83,8 @@ _GENERIC_QUESTION_WORDS = (
 )
 
 _CITATION = re.compile(
-    r"(?:\(\s*)?(?:\bsources?\s*)?\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\](?:\s*\))?",
+    r"(?:\(\s*)?(?:\bsources?\s*)?\[\s*(?:sources?\s*)?(\d+(?:\s*[,;]\s*(?:sources?\s*)?\d+)*)\s*\](?:\s*\))?"
+    r"|\((?:sources?\s*)?(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\)(?!\s*\w+\s*\()",  # "(1)" as the small model writes it
     re.IGNORECASE,
 )
 _REFUSAL_HINTS = re.compile(
@@ -146,6 +147,8 @@ def split_claims(draft: str) -> list[tuple[str, list[int]]]:
     [('SPELL uses self-play.', [1]), ('It beats RL.', [1, 2, 3])]
     >>> split_claims("SPARK reaches 67.5 F1 (Source [2]).")
     [('SPARK reaches 67.5 F1.', [2])]
+    >>> split_claims("DreamTuner (1) personalizes diffusion from one photo.")
+    [('DreamTuner personalizes diffusion from one photo.', [1])]
     """
     claims: list[tuple[str, list[int]]] = []
     for line in draft.replace("\r", "").split("\n"):
@@ -153,7 +156,7 @@ def split_claims(draft: str) -> list[tuple[str, list[int]]]:
         if not line:
             continue
         for sentence in split_sentences(line):
-            cited = [int(x) for m in _CITATION.finditer(sentence) for x in re.findall(r"\d+", m.group(1))]
+            cited = [int(x) for m in _CITATION.finditer(sentence) for x in re.findall(r"\d+", m.group(1) or m.group(2))]
             text = _CITATION.sub("", sentence)
             text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split())).strip()
             if not re.search(r"[A-Za-z0-9]", text):

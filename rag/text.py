@@ -10,7 +10,7 @@ _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "v.s.", "vs.", "Fig.", "Eq.", "etc."
 _PLACEHOLDER = "\u2063"  # invisible separator, stands in for abbreviation dots while splitting
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
-_NUMBER = re.compile(r"(?<![\w.\-])\d+(?:[.,]\d+)*(?:\s?%|×)?(?![\w\-]*[A-Za-z])")
+_NUMBER = re.compile(r"(?<![\w.\-])\d+(?:[.,]\d+)*(?:\s?%|×)?(?:(?=-[a-z]{3,})|(?![\w\-]*[A-Za-z]))")
 # Names: words with a capital after the first letter or with digits (ProcessBench, GPT-4o, Qwen2.5-Math-7B,
 # MCTS, LLaVA), and capitalised hyphenated names. Plain sentence-initial capitals are not names.
 _NAME = re.compile(
@@ -62,6 +62,8 @@ def numbers(text: str) -> list[str]:
 
     >>> numbers("67.5 F1 vs 61.9 for GPT-4o, 47.4% accuracy, 13B and 70B models, $4 trillion.")
     ['67.5', '61.9', '47.4%', '4']
+    >>> numbers("an average 7.6-point gain, 3-fold faster, 8-shot")
+    ['7.6', '3', '8']
     """
     found = []
     for m in _NUMBER.finditer(text):
