@@ -25,8 +25,8 @@ def build_retriever(settings: Settings | None = None, index: PaperIndex | None =
 
 
 def build_llm(settings: Settings | None = None):
-    """The language model the settings choose (see :func:`rag.models.choose_llm`)."""
-    from .models import choose_llm
+    """The language model the settings choose (see :func:`rag.backends.choose_llm`)."""
+    from .backends import choose_llm
 
     return choose_llm(settings or Settings())
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rag.embeddings import HashingEmbedder
+from rag.errors import ModelUnavailableError
+from rag.models import LLM, Message, Request, Usage
 
 
 class FailingEmbedder(HashingEmbedder):
@@ -41,6 +43,42 @@ class SlowEmbedder(HashingEmbedder):
             self.marker.write_text(str(os.getpid()))
         time.sleep(self.delay)
         return super().embed(texts)
+
+
+class ScriptedLLM(LLM):
+    """Replies from a script: a list of texts used in turn, or a function of the request.
+
+    For fast tests of everything around the model.
+
+    >>> llm = ScriptedLLM(["first", "second"])
+    >>> llm.complete(Request([Message("user", "hi")])).text, llm.complete(Request([])).text
+    ('first', 'second')
+    """
+
+    backend = "scripted"
+
+    def __init__(self, replies: Sequence[str] | Callable[[Request], str], model: str = "scripted"):
+        self.replies = replies
+        self.model = model
+        self.requests: list[Request] = []
+
+    def stream(self, request: Request) -> Iterator[str | Usage]:
+        self.requests.append(request)
+        if callable(self.replies):
+            text = self.replies(request)
+        else:
+            index = len(self.requests) - 1
+            if index >= len(self.replies):
+                raise ModelUnavailableError("The scripted model has no more replies.")
+            text = self.replies[index]
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            yield word if i == 0 else " " + word
+        yield Usage(
+            prompt_tokens=sum(len(m.content.split()) for m in request.messages),
+            completion_tokens=len(words),
+            finish_reason="stop",
+        )
 
 
 def copying_reply(request) -> str:

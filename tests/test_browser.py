@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from rag.corpus import parse_jsonl
-from rag.models import ScriptedLLM
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from ui.embed import snippet
 from ui.server import create_app
 
-from .fakes import copying_reply
+from .fakes import ScriptedLLM, copying_reply
 from .live import browser, free_port, live_server
 
 pytestmark = pytest.mark.browser

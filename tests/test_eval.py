@@ -14,10 +14,11 @@ from eval.report import COLUMNS, write_reports
 from eval.runner import PIPELINES, Runner, build_pipelines, gate, parse_fail_under, read_results, summarize
 from rag import prompts
 from rag.errors import EvalInputError, ModelUnavailableError
-from rag.models import ScriptedLLM
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from rag.text import content_words, split_sentences
+
+from .fakes import ScriptedLLM
 
 SPARK = "SPARK: Stepwise Process-Aware Rewards for Reference-Free Reinforcement Learning"
 SSR = "SSR-Zero: Simple Self-Rewarding Reinforcement Learning for Machine Translation"

@@ -6,10 +6,12 @@ import socket
 
 import pytest
 
+from rag.backends import AutoLLM, OllamaLLM, OllamaModelInfo, choose_llm
 from rag.errors import ModelFileError, ModelNotPulledError, ModelTimeoutError, ModelUnavailableError
-from rag.models import AutoLLM, Message, OllamaLLM, OllamaModelInfo, Request, ScriptedLLM, Usage, choose_llm
+from rag.models import Message, Request, Usage
 from rag.settings import Settings
 
+from .fakes import ScriptedLLM
 from .ollama_standin import OllamaStandIn
 
 SCHEMA = {

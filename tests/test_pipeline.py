@@ -9,11 +9,10 @@ import pytest
 from rag import prompts
 from rag.corpus import parse_jsonl
 from rag.errors import QuestionError, QuestionTooLongError
-from rag.models import ScriptedLLM
 from rag.pipeline import Done, Pipeline, Status, Token, check_question
 from rag.retrieval import Retriever
 
-from .fakes import copying_reply
+from .fakes import ScriptedLLM, copying_reply
 
 INJECTION = parse_jsonl(
     json.dumps(
