@@ -547,6 +547,8 @@ BACKENDS: dict[str, Backend] = {
 }
 
 
-def choose_llm(settings: Settings, *, embedded_factory: Callable[[Settings], LLM] | None = None) -> LLM:
-    """The model the settings ask for: ``ollama``, ``embedded``, or ``auto`` (an :class:`AutoLLM`)."""
-    return BACKENDS[settings.model.backend].build(settings, embedded_factory or _embedded)
+def choose_llm(
+    settings: Settings, *, embedded_factory: Callable[[Settings], LLM] | None = None, backend: str | None = None
+) -> LLM:
+    """The model the settings ask for (or ``backend``): ``ollama``, ``embedded``, or ``auto`` (an :class:`AutoLLM`)."""
+    return BACKENDS[backend or settings.model.backend].build(settings, embedded_factory or _embedded)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from eval import metrics
+from eval.pipelines import BUILDERS, as_eval
 from eval.questions import load_questions
 from eval.report import COLUMNS, write_reports
 from eval.runner import PIPELINES, Runner, build_pipelines, gate, parse_fail_under, read_results, summarize
@@ -18,7 +19,7 @@ from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from rag.text import content_words, split_sentences
 
-from .fakes import ScriptedLLM
+from .fakes import ScriptedLLM, copying_reply
 
 SPARK = "SPARK: Stepwise Process-Aware Rewards for Reference-Free Reinforcement Learning"
 SSR = "SSR-Zero: Simple Self-Rewarding Reinforcement Learning for Machine Translation"
@@ -515,6 +516,17 @@ def test_build_pipelines_rejects_unknown_names_before_loading_anything(settings)
     assert "gpt-5" in message and "nope" in message
     assert all(name in message for name in PIPELINES)
     assert not Path(settings.data_dir).exists()  # rejected before any index or model was opened
+
+
+def test_every_eval_pipeline_is_built_by_name_and_answers_through_one_protocol(settings, fake_index):
+    retriever, llm = Retriever(fake_index), ScriptedLLM(copying_reply)  # copies source [1] whatever the prompt
+    question = "What F1 score does SPARK's process reward model reach on ProcessBench?"
+    for name, build in BUILDERS.items():
+        run = as_eval(build(settings, retriever, llm))
+        answer = run.ask(question)
+        assert run.name == name == answer.pipeline
+        assert SPARK in run.retrieved_titles(question, answer, 5)
+        assert (run.critiqued is not None) == (name == "paperchat")  # planted errors test paperchat's critique only
 
 
 # -- the HTML report in a real browser ----------------------------------------------------------
