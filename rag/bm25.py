@@ -10,11 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
+from .text import english_stemmer
 
 
 def bm25_tokens(texts: Sequence[str]) -> list[list[str]]:
@@ -25,7 +21,7 @@ def bm25_tokens(texts: Sequence[str]) -> list[list[str]]:
     """
     import bm25s
 
-    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=english_stemmer(), return_ids=False, show_progress=False)
 
 
 class BM25Index:

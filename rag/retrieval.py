@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel
 
 from .bm25 import BM25Index, bm25_text, build_bm25
@@ -208,17 +207,3 @@ class Retriever:
             if len(best) >= k:
                 break
         return list(best.values())
-
-
-def recall_at(hits: Sequence[Hit], expected: Sequence[str], k: int) -> float:
-    """Share of ``expected`` titles found among the first ``k`` hits (titles compared loosely).
-
-    >>> recall_at([], ["A"], 5)
-    0.0
-    """
-    from .corpus import normalize_text
-
-    if not expected:
-        return 1.0
-    got = {normalize_text(h.paper.title) for h in hits[:k]}
-    return float(np.mean([normalize_text(t) in got for t in expected]))
