@@ -69,18 +69,18 @@ def questions():
 def bench_ingest_seeds(out: dict) -> None:
     from rag.corpus import load_papers
     from rag.embeddings import MiniLMEmbedder
+    from rag.services import build_index
     from rag.settings import Settings
-    from rag.store import PaperIndex
 
     papers = load_papers([ROOT / "seeds"])
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=tmp)
         embedder = MiniLMEmbedder()
         started = time.perf_counter()
-        report = PaperIndex(settings, embedder).ingest(papers)
+        report = build_index(settings, embedder).ingest(papers)
         cold = time.perf_counter() - started
         started = time.perf_counter()
-        PaperIndex(settings, embedder).ingest(papers)
+        build_index(settings, embedder).ingest(papers)
         warm = time.perf_counter() - started
         size = dir_size(settings.index_dir)
     out["ingest_seeds"] = {
@@ -93,9 +93,8 @@ def bench_ingest_seeds(out: dict) -> None:
 
 def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
     from rag.embeddings import HashingEmbedder, MiniLMEmbedder
-    from rag.retrieval import Retriever
+    from rag.services import build_index, build_retriever
     from rag.settings import Settings
-    from rag.store import PaperIndex
 
     qs = [q["question"] for q in questions()]
     rows = []
@@ -105,7 +104,7 @@ def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
         for kind, embedder in kinds:
             with tempfile.TemporaryDirectory() as tmp:
                 settings = Settings(data_dir=tmp)
-                index = PaperIndex(settings, embedder)
+                index = build_index(settings, embedder)
                 started = time.perf_counter()
                 report = index.ingest(papers)
                 seconds = time.perf_counter() - started
@@ -114,7 +113,7 @@ def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
                     "papers_per_s": round(n / seconds, 1), "chunks": report.chunks_total,
                     "chunks_per_s": round(report.chunks_total / seconds, 1), "index_bytes": dir_size(settings.index_dir),
                 }
-                retriever = Retriever(index)
+                retriever = build_retriever(index=index)
                 started = time.perf_counter()
                 retriever.snapshot()
                 row["load_s"] = round(time.perf_counter() - started, 2)
@@ -132,24 +131,21 @@ def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
 
 
 def bench_answers(out: dict, n_questions: int, data_dir: Path) -> None:
-    from eval.baseline import BaselinePipeline
+    from eval.pipelines import BUILDERS
     from rag.corpus import load_papers
-    from rag.embedded import EmbeddedLLM
-    from rag.pipeline import Pipeline
-    from rag.retrieval import Retriever
-    from rag.settings import Settings
-    from rag.store import PaperIndex
     from rag.embeddings import MiniLMEmbedder
+    from rag.services import build_index, build_llm, build_pipeline, build_retriever
+    from rag.settings import Settings
 
     settings = Settings(data_dir=data_dir)
-    index = PaperIndex(settings, MiniLMEmbedder())
+    index = build_index(settings, MiniLMEmbedder())
     index.ingest(load_papers([ROOT / "seeds"]))
-    retriever = Retriever(index)
+    retriever = build_retriever(index=index)
     started = time.perf_counter()
-    llm = EmbeddedLLM.from_settings(settings)
+    llm = build_llm(settings, backend="embedded")  # the benchmark times the embedded model whatever the setting
     load_s = time.perf_counter() - started
-    ours = Pipeline(settings, retriever, llm)
-    base = BaselinePipeline(retriever, llm)
+    ours = build_pipeline(settings, retriever=retriever, llm=llm)
+    base = BUILDERS["baseline"](settings, retriever, llm)
     rows = [q for q in questions()][:n_questions]
     recs = collections.defaultdict(list)
     for q in rows:

@@ -81,6 +81,7 @@ class BaselinePipeline:
     """Answers with llama-index's stock query engine (same index, same model, no critique)."""
 
     name = "baseline"
+    critiqued = None  # no critique for the planted-error checks to test
 
     def __init__(self, retriever: Retriever, llm: PaperLLM, max_question_chars: int = 2000):
         from llama_index.core import VectorStoreIndex
@@ -108,6 +109,10 @@ class BaselinePipeline:
             if title not in titles:
                 titles.append(title)
         return titles[:k]
+
+    def retrieved_titles(self, question: str, answer: Answer, k: int = 5) -> list[str]:
+        """The eval protocol's name for :meth:`retrieve_titles` (the stock retriever searches the question as asked)."""
+        return self.retrieve_titles(question, k)
 
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         question = check_question(question, self.max_question_chars)

@@ -9,9 +9,7 @@ import numpy as np
 
 from rag.corpus import normalize_text
 from rag.critique import is_refusal
-
-
-_DASHES = re.compile(r"[\u2010-\u2015\u2212]")
+from rag.text import DASHES
 
 #: A one-word name with two or more capitals (SPaR, MCTS, IFEval): matched as a whole word.
 _ACRONYM = re.compile(r"^(?=[A-Za-z0-9]*[A-Z][A-Za-z0-9]*[A-Z])[A-Za-z0-9]{3,}$")
@@ -26,7 +24,7 @@ def normalize(text: str) -> str:
     >>> normalize("Self\u2011RAG  Reaches\u00a067.5")
     'self-rag reaches 67.5'
     """
-    return normalize_text(_DASHES.sub("-", normalize_text(text)))
+    return normalize_text(DASHES.sub("-", normalize_text(text)))
 
 
 def keyword_in(keyword: str, text: str) -> bool:

@@ -24,12 +24,13 @@ from rag.settings import Settings
 from rag.text import split_sentences
 
 from . import metrics
+from .pipelines import BUILDERS, as_eval
 from .planted import REWORDED_FIELDS, Planted, flagged, plant
 from .questions import Problem, QuestionRow, load_questions
 
 log = logging.getLogger(__name__)
 
-PIPELINES = ("paperchat", "no-critique", "baseline")
+PIPELINES = tuple(BUILDERS)
 
 
 def read_results(path: Path) -> list[dict]:
@@ -268,16 +269,14 @@ class Runner:
         return record
 
     def _one(self, row: QuestionRow, name: str) -> dict:
-        pipeline = self.pipelines[name]
+        run = as_eval(self.pipelines[name])
         started = time.perf_counter()
         try:
-            answer: Answer = pipeline.ask(row.question)
-            if name == "baseline":
-                retrieved = pipeline.retrieve_titles(row.question, 5)
-            else:
-                retrieved = [h.paper.title for h in pipeline.retriever.search(answer.standalone_question, k=5)]
+            answer: Answer = run.ask(row.question)
+            retrieved = run.retrieved_titles(row.question, answer, 5)
             record = self._record(row, name, answer, retrieved)
-            if self.planted and name == "paperchat":
+            pipeline = run.critiqued
+            if self.planted and pipeline is not None:
                 record["planted"] = planted_checks(pipeline, row, pipeline.critic())
         except PaperchatError as err:
             record = self._base(row, name)
@@ -331,10 +330,8 @@ def gate(summary: dict, thresholds: dict[str, float], pipeline: str = "paperchat
 
 
 def build_pipelines(settings: Settings, names: Sequence[str]) -> dict[str, object]:
-    """The named pipelines over one index and one model."""
+    """The named pipelines (see :data:`eval.pipelines.BUILDERS`) over one index and one model."""
     from rag.services import build_llm, build_retriever
-
-    from .baseline import BaselinePipeline
 
     unknown = [n for n in names if n not in PIPELINES]
     if unknown:
@@ -342,13 +339,7 @@ def build_pipelines(settings: Settings, names: Sequence[str]) -> dict[str, objec
     retriever = build_retriever(settings)
     retriever.snapshot()  # fail early, with a clear message, if there is no index
     llm = build_llm(settings)
-    out: dict[str, object] = {}
-    for name in names:
-        if name == "baseline":
-            out[name] = BaselinePipeline(retriever, llm, settings.answer.max_question_chars)
-        else:
-            out[name] = Pipeline(settings, retriever, llm, critique=(name == "paperchat"))
-    return out
+    return {name: BUILDERS[name](settings, retriever, llm) for name in names}
 
 
 def main(args) -> int:

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelFileError, ModelUnavailableError
-from .models import LLM, Request, Usage
+from .errors import ModelFileError, ModelUnavailableError, PaperchatError
+from .models import LLM, Diagnosis, Request, Usage
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,15 @@ def _stamp(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def joined_path(spec: ModelSpec, cache_dir: Path) -> Path:
+    """Where the joined GGUF for ``spec`` lives in ``cache_dir``."""
+    return Path(cache_dir) / f"{spec.key}-{spec.sha256[:12] or spec.version}.gguf"
+
+
 def model_file(spec: ModelSpec, cache_dir: Path) -> Path:
     """The joined, verified GGUF for ``spec`` in ``cache_dir`` (joined on first use)."""
     cache_dir = Path(cache_dir)
-    target = cache_dir / f"{spec.key}-{spec.sha256[:12] or spec.version}.gguf"
+    target = joined_path(spec, cache_dir)
     stamp = target.with_suffix(".verified")
     if target.exists() and stamp.exists() and stamp.read_text() == _stamp(target):
         return target
@@ -220,6 +225,25 @@ class EmbeddedLLM(LLM):
         path, display = resolve_model(settings)
         e = settings.embedded
         return cls(path, display, threads=e.threads, generation_threads=e.generation_threads, n_ctx=e.n_ctx)
+
+    @staticmethod
+    def diagnose(settings: Settings) -> Diagnosis:
+        """For ``doctor``: whether the configured weights are installed (or the user's GGUF exists); loads nothing."""
+        name = settings.embedded.model
+        spec = MODELS.get(name)
+        if spec is None:
+            path = Path(name).expanduser()
+            ok = path.is_file()
+            return Diagnosis(ok, [f"  embedded: user GGUF {path} -> {'found' if ok else 'MISSING'}"])
+        cached = joined_path(spec, settings.embedded.cache_dir)
+        ok = True
+        try:
+            _part_files(spec)
+            where = f"{cached} ({'joined' if cached.exists() else 'joined on first use from the installed parts'})"
+        except PaperchatError as err:
+            ok = False
+            where = f"missing ({err})"
+        return Diagnosis(ok, [f"  embedded: {spec.display}; weights {where}; {settings.embedded.threads} threads"])
 
     def _body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = {

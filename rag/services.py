@@ -1,4 +1,7 @@
-"""Building the parts of paperchat from settings, in one place.
+"""Building the parts of paperchat from settings, in one place: the composition root.
+
+The CLI, the server, the evaluation (:mod:`eval.pipelines`) and the benchmarks build the
+index, retriever, model and pipelines through these functions.
 
 Each builder takes the parts it depends on as arguments with defaults, so tests and
 other front ends can pass their own (a deterministic embedder, a scripted LLM).
@@ -24,11 +27,11 @@ def build_retriever(settings: Settings | None = None, index: PaperIndex | None =
     return Retriever(index or build_index(settings))
 
 
-def build_llm(settings: Settings | None = None):
-    """The language model the settings choose (see :func:`rag.models.choose_llm`)."""
-    from .models import choose_llm
+def build_llm(settings: Settings | None = None, backend: str | None = None):
+    """The language model the settings choose, or the named ``backend`` (see :func:`rag.backends.choose_llm`)."""
+    from .backends import choose_llm
 
-    return choose_llm(settings or Settings())
+    return choose_llm(settings or Settings(), backend=backend)
 
 
 def build_pipeline(settings: Settings | None = None, *, retriever: Retriever | None = None, llm=None, critique: bool | None = None):

@@ -40,6 +40,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .bm25 import bm25_text, build_bm25
 from .corpus import Paper
 from .embeddings import Embedder, as_llama_embedding
 from .errors import (
@@ -594,8 +595,6 @@ class PaperIndex:
             raise IngestError(f"expected {copied + len(chunks)} chunks in the new index, found {total_chunks}")
         bm25_dir = self.place.bm25_dir(name)
         if bm25_dir is not None:
-            from .retrieval import bm25_text, build_bm25
-
             ids, texts = [], []
             for rec in read_records(collection, include=("documents", "metadatas")):
                 ids.append(rec["id"])

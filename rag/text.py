@@ -17,6 +17,8 @@ _NAME = re.compile(
     r"\b(?:[A-Za-z]*[A-Z][a-z]*[A-Z0-9][\w.\-]*|[A-Z][a-z]+-[A-Z0-9][\w.\-]*|[A-Za-z]+\d[\w.\-]*"
     r"|\d+(?:\.\d+)?[A-Za-z][\w.\-]*)"
 )
+#: Every Unicode hyphen and dash, and the minus sign: matched as "-" by :func:`fold` and the eval's keywords.
+DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 
 STOPWORDS = frozenset(
@@ -47,11 +49,14 @@ def split_sentences(text: str) -> list[str]:
 def fold(text: str) -> str:
     """Lower-case, Unicode-folded text with single spaces and uniform dashes and quotes.
 
+    For matching words and names. Not :func:`rag.corpus.normalize_text`, which keeps dashes and
+    quotes as written because it keys paper ids and titles (changing it would change every id).
+
     >>> fold("Qwen2.5‑Math–7B  “wins”")
     'qwen2.5-math-7b "wins"'
     """
     text = unicodedata.normalize("NFKC", text)
-    text = re.sub(r"[\u2010-\u2015\u2212]", "-", text)
+    text = DASHES.sub("-", text)
     text = re.sub(r"[\u2018\u2019`]", "'", text)
     text = re.sub(r"[\u201c\u201d]|''", '"', text)
     return " ".join(text.casefold().split())
@@ -87,11 +92,14 @@ def names(text: str) -> list[str]:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _stemmer():
+def english_stemmer():
+    """A new Snowball English stemmer (PyStemmer): the one stemmer BM25 and the critique's word matching use."""
     import Stemmer
 
     return Stemmer.Stemmer("english")
+
+
+_stemmer = functools.lru_cache(maxsize=1)(english_stemmer)
 
 
 def content_words(text: str) -> list[str]:

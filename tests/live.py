@@ -68,3 +68,25 @@ def browser() -> Iterator[object]:
             yield b
         finally:
             b.close()
+
+
+def ask_in_page(page, question: str, timeout: float = 120.0) -> dict:
+    """Type a question, wait for the checked answer; returns timings seen in the page."""
+    before = page.locator(".pc-badge").count()
+    page.fill("#pc-question textarea", question)
+    started = time.monotonic()
+    page.click("#pc-ask")
+    first_text = None
+    while time.monotonic() - started < timeout:
+        if first_text is None:
+            # read the streamed text in one step: the draft element is replaced when the answer lands
+            text = page.evaluate(
+                "() => { const d = document.querySelectorAll('.pc-draft p:nth-child(2)');"
+                " return d.length ? d[d.length - 1].innerText : ''; }"
+            )
+            if text.strip():
+                first_text = time.monotonic() - started
+        if page.locator(".pc-badge").count() > before:
+            return {"first_text": first_text, "final": time.monotonic() - started}
+        time.sleep(0.1)
+    raise AssertionError(f"no checked answer within {timeout} s")

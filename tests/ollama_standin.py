@@ -245,15 +245,20 @@ class OllamaStandIn:
                 else:
                     self._json(404, {"error": "404 page not found"})
 
-            def _show(self, body: dict) -> None:
-                # server/routes.go ShowHandler and GetModelInfo.
-                name = body.get("model") or body.get("name")
+            def _model(self, name: str):
+                """The served model called ``name``, or None after answering 400 (no name) or 404."""
                 if not name:
                     self._json(400, {"error": "model is required"})
-                    return
+                    return None
                 model = standin.find(name)
                 if model is None:
                     self._json(404, {"error": f"model '{name}' not found"})
+                return model
+
+            def _show(self, body: dict) -> None:
+                # server/routes.go ShowHandler and GetModelInfo.
+                model = self._model(body.get("model") or body.get("name"))
+                if model is None:
                     return
                 shown = {
                     "license": "", "modelfile": "", "parameters": "", "template": "{{ .Prompt }}",
@@ -278,12 +283,8 @@ class OllamaStandIn:
                         self._json(400, {"error": str(err)})
                         return
                 name = body.get("model", "")
-                if not name:
-                    self._json(400, {"error": "model is required"})
-                    return
-                model = standin.find(name)
+                model = self._model(name)
                 if model is None:
-                    self._json(404, {"error": f"model '{name}' not found"})
                     return
                 key = parse_name(model.name)
                 messages = body.get("messages") or []

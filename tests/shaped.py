@@ -14,12 +14,14 @@ from collections.abc import Iterator, Sequence
 
 from rag.corpus import Paper
 from rag.critique import ClaimCheck, cite
-from rag.models import LLM, ScriptedLLM
+from rag.models import LLM
 from rag.pipeline import Answer, AnswerRow, Citation, Done, Event, Related, Status, Timings, Token, check_question
 from rag.retrieval import Retriever
 from rag.settings import Settings
 from rag import prompts
 from rag.text import split_sentences
+
+from .fakes import ScriptedLLM
 
 WRONG_CLAIM = "SPELL extends the context window to 128k tokens."
 

@@ -14,14 +14,13 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 
 from rag.embeddings import HashingEmbedder
-from rag.models import ScriptedLLM
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from rag.settings import ServerSettings, Settings
 from rag.store import PaperIndex
 from ui.server import create_app
 
-from .fakes import copying_reply
+from .fakes import ScriptedLLM, copying_reply
 from .live import live_server
 
 API = "/api/v1"

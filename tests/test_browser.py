@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 
 from rag.corpus import parse_jsonl
-from rag.models import ScriptedLLM
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from ui.embed import snippet
 from ui.server import create_app
 
-from .fakes import copying_reply
-from .live import browser, free_port, live_server
+from .fakes import ScriptedLLM, copying_reply
+from .live import ask_in_page, browser, free_port, live_server
 
 pytestmark = pytest.mark.browser
 OUT = Path(__file__).resolve().parent.parent / "test-output"
@@ -33,28 +32,6 @@ XSS = parse_jsonl(
     ),
     "xss.jsonl",
 )
-
-
-def ask_in_page(page, question: str, timeout: float = 120.0) -> dict:
-    """Type a question, wait for the checked answer; returns timings seen in the page."""
-    before = page.locator(".pc-badge").count()
-    page.fill("#pc-question textarea", question)
-    started = time.monotonic()
-    page.click("#pc-ask")
-    first_text = None
-    while time.monotonic() - started < timeout:
-        if first_text is None:
-            # read the streamed text in one step: the draft element is replaced when the answer lands
-            text = page.evaluate(
-                "() => { const d = document.querySelectorAll('.pc-draft p:nth-child(2)');"
-                " return d.length ? d[d.length - 1].innerText : ''; }"
-            )
-            if text.strip():
-                first_text = time.monotonic() - started
-        if page.locator(".pc-badge").count() > before:
-            return {"first_text": first_text, "final": time.monotonic() - started}
-        time.sleep(0.1)
-    raise AssertionError(f"no checked answer within {timeout} s")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rag.models import ScriptedLLM
+from .fakes import ScriptedLLM
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from ui.render import MISSING_SIDE, RELATED_LABEL

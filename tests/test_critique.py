@@ -10,7 +10,8 @@ from eval.planted import add_detail, change_number, flagged, plant
 from rag import prompts
 from rag.corpus import Paper
 from rag.critique import Critic, Source, answers_quantity, split_claims
-from rag.models import ScriptedLLM
+
+from .fakes import ScriptedLLM
 
 SPARK = Paper(
     id="spark",

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 
 from eval import metrics
+from eval.pipelines import BUILDERS, as_eval
 from eval.questions import load_questions
 from eval.report import COLUMNS, write_reports
 from eval.runner import PIPELINES, Runner, build_pipelines, gate, parse_fail_under, read_results, summarize
 from rag import prompts
 from rag.errors import EvalInputError, ModelUnavailableError
-from rag.models import ScriptedLLM
-from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
-from rag.text import content_words, split_sentences
 
-SPARK = "SPARK: Stepwise Process-Aware Rewards for Reference-Free Reinforcement Learning"
-SSR = "SSR-Zero: Simple Self-Rewarding Reinforcement Learning for Machine Translation"
+from .fakes import SPARK, SSR, ScriptedLLM, copying_reply, load_rows, make_pipelines, scripted
 
 # Three questions: two answerable ones whose answers are in the seed abstracts, one that is not.
 QUESTIONS = [
@@ -41,58 +37,9 @@ QUESTIONS = [
 ]
 
 
-# -- test doubles ---------------------------------------------------------------------------
-
-
-def _sources(prompt: str) -> dict[int, list[str]]:
-    """The numbered sources of a paperchat prompt, as sentence lists."""
-    block = prompt.split(prompts.SOURCES_HEADER + "\n", 1)[1].split("\n" + prompts.SOURCES_FOOTER, 1)[0]
-    return {int(m.group(1)): split_sentences(m.group(2)) for m in re.finditer(r"^\[(\d+)\] .*\n(.*)$", block, re.M)}
-
-
-def best_sentence_reply(request) -> str:
-    """A scripted model that answers with the source sentence sharing most words with the question.
-
-    Judging requests (with a JSON schema) get a valid judgement that quotes the claim.
-    """
-    user = request.messages[-1].content
-    if request.json_schema is not None:
-        claim = re.search(r'Claim: "(.*)"', user).group(1)
-        return json.dumps({"quote": claim, "verdict": "supported"})
-    question = set(content_words(re.search(r"Question: (.*)", user).group(1)))
-    _, neg_n, sentence = max(
-        (len(question & set(content_words(s))), -n, s) for n, sents in _sources(user).items() for s in sents
-    )
-    return f"{sentence.rstrip('.')} [{-neg_n}]."
-
-
-def scripted(fail_after: int | None = None, error: type[BaseException] = RuntimeError) -> ScriptedLLM:
-    """A ScriptedLLM answering with ``best_sentence_reply``; raises ``error`` from call ``fail_after + 1`` on."""
-
-    def reply(request):
-        if fail_after is not None and len(llm.requests) > fail_after:
-            raise error("simulated failure of the model")
-        return best_sentence_reply(request)
-
-    llm = ScriptedLLM(reply)
-    return llm
-
-
-def make_pipelines(settings, index, llm: ScriptedLLM) -> dict[str, Pipeline]:
-    retriever = Retriever(index)
-    return {
-        "paperchat": Pipeline(settings, retriever, llm, critique=True),
-        "no-critique": Pipeline(settings, retriever, llm, critique=False),
-    }
-
-
 @pytest.fixture
 def question_rows(tmp_path):
-    path = tmp_path / "questions.jsonl"
-    path.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS), encoding="utf-8")
-    rows, problems = load_questions(path)
-    assert problems == []
-    return rows
+    return load_rows(tmp_path / "questions.jsonl", QUESTIONS)
 
 
 # -- scoring --------------------------------------------------------------------------------
@@ -514,6 +461,17 @@ def test_build_pipelines_rejects_unknown_names_before_loading_anything(settings)
     assert "gpt-5" in message and "nope" in message
     assert all(name in message for name in PIPELINES)
     assert not Path(settings.data_dir).exists()  # rejected before any index or model was opened
+
+
+def test_every_eval_pipeline_is_built_by_name_and_answers_through_one_protocol(settings, fake_index):
+    retriever, llm = Retriever(fake_index), ScriptedLLM(copying_reply)  # copies source [1] whatever the prompt
+    question = "What F1 score does SPARK's process reward model reach on ProcessBench?"
+    for name, build in BUILDERS.items():
+        run = as_eval(build(settings, retriever, llm))
+        answer = run.ask(question)
+        assert run.name == name == answer.pipeline
+        assert SPARK in run.retrieved_titles(question, answer, 5)
+        assert (run.critiqued is not None) == (name == "paperchat")  # planted errors test paperchat's critique only
 
 
 # -- the HTML report in a real browser ----------------------------------------------------------

@@ -8,13 +8,12 @@ import json
 import pytest
 
 from eval import metrics
-from eval.questions import load_questions
 from eval.report import write_reports
 from eval.runner import Runner, answer_from_record, derive_no_critique, expected_sources, summarize
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 
-from .test_eval import SPARK, SSR, make_pipelines, scripted
+from .fakes import SPARK, SSR, load_rows, make_pipelines, scripted
 
 SPELL = "SPELL: Self-Play Reinforcement Learning for evolving Long-Context Language Models"
 SSRL = "SSRL: Self-Search Reinforcement Learning"
@@ -35,11 +34,7 @@ ROWS = [
 
 @pytest.fixture
 def rows(tmp_path):
-    path = tmp_path / "q.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
-    loaded, problems = load_questions(path)
-    assert problems == []
-    return loaded
+    return load_rows(tmp_path / "q.jsonl", ROWS)
 
 
 # -- scoring ----------------------------------------------------------------------------------

@@ -12,15 +12,15 @@ import time
 import httpx
 import pytest
 
+from rag.backends import AutoLLM, OllamaLLM
 from rag.embeddings import HashingEmbedder
-from rag.models import AutoLLM, OllamaLLM, ScriptedLLM
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from rag.store import PaperIndex
 from ui.server import create_app
 
 from .conftest import ROOT, SEEDS
-from .fakes import copying_reply
+from .fakes import ScriptedLLM, copying_reply
 from .live import live_server
 from .ollama_standin import OllamaStandIn
 

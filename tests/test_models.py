@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from rag.backends import AutoLLM, OllamaLLM, OllamaModelInfo, choose_llm
 from rag.errors import ModelFileError, ModelNotPulledError, ModelTimeoutError, ModelUnavailableError
-from rag.models import AutoLLM, Message, OllamaLLM, OllamaModelInfo, Request, ScriptedLLM, Usage, choose_llm
+from rag.models import Message, Request, Usage
 from rag.settings import Settings
 
+from .fakes import ScriptedLLM
+from .live import free_port
 from .ollama_standin import OllamaStandIn
 
 SCHEMA = {
@@ -24,12 +25,6 @@ def standin():
     server = OllamaStandIn(reply=lambda body: "SPELL trains long-context reasoning by self-play [1].").start()
     yield server
     server.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_ollama_request_carries_our_settings(standin):
@@ -64,7 +59,7 @@ def test_ollama_model_missing_at_chat_time(standin):
 
 
 def test_ollama_unreachable_is_a_sentence():
-    llm = OllamaLLM(f"http://127.0.0.1:{_free_port()}", "m", timeout_s=2, probe_timeout_s=1)
+    llm = OllamaLLM(f"http://127.0.0.1:{free_port()}", "m", timeout_s=2, probe_timeout_s=1)
     with pytest.raises(ModelUnavailableError, match="ollama serve"):
         llm.check()
     with pytest.raises(ModelUnavailableError, match="ollama serve"):
@@ -91,7 +86,7 @@ def test_ollama_dies_mid_stream_then_next_request_works(standin):
 
 
 def test_auto_falls_back_when_down_and_switches_when_up():
-    port = _free_port()
+    port = free_port()
     fallback = ScriptedLLM(lambda r: "embedded answer", model="embedded-fake")
     auto = AutoLLM(OllamaLLM(f"http://127.0.0.1:{port}", "qwen2.5:7b-instruct", probe_timeout_s=1), lambda: fallback, recheck_s=0)
     assert auto.active() is fallback
@@ -118,7 +113,7 @@ def test_choose_llm_honours_the_backend_setting(standin):
     assert isinstance(chosen, OllamaLLM)
     chosen.preloading.join(10)  # the model is loaded in the background
     assert standin.loads == [("qwen2.5:7b-instruct", 8192)]
-    s = Settings(model={"backend": "ollama"}, ollama={"host": f"127.0.0.1:{_free_port()}", "probe_timeout_s": 1})
+    s = Settings(model={"backend": "ollama"}, ollama={"host": f"127.0.0.1:{free_port()}", "probe_timeout_s": 1})
     with pytest.raises(ModelUnavailableError):
         choose_llm(s)
     s = Settings(model={"backend": "auto"}, ollama={"host": standin.url})

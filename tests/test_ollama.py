@@ -8,11 +8,12 @@ import ollama
 import pytest
 from pydantic import ValidationError
 
-from rag.doctor import ollama_facts
+from rag.backends import AutoLLM, OllamaLLM, estimate_prompt_tokens
 from rag.errors import ContextOverflowError, ModelNotPulledError, ModelUnavailableError
-from rag.models import AutoLLM, Message, OllamaLLM, Request, ScriptedLLM, estimate_prompt_tokens
+from rag.models import Message, Request
 from rag.settings import Settings
 
+from .fakes import ScriptedLLM
 from .ollama_standin import BUSY, OllamaStandIn, StandInModel
 
 MODEL = "qwen2.5:7b-instruct"
@@ -89,7 +90,7 @@ def test_an_older_server_that_says_less_about_the_model(standin):
 def test_num_ctx_is_capped_to_the_trained_context(standin, caplog):
     standin.models = [StandInModel(MODEL, context_length=4096)]
     llm = OllamaLLM(standin.url, MODEL, num_ctx=8192)
-    with caplog.at_level(logging.WARNING, logger="rag.models"):
+    with caplog.at_level(logging.WARNING, logger="rag.backends"):
         llm.check()
     assert "trained for 4096 tokens" in caplog.text
     ask(llm)
@@ -128,7 +129,7 @@ def test_busy_server_is_a_sentence_and_auto_says_it_falls_back(standin, caplog):
     fallback = ScriptedLLM(lambda r: "embedded answer", model="embedded-fake")
     auto = AutoLLM(OllamaLLM(standin.url, MODEL), lambda: fallback, recheck_s=60)
     assert auto.active() is auto.ollama  # up and has the model; the chat then gets 503
-    with caplog.at_level(logging.WARNING, logger="rag.models"):
+    with caplog.at_level(logging.WARNING, logger="rag.backends"):
         assert ask(auto).text == "embedded answer"
     assert BUSY in caplog.text and "retrying this request on the embedded model embedded-fake" in caplog.text
 
@@ -186,7 +187,7 @@ def test_truncation_by_the_go_runner_is_detected(standin, caplog):
     sources = "Sources: " + " ".join(f"fact {i} is {i * 7}." for i in range(100))
     ours = estimate_prompt_tokens([Message("system", "Answer from the sources."), Message("user", sources)])
     assert ours + 64 <= 1024 < 2 * ours  # fits by paperchat's count, not by the model's
-    with caplog.at_level(logging.WARNING, logger="rag.models"), pytest.raises(
+    with caplog.at_level(logging.WARNING, logger="rag.backends"), pytest.raises(
         ContextOverflowError, match="1,024 prompt .*cut the prompt.*PAPERCHAT_OLLAMA__NUM_CTX"
     ):
         ask(llm, sources, max_tokens=64)
@@ -247,12 +248,12 @@ def test_doctor_shows_what_the_server_says(standin):
     standin.models = [StandInModel("qwen3:8b", capabilities=("completion", "thinking"), context_length=40960)]
     llm = OllamaLLM(standin.url, "qwen3:8b", num_ctx=8192)
     llm.check()
-    text = "\n".join(ollama_facts(llm))
+    text = "\n".join(llm.server_facts())
     assert "trained context 40,960 tokens; num_ctx sent 8,192" in text
     assert "thinking: yes (paperchat sends think=false)" in text
     assert "loaded: no" in text
     llm.preload()
-    text = "\n".join(ollama_facts(llm))
+    text = "\n".join(llm.server_facts())
     assert "loaded: yes, context 8,192, until" in text
 
 

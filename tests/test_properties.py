@@ -9,11 +9,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from rag.corpus import Paper, parse_jsonl, parse_listing
 from rag.critique import Critic, Source, split_claims
 from rag.errors import CorpusError, QuestionError
-from rag.models import ScriptedLLM
 from rag.pipeline import Answer, Pipeline, check_question
 from rag.retrieval import Retriever
 
-from .fakes import copying_reply
+from .fakes import ScriptedLLM, copying_reply
 
 LINES = st.lists(
     st.one_of(

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from rag.retrieval import Retriever, recall_at, rrf
+from eval.metrics import recall_at
+from rag.retrieval import Retriever, rrf
 
 from .conftest import ROOT
 
@@ -24,7 +25,7 @@ def test_question_set_shape():
 def test_recall_at_5_on_answerable_questions(real_index):
     retriever = Retriever(real_index)
     answerable = [q for q in QUESTIONS if q["answerable"]]
-    r5 = [recall_at(retriever.search(q["question"], k=5), q["papers"], 5) for q in answerable]
+    r5 = [recall_at([h.paper.title for h in retriever.search(q["question"], k=5)], q["papers"], 5) for q in answerable]
     assert np.mean(r5) >= 0.95
 
 

@@ -19,7 +19,7 @@ from rag.cli import main
 from rag.corpus import load_papers, parse_jsonl
 from rag.embeddings import HashingEmbedder
 from rag.errors import ConfigError, CorpusError, IngestBusyError, QuestionError
-from rag.models import ScriptedLLM
+from .fakes import ScriptedLLM
 from rag.pipeline import Pipeline, check_question
 from rag.retrieval import Retriever
 from rag.settings import ServerSettings, Settings, unknown_env

@@ -11,12 +11,11 @@ import pytest
 from rag import prompts
 from rag.corpus import Paper
 from rag.critique import Critic, Source, listing_mismatch, number_bound_elsewhere, wrong_subject
-from rag.models import ScriptedLLM
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from rag.shapes import classify, comparison_sides, listing_sentence
 
-from .fakes import copying_reply
+from .fakes import ScriptedLLM, copying_reply
 
 SPELL = "SPELL: Self-Play Reinforcement Learning for evolving Long-Context Language Models"
 MUSIC = "Music Transformer"

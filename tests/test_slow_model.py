@@ -16,8 +16,8 @@ from rag.retrieval import Retriever
 from rag.store import PaperIndex
 
 from .conftest import ROOT
+from .fakes import INJECTION
 from .live import browser, live_server
-from .test_pipeline import INJECTION
 
 pytestmark = pytest.mark.slow
 OUT = ROOT / "test-output"
@@ -82,7 +82,7 @@ def test_critique_with_the_model_judge_catches_planted_errors(real_pipeline, rea
 def test_real_answer_in_the_browser(real_settings, real_index, real_llm):
     from ui.server import create_app
 
-    from .test_browser import ask_in_page
+    from .live import ask_in_page
 
     retriever = Retriever(real_index)
     app = create_app(real_settings, Pipeline(real_settings, retriever, real_llm), retriever)

@@ -22,6 +22,7 @@ from rag.store import LocalPlace, PaperIndex, status
 
 from .conftest import ROOT, SEEDS
 from .fakes import FailingEmbedder
+from .live import free_port
 
 EXTRA = parse_jsonl(
     json.dumps(
@@ -153,10 +154,6 @@ def test_index_built_with_another_embedder_is_rebuilt_not_mixed(settings, seed_p
     assert report.rebuilt and report.papers_total == 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_chroma_server_mode(tmp_path, chroma_server, seed_papers):
