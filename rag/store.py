@@ -39,7 +39,7 @@ from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for c
     open_place,
     read_records,
 )
-from .records import Chunk, chunk_to_node, embed_text, record_paper, record_to_chunk  # noqa: F401
+from .records import Chunk, chunk_to_node, embed_text, record_paper, record_to_chunk
 from .settings import Settings
 from .tokens import install_global_tokenizer, split_tokens
 
