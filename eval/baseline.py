@@ -14,6 +14,7 @@ from typing import Any
 from rag.models import LLM as PaperLLM
 from rag.models import Message, Request
 from rag.pipeline import Answer, Citation, Timings, check_question
+from rag.records import paper_ref
 from rag.retrieval import Retriever
 
 
@@ -105,7 +106,7 @@ class BaselinePipeline:
         nodes = self._vindex.as_retriever(similarity_top_k=k * 3).retrieve(question)
         titles: list[str] = []
         for n in nodes:
-            title = n.node.metadata.get("title", "")
+            title = paper_ref(n.node.metadata).title
             if title not in titles:
                 titles.append(title)
         return titles[:k]
@@ -128,12 +129,12 @@ class BaselinePipeline:
         total = time.perf_counter() - started
         citations, seen = [], set()
         for node in response.source_nodes:
-            meta = node.node.metadata
-            if meta.get("paper_id") in seen:
+            ref = paper_ref(node.node.metadata)
+            if ref.paper_id in seen:
                 continue
-            seen.add(meta.get("paper_id"))
+            seen.add(ref.paper_id)
             citations.append(
-                Citation(n=len(citations) + 1, title=meta.get("title", ""), paper_id=meta.get("paper_id", ""),
+                Citation(n=len(citations) + 1, title=ref.title, paper_id=ref.paper_id,
                          abstract="", chunk=node.node.get_content())
             )
         info = self.llm.describe()

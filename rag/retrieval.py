@@ -10,7 +10,6 @@ and each paper is scored by its best chunk.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ from .bm25 import BM25Index, bm25_text, build_bm25
 from .corpus import Paper
 from .embeddings import Embedder, as_llama_embedding
 from .errors import IndexCorruptError, IndexMissingError, PaperchatError
-from .store import Manifest, PaperIndex, read_records
+from .places import Manifest, read_records
+from .records import record_to_chunk, similarity
+from .store import PaperIndex
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +111,15 @@ class Retriever:
         ids: list[str] = []
         texts: list[str] = []
         for rec in read_records(collection):
-            meta = rec["metadatas"]
-            pid = meta["paper_id"]
-            if pid not in papers:
-                papers[pid] = Paper.model_validate_json(meta["paper_json"])
-            chunk_text[rec["id"]] = rec["documents"]
-            chunk_paper[rec["id"]] = pid
-            ids.append(rec["id"])
-            texts.append(bm25_text(meta["title"], rec["documents"]))
+            chunk = record_to_chunk(
+                rec["id"], rec["metadatas"], rec["documents"], where=place.description, known=papers
+            )
+            pid = chunk.paper.id
+            papers.setdefault(pid, chunk.paper)
+            chunk_text[chunk.id] = chunk.text
+            chunk_paper[chunk.id] = pid
+            ids.append(chunk.id)
+            texts.append(bm25_text(chunk.paper.title, chunk.text))
         if not ids:
             raise IndexMissingError(place.description)
         bm25 = None
@@ -173,9 +175,7 @@ class Retriever:
         try:
             if mode in ("hybrid", "dense"):
                 for nws in snap.dense.retrieve(query)[:n]:
-                    # Chroma's cosine distance d comes back as exp(-d); recover cos = 1 - d.
-                    sim = 1.0 + math.log(nws.score) if nws.score and nws.score > 0 else None
-                    dense_hits.append((nws.node.node_id, sim))
+                    dense_hits.append((nws.node.node_id, similarity(nws.score)))
             if mode in ("hybrid", "bm25"):
                 bm25_hits = snap.bm25.search(query, n)
         except PaperchatError:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import parse_jsonl
+from rag.corpus import Paper, parse_jsonl
 from rag.embeddings import HashingEmbedder
 from rag.errors import IndexCorruptError, IndexMissingError, IngestBusyError, IngestError
 from rag.retrieval import Retriever
 from rag.settings import Settings
-from rag.store import LocalPlace, PaperIndex, status
+from rag.places import LocalPlace, Manifest
+from rag.store import IngestPlan, PaperIndex, plan_ingest, status
 
 from .conftest import ROOT, SEEDS
 from .fakes import FailingEmbedder
@@ -34,6 +35,62 @@ EXTRA = parse_jsonl(
     ),
     "extra.jsonl",
 )
+
+
+def _papers(*ids: str) -> list:
+    return [Paper(id=i, title=f"Title {i}", abstract=f"Abstract {i}.") for i in ids]
+
+
+MANIFEST = Manifest(generation="g1", created="2026-11-25T00:00:00+00:00", embedder="hashing", dim=384,
+                    chunk_tokens=160, chunk_overlap=32, papers=2, chunks=2)
+
+
+def _plan(papers, indexed=_papers("a", "b"), **kw):
+    given = {"current": "g1", "manifest": MANIFEST, "compatible": True, "indexed": indexed}
+    return plan_ingest(papers, **{**given, **kw})
+
+
+def _ids(plan: IngestPlan) -> list[str]:
+    return [p.id for p in plan.papers]
+
+
+def test_plan_nothing_when_every_paper_is_indexed():
+    plan = _plan(_papers("b", "a", "a"))
+    assert plan == IngestPlan("nothing", (), 2, "g1") and plan.reason == "every paper is already indexed"
+
+
+def test_plan_adds_only_new_papers_on_top_of_the_generation_in_service():
+    plan = _plan(_papers("a", "c", "d"))
+    assert (plan.action, _ids(plan), plan.total, plan.base) == ("add", ["c", "d"], 4, "g1")
+
+
+def test_plan_rebuilds_from_scratch_when_there_is_no_usable_generation():
+    assert _ids(_plan(_papers("a"), current=None, manifest=None, compatible=False, indexed=None)) == ["a"]
+    no_manifest = _plan(_papers("a"), manifest=None, compatible=False, indexed=None)
+    assert (no_manifest.action, no_manifest.base, no_manifest.reason) == (
+        "rebuild", None, "the index in service has no manifest")
+    unreadable = _plan(_papers("c"), indexed=None)
+    assert (unreadable.action, _ids(unreadable), unreadable.reason) == (
+        "rebuild", ["c"], "the index in service cannot be read")
+
+
+def test_plan_rebuilds_every_paper_when_settings_changed_or_asked():
+    for kw in ({"compatible": False}, {"rebuild": True}):
+        plan = _plan(_papers("c"), **kw)
+        assert (plan.action, sorted(_ids(plan)), plan.total, plan.base) == ("rebuild", ["a", "b", "c"], 3, None)
+    assert _plan([], rebuild=True).total == 2
+
+
+def test_plan_replace_keeps_only_the_papers_asked_for():
+    plan = _plan(_papers("c", "a"), replace=True)
+    assert (plan.action, _ids(plan), plan.total) == ("rebuild", ["c", "a"], 2)
+    assert plan.reason == "asked to replace the index"
+
+
+def test_plan_prefers_the_papers_asked_for_over_indexed_ones_with_the_same_id():
+    newer = Paper(id="a", title="Title a, revised", abstract="Abstract a.")
+    plan = _plan([newer], rebuild=True)
+    assert plan.papers[0] is newer
 
 
 def test_reingest_adds_nothing(fake_index, seed_papers):

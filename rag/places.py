@@ -1,0 +1,372 @@
+"""Where index generations live: one small :class:`Place` seam and its two kinds.
+
+- :class:`LocalPlace`: a Chroma ``PersistentClient`` directory per generation under
+  ``DATA_DIR/index``, a ``manifest.json`` written last, and a ``CURRENT`` file
+  replaced atomically (``os.replace``);
+- :class:`ServerPlace`: a Chroma server (``HttpClient``), one collection per
+  generation, the manifest in the collection's metadata and the pointer in a small
+  ``<collection>-current`` collection; the ingest lock is a ``<collection>-ingest-lock``
+  collection on the same server, so it holds across hosts. Readers look up the pointer on
+  every request, so every replica serves a new generation as soon as it is swapped in.
+
+:func:`open_place` picks one from the settings; :func:`read_records` reads a generation's
+collection in batches (what a record holds is :mod:`rag.records`' business).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import logging
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .embeddings import Embedder
+from .errors import IndexCorruptError, IndexMissingError, IngestBusyError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Records read per Chroma call (an ingest also copies and adds this many at once).
+BATCH = 512
+#: Seconds a Chroma-server ingest lock lasts without a heartbeat (an ingest renews it every third of that).
+LOCK_TTL_S = 60.0
+
+
+def chroma_settings():
+    """Chroma client settings: no telemetry (it would try the network)."""
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+class Manifest(BaseModel):
+    """What a complete generation holds and how it was built."""
+
+    generation: str
+    created: str
+    embedder: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap: int
+    papers: int
+    chunks: int
+
+    def compatible(self, settings: Settings, embedder: Embedder) -> bool:
+        """Whether new chunks made now could sit beside this generation's."""
+        return (
+            self.embedder == embedder.name
+            and self.dim == embedder.dim
+            and self.chunk_tokens == settings.index.chunk_tokens
+            and self.chunk_overlap == settings.index.chunk_overlap
+        )
+
+
+class Place(ABC):
+    """Where generations live; knows how to list, point to and remove them."""
+
+    description: str
+
+    @abstractmethod
+    def current(self) -> str | None:
+        """Name of the generation in service, if any."""
+
+    @abstractmethod
+    def set_current(self, name: str) -> None:
+        """Atomically put generation ``name`` in service."""
+
+    @abstractmethod
+    def collection(self, name: str, create: bool = False):
+        """The Chroma collection of generation ``name``."""
+
+    @abstractmethod
+    def manifest(self, name: str) -> Manifest | None:
+        """The manifest of a complete generation, else None."""
+
+    @abstractmethod
+    def write_manifest(self, name: str, manifest: Manifest) -> None:
+        """Mark generation ``name`` complete."""
+
+    @abstractmethod
+    def generations(self) -> list[str]:
+        """All generation names present, complete or not."""
+
+    @abstractmethod
+    def remove(self, name: str) -> None:
+        """Delete generation ``name``."""
+
+    def bm25_dir(self, name: str) -> Path | None:
+        """Where the generation's BM25 index is saved, if this place keeps files."""
+        return None
+
+    def close(self, name: str) -> None:
+        """Let go of what this process holds open of generation ``name``."""
+
+    def close_older(self, name: str) -> None:
+        """Let go of every generation older than ``name`` (a reader that moved on to ``name``).
+
+        Newer ones are left alone: an ingest in this process may be building one.
+        """
+
+    @contextlib.contextmanager
+    def ingest_lock(self) -> Iterator[None]:
+        """Held for the whole of an ingest."""
+        yield
+
+
+def new_generation_name() -> str:
+    """A sortable, unique generation name, e.g. ``g20261124T215000-1a2b3c``."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"g{stamp}-{secrets.token_hex(3)}"
+
+
+class LocalPlace(Place):
+    """Generations as directories of a Chroma PersistentClient on local disk."""
+
+    def __init__(self, root: Path, collection: str):
+        self.root = Path(root)
+        self.collection_name = collection
+        self.description = str(self.root)
+        self._clients: dict[str, Any] = {}
+
+    def _dir(self, name: str) -> Path:
+        return self.root / name
+
+    def current(self) -> str | None:
+        try:
+            name = (self.root / "CURRENT").read_text().strip()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise IndexCorruptError(self.description, f"CURRENT unreadable: {err}") from None
+        return name or None
+
+    def set_current(self, name: str) -> None:
+        tmp = self.root / f".CURRENT.{os.getpid()}.tmp"
+        with open(tmp, "w") as fh:
+            fh.write(name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / "CURRENT")
+        with contextlib.suppress(OSError):
+            fd = os.open(self.root, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+
+    def collection(self, name: str, create: bool = False):
+        import chromadb
+
+        path = self._dir(name)
+        if not create and not (path / "chroma.sqlite3").exists():
+            raise IndexMissingError(str(path))
+        path.mkdir(parents=True, exist_ok=True)
+        client = self._clients.get(name)
+        if client is None:
+            client = chromadb.PersistentClient(path=str(path), settings=chroma_settings())
+            self._clients[name] = client
+        if create:
+            return client.get_or_create_collection(
+                self.collection_name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+            )
+        return client.get_collection(self.collection_name, embedding_function=None)
+
+    def manifest(self, name: str) -> Manifest | None:
+        try:
+            return Manifest.model_validate_json((self._dir(name) / "manifest.json").read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return None
+
+    def write_manifest(self, name: str, manifest: Manifest) -> None:
+        path = self._dir(name) / "manifest.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(manifest.model_dump_json(indent=2))
+        os.replace(tmp, path)
+
+    def generations(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith("g"))
+
+    def close(self, name: str) -> None:
+        client = self._clients.pop(name, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close()  # only this generation's Chroma system (clear_system_cache would drop every one)
+
+    def close_older(self, name: str) -> None:
+        for old in [g for g in self._clients if g < name]:
+            self.close(old)
+
+    def remove(self, name: str) -> None:
+        self.close(name)
+        shutil.rmtree(self._dir(name), ignore_errors=True)
+
+    def bm25_dir(self, name: str) -> Path | None:
+        return self._dir(name) / "bm25"
+
+    @contextlib.contextmanager
+    def ingest_lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".ingest.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise IngestBusyError(self.description) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class ServerPlace(Place):
+    """Generations as collections on a Chroma server."""
+
+    def __init__(self, host: str, port: int, ssl: bool, collection: str):
+        import chromadb
+
+        self.description = f"chroma server {host}:{port}"
+        self.prefix = collection
+        try:
+            self.client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=chroma_settings())
+        except Exception as err:  # chromadb raises ValueError/ConnectionError variants
+            raise IndexCorruptError(
+                self.description, f"the server does not answer ({err}); check PAPERCHAT_INDEX__CHROMA_HOST/PORT"
+            ) from None
+
+    def _coll_name(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    def _pointer(self):
+        return self.client.get_or_create_collection(f"{self.prefix}-current", embedding_function=None)
+
+    def current(self) -> str | None:
+        meta = self._pointer().metadata or {}
+        return meta.get("current") or None
+
+    def set_current(self, name: str) -> None:
+        self._pointer().modify(metadata={"current": name})
+
+    def collection(self, name: str, create: bool = False):
+        if create:
+            return self.client.get_or_create_collection(
+                self._coll_name(name), embedding_function=None, metadata={"hnsw:space": "cosine"}
+            )
+        try:
+            return self.client.get_collection(self._coll_name(name), embedding_function=None)
+        except Exception:
+            raise IndexMissingError(f"{self.description}/{self._coll_name(name)}") from None
+
+    def manifest(self, name: str) -> Manifest | None:
+        try:
+            meta = self.client.get_collection(self._coll_name(name), embedding_function=None).metadata or {}
+        except Exception:
+            return None
+        raw = meta.get("paperchat_manifest")
+        return Manifest.model_validate_json(raw) if raw else None
+
+    def write_manifest(self, name: str, manifest: Manifest) -> None:
+        coll = self.client.get_collection(self._coll_name(name), embedding_function=None)
+        meta = dict(coll.metadata or {})
+        meta.pop("hnsw:space", None)  # fixed at creation; may not be modified
+        meta["paperchat_manifest"] = manifest.model_dump_json()
+        coll.modify(metadata=meta)
+
+    def generations(self) -> list[str]:
+        names = [getattr(c, "name", c) for c in self.client.list_collections()]
+        start = f"{self.prefix}-g"
+        return sorted(n[len(self.prefix) + 1 :] for n in names if n.startswith(start))
+
+    def remove(self, name: str) -> None:
+        with contextlib.suppress(Exception):
+            self.client.delete_collection(self._coll_name(name))
+
+    @contextlib.contextmanager
+    def ingest_lock(self) -> Iterator[None]:
+        """A lock record on the Chroma server itself, so that ingests on different hosts exclude each other.
+
+        The record is a collection ``<prefix>-ingest-lock`` whose creation is atomic on the server
+        (names are unique); its metadata names the owner and an expiry that a heartbeat extends while
+        the ingest runs. A lock whose owner died is taken over once it has expired.
+        """
+        owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        name = f"{self.prefix}-ingest-lock"
+        if not self._take_lock(name, owner):
+            raise IngestBusyError(self.description)
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.wait(LOCK_TTL_S / 3):
+                with contextlib.suppress(Exception):
+                    coll = self.client.get_collection(name, embedding_function=None)
+                    if (coll.metadata or {}).get("owner") == owner:
+                        coll.modify(metadata={"owner": owner, "expires": time.time() + LOCK_TTL_S})
+
+        beat = threading.Thread(target=heartbeat, name="paperchat-ingest-lock", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+            with contextlib.suppress(Exception):
+                if (self.client.get_collection(name, embedding_function=None).metadata or {}).get("owner") == owner:
+                    self.client.delete_collection(name)
+
+    def _take_lock(self, name: str, owner: str) -> bool:
+        for _ in range(2):
+            try:
+                self.client.create_collection(name, embedding_function=None,
+                                              metadata={"owner": owner, "expires": time.time() + LOCK_TTL_S})
+                return True
+            except Exception:  # the name exists: someone holds the lock (or held it and died)
+                try:
+                    held = self.client.get_collection(name, embedding_function=None).metadata or {}
+                except Exception:
+                    continue  # released meanwhile: try again
+                if float(held.get("expires", 0)) > time.time():
+                    return False
+                log.warning("taking over the ingest lock of %s, which expired", held.get("owner", "?"))
+                with contextlib.suppress(Exception):
+                    self.client.delete_collection(name)
+        return False
+
+
+def open_place(settings: Settings) -> Place:
+    """The place the settings point to: a Chroma server if a host is set, else local disk."""
+    if settings.index.chroma_host:
+        return ServerPlace(
+            settings.index.chroma_host,
+            settings.index.chroma_port,
+            settings.index.chroma_ssl,
+            settings.index.collection,
+        )
+    return LocalPlace(settings.index_dir, settings.index.collection)
+
+
+def read_records(collection, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict]:
+    """Every record of a collection, in batches, as dicts with ``id`` and the included fields."""
+    offset = 0
+    while True:
+        got = collection.get(include=list(include), limit=BATCH, offset=offset)
+        ids = got["ids"]
+        if not len(ids):
+            return
+        for i, rid in enumerate(ids):
+            rec: dict[str, Any] = {"id": rid}
+            for key in include:
+                rec[key] = got[key][i]
+            yield rec
+        offset += len(ids)

@@ -1,0 +1,145 @@
+"""The chunk record stored in Chroma: the only module that knows its keys and its score.
+
+Every chunk is one Chroma record: the chunk id, the chunk text as the document, its
+embedding, and the metadata ``title``, ``paper_id``, ``chunk_index`` and ``paper_json``
+(the whole :class:`~rag.corpus.Paper`), to which llama-index's ``ChromaVectorStore`` adds
+its own keys (``_node_content``, ``_node_type``, ``document_id``...) from which it rebuilds
+nodes. The pair :func:`chunk_to_node` / :func:`record_to_chunk` writes and reads that
+schema (in the manner of llama-index's ``node_to_metadata_dict`` / ``metadata_dict_to_node``);
+:func:`similarity` turns the adapter's score back into a cosine similarity. Pure functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from .corpus import Paper
+from .errors import IndexCorruptError
+
+TITLE = "title"
+PAPER_ID = "paper_id"
+CHUNK_INDEX = "chunk_index"
+PAPER_JSON = "paper_json"
+#: Metadata keys that are bookkeeping, not text to embed or show the model.
+HIDDEN_KEYS = (PAPER_ID, CHUNK_INDEX, PAPER_JSON)
+
+
+@dataclass
+class Chunk:
+    """A piece of one paper's abstract, as indexed."""
+
+    id: str
+    paper: Paper
+    index: int
+    text: str
+
+
+class PaperRef(NamedTuple):
+    """The paper a llama-index node came from, as far as its metadata tells."""
+
+    paper_id: str
+    title: str
+
+
+def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
+    """The metadata stored with a chunk.
+
+    >>> p = Paper(id="p1", title="T", abstract="A.")
+    >>> sorted(chunk_metadata(Chunk("p1-000", p, 0, "A.")))
+    ['chunk_index', 'paper_id', 'paper_json', 'title']
+    """
+    return {
+        TITLE: chunk.paper.title,
+        PAPER_ID: chunk.paper.id,
+        CHUNK_INDEX: chunk.index,
+        PAPER_JSON: chunk.paper.model_dump_json(),
+    }
+
+
+def chunk_to_node(chunk: Chunk, embedding: list[float]):
+    """The llama-index ``TextNode`` of a chunk, which ``ChromaVectorStore`` stores as one record."""
+    from llama_index.core.schema import TextNode
+
+    return TextNode(
+        id_=chunk.id,
+        text=chunk.text,
+        embedding=embedding,
+        metadata=chunk_metadata(chunk),
+        excluded_embed_metadata_keys=list(HIDDEN_KEYS),
+        excluded_llm_metadata_keys=list(HIDDEN_KEYS),
+    )
+
+
+def embed_text(chunk: Chunk) -> str:
+    """The text embedded for a chunk: the paper title, then the chunk (as llama-index formats it)."""
+    from llama_index.core.schema import MetadataMode
+
+    return chunk_to_node(chunk, []).get_content(metadata_mode=MetadataMode.EMBED)
+
+
+def _field(metadata: Mapping[str, Any] | None, key: str, record_id: str, where: str) -> Any:
+    if not isinstance(metadata, Mapping):
+        raise IndexCorruptError(where, f"record {record_id} has no metadata")
+    try:
+        return metadata[key]
+    except KeyError:
+        raise IndexCorruptError(where, f"record {record_id} has no {key!r} in its metadata") from None
+
+
+def record_paper(metadata: Mapping[str, Any] | None, *, where: str, record_id: str = "?") -> Paper:
+    """The paper a record belongs to; IndexCorruptError (naming ``where``) if the metadata lacks it."""
+    raw = _field(metadata, PAPER_JSON, record_id, where)
+    try:
+        return Paper.model_validate_json(raw)
+    except ValueError as err:
+        raise IndexCorruptError(where, f"record {record_id} holds an unreadable paper ({err})") from None
+
+
+def record_to_chunk(
+    record_id: str,
+    metadata: Mapping[str, Any] | None,
+    document: str | None,
+    *,
+    where: str,
+    known: Mapping[str, Paper] | None = None,
+) -> Chunk:
+    """The chunk a Chroma record holds (``known``: papers already read, by id, to skip re-parsing).
+
+    Raises IndexCorruptError, naming ``where``, when a key or the document is missing.
+    """
+    paper_id = _field(metadata, PAPER_ID, record_id, where)
+    _field(metadata, TITLE, record_id, where)
+    index = _field(metadata, CHUNK_INDEX, record_id, where)
+    if document is None:
+        raise IndexCorruptError(where, f"record {record_id} has no text")
+    paper = (known or {}).get(paper_id)
+    if paper is None:
+        paper = record_paper(metadata, where=where, record_id=record_id)
+    return Chunk(id=record_id, paper=paper, index=int(index), text=document)
+
+
+def paper_ref(metadata: Mapping[str, Any] | None) -> PaperRef:
+    """Paper id and title of a node's metadata, empty where absent (for showing what a stock retriever found).
+
+    >>> paper_ref({"paper_id": "p1", "title": "T"}), paper_ref({})
+    (PaperRef(paper_id='p1', title='T'), PaperRef(paper_id='', title=''))
+    """
+    metadata = metadata or {}
+    return PaperRef(str(metadata.get(PAPER_ID, "")), str(metadata.get(TITLE, "")))
+
+
+def similarity(score: float | None) -> float | None:
+    """Cosine similarity from the score llama-index's Chroma adapter returns, None if there is none.
+
+    The collection uses cosine distance ``d = 1 - cos``, and the adapter reports ``exp(-d)``;
+    so ``cos = 1 + log(score)``.
+
+    >>> round(similarity(math.exp(-0.25)), 6)
+    0.75
+    >>> similarity(1.0), similarity(0.0), similarity(None)
+    (1.0, None, None)
+    """
+    return 1.0 + math.log(score) if score and score > 0 else None

@@ -1,0 +1,90 @@
+"""The chunk record schema: written and read back by one pair of pure functions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rag.corpus import Paper
+from rag.errors import IndexCorruptError
+from rag.records import (
+    PAPER_JSON,
+    TITLE,
+    Chunk,
+    chunk_metadata,
+    chunk_to_node,
+    embed_text,
+    paper_ref,
+    record_paper,
+    record_to_chunk,
+    similarity,
+)
+
+PAPER = Paper(id="p1", title="Quokka Routing", abstract="We route packets. Then more.", authors=3,
+              date="Aug 11", upvotes=2, urls=["https://example.org"], sources=["extra.jsonl"])
+CHUNK = Chunk(id="p1-001", paper=PAPER, index=1, text="Then more.")
+
+
+def test_a_chunk_round_trips_through_its_record():
+    meta = chunk_metadata(CHUNK)
+    assert record_to_chunk(CHUNK.id, meta, CHUNK.text, where="here") == CHUNK
+    assert record_paper(meta, where="here") == PAPER
+
+
+def test_a_chunk_round_trips_through_the_chroma_adapter_as_it_stores_nodes():
+    from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
+
+    node = chunk_to_node(CHUNK, [0.1, 0.2])
+    stored = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)  # what ChromaVectorStore.add writes
+    assert "_node_content" in stored
+    assert record_to_chunk(CHUNK.id, stored, node.get_content(), where="here") == CHUNK
+    back = metadata_dict_to_node(stored, text=CHUNK.text)
+    assert paper_ref(back.metadata) == ("p1", "Quokka Routing")
+
+
+def test_known_papers_are_reused_not_parsed_again():
+    meta = dict(chunk_metadata(CHUNK), paper_json="not json")
+    assert record_to_chunk(CHUNK.id, meta, CHUNK.text, where="here", known={"p1": PAPER}).paper is PAPER
+
+
+def test_embedded_text_is_the_title_then_the_chunk_without_bookkeeping():
+    text = embed_text(CHUNK)
+    assert "Quokka Routing" in text and text.endswith("Then more.")
+    assert "paper_json" not in text and "p1" not in text.replace("p1-", "")
+
+
+@pytest.mark.parametrize("key", [TITLE, "paper_id", "chunk_index", PAPER_JSON])
+def test_a_record_missing_a_key_is_a_corrupt_index_not_a_key_error(key):
+    meta = chunk_metadata(CHUNK)
+    del meta[key]
+    with pytest.raises(IndexCorruptError, match=f"at /data/index cannot be read .*record p1-001 has no '{key}'") as err:
+        record_to_chunk(CHUNK.id, meta, CHUNK.text, where="/data/index")
+    assert "paperchat ingest --rebuild" in str(err.value)
+
+
+def test_no_metadata_no_text_or_a_broken_paper_are_corrupt_too():
+    with pytest.raises(IndexCorruptError, match="has no metadata"):
+        record_to_chunk("x", None, "t", where="w")
+    with pytest.raises(IndexCorruptError, match="has no text"):
+        record_to_chunk("x", chunk_metadata(CHUNK), None, where="w")
+    with pytest.raises(IndexCorruptError, match="unreadable paper"):
+        record_paper({PAPER_JSON: "{"}, where="w", record_id="x")
+
+
+def test_similarity_undoes_the_adapters_exp_of_minus_the_cosine_distance():
+    for cos in (1.0, 0.5, 0.0, -0.5):
+        assert similarity(math.exp(-(1 - cos))) == pytest.approx(cos)
+    assert similarity(0.0) is None and similarity(None) is None
+
+
+def test_only_records_names_the_stored_keys():
+    from .conftest import ROOT
+
+    readers = [
+        path.relative_to(ROOT).as_posix()
+        for package in ("rag", "ui", "eval", "bench")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if any(key in path.read_text(encoding="utf-8") for key in ('"paper_json"', '"_node_content"', "math.log("))
+    ]
+    assert readers == ["rag/records.py"]
