@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from . import prompts
 from .critique import (
+    GENERIC_ACRONYMS,
     ClaimCheck,
     Critic,
     Critique,
@@ -49,12 +50,14 @@ from .shapes import (
     classify,
     compare_listing,
     comparison_sides,
+    display_name,
     focus_overlap,
     listing_sentence,
     mentions,
     metadata_claim,
     short_name,
     topic_of,
+    topic_parts,
 )
 from .text import content_words, name_in, names, proper_nouns, split_sentences
 
@@ -345,15 +348,35 @@ class Pipeline:
         return Plan("metadata", [source], draft=claim)
 
     def _plan_list(self, question: str) -> Plan:
-        topic = topic_of(question)
+        chosen: dict[str, tuple[float, Hit, str]] = {}
+        # "X or Y" asks for the papers of either topic: each part is matched on its own
+        for topic in topic_parts(topic_of(question)):
+            for score, hit, sentence in self._list_matches(topic):
+                if hit.paper.id not in chosen or chosen[hit.paper.id][0] < score:
+                    chosen[hit.paper.id] = (score, hit, sentence)
+        ranked = sorted(chosen.values(), key=lambda c: -c[0])[: self.settings.answer.list_max]
+        if not ranked:
+            return Plan("list", [], draft=prompts.REFUSAL)
+        sources = [Source(n=i, paper=h.paper, excerpt=[sent], chunk=h.chunk) for i, (_, h, sent) in enumerate(ranked, 1)]
+        lines = [f"{display_name(src.paper)}: {src.excerpt[0].rstrip()} [{src.n}]" for src in sources]
+        return Plan("list", sources, draft="\n".join(lines))
+
+    def _list_matches(self, topic: str) -> list[tuple[float, Hit, str]]:
+        """Papers that match one topic of a list question: (score, hit, the sentence that matches best)."""
         hits = self.retriever.search(topic, k=self.settings.answer.list_candidates)
         if not hits:
-            return Plan("list", [], draft=prompts.REFUSAL)
+            return []
         embedder = self.retriever.embedder
         q = embedder.embed([topic])[0]
+        asked = [n for n in names(topic) if n.upper() not in GENERIC_ACRONYMS]
         scored = []
         for hit in hits:
             sentences = [s for s in split_sentences(hit.paper.abstract) if not INJECTION.search(s)]
+            if asked:  # a named benchmark or method: the papers that name it, nothing else
+                said = [s for s in sentences if any(re.search(rf"\b{re.escape(n)}\b", s) for n in asked)]
+                if said:
+                    scored.append((2.0, hit, said[0]))
+                continue
             vectors = embedder.embed([hit.paper.title, *sentences])
             sims = vectors @ q
             best = int(np.argmax(sims[1:])) + 1 if len(sims) > 1 else 0
@@ -362,14 +385,11 @@ class Pipeline:
             coverage = focus_overlap(topic, f"{hit.paper.title} {hit.paper.abstract}")
             score = float(max(sims)) + LIST_COVERAGE_WEIGHT * coverage
             scored.append((score, hit, sentences[best - 1] if best else hit.paper.title))
+        if not scored:
+            return []
         top = max(score for score, _, _ in scored)
         floor = max(self.settings.answer.list_min_similarity, top - self.settings.answer.list_margin)
-        chosen = [(score, hit, sentence) for score, hit, sentence in scored if score >= floor][: self.settings.answer.list_max]
-        if not chosen:
-            return Plan("list", [], draft=prompts.REFUSAL)
-        sources = [Source(n=i, paper=h.paper, excerpt=[sent], chunk=h.chunk) for i, (_, h, sent) in enumerate(chosen, 1)]
-        lines = [f"{short_name(src.paper.title)}: {src.excerpt[0].rstrip()} [{src.n}]" for src in sources]
-        return Plan("list", sources, draft="\n".join(lines))
+        return [c for c in scored if c[0] >= floor]
 
     def _plan_comparison(self, question: str, field: str | None = None) -> Plan | None:
         sides = comparison_sides(question)
@@ -479,6 +499,8 @@ class Pipeline:
             critic = self.critic(judge=plan.draft is None, llm=llm)
             # each side of a comparison is checked against its own paper, so the other side's name is not asked of it
             asked = strip_names(standalone, plan.sides) if plan.sides else standalone
+            if plan.shape == "list":
+                asked = ""  # the listed sentences are the abstracts' own; which papers match was decided by the plan
             result = critic.check(draft, sources, sources_text, question=asked)
             timings.critique_prompt_tokens = llm.usage.prompt_tokens - before[0]
             timings.critique_cached_tokens = llm.usage.cached_tokens - before[1]
@@ -589,6 +611,8 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
             answer = f'The paper is "{by_n[cited[0]].paper.title}" [{cited[0]}]. {answer}'
     elif plan.shape == "list" and kept:
         for c in kept:
+            if not c.sources or c.sources[0] not in by_n:
+                continue
             src = by_n[c.sources[0]]
             rows.append(AnswerRow(label=src.paper.title, text=cite(c.text, c.sources), sources=c.sources))
         names_ = "; ".join(f"{short_name(by_n[r.sources[0]].paper.title)} [{r.sources[0]}]" for r in rows)

@@ -11,6 +11,7 @@ as one sentence that the model sees and the critique checks claims against.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -307,6 +308,57 @@ def topic_of(question: str) -> str:
     return text.strip(" ?.!") or question
 
 
+def topic_parts(topic: str) -> list[str]:
+    """The topics of "X or Y" / "X and/or Y" asked together, each on its own.
+
+    >>> topic_parts("medical summarization or segmenting MRI volumes")
+    ['medical summarization', 'segmenting MRI volumes']
+    >>> topic_parts("self-play")
+    ['self-play']
+    """
+    parts = [p.strip(" ,") for p in re.split(r"\s+(?:or|and/or)\s+(?:on\s+|in\s+)?", topic) if p.strip(" ,")]
+    return parts or [topic]
+
+
+_INTRODUCES = re.compile(r"\b(?:propose|introduce|present|call|name|dub|term|develop)(?:s|d|ed)?\b", re.IGNORECASE)
+_GENERIC_NAMES = {"LLM", "LLMS", "RL", "AI", "VLM", "VLMS", "LVLM", "LVLMS", "MLLM", "MLLMS", "SFT", "GPT-4"}
+
+
+def alias(paper: Paper) -> str | None:
+    """The name an abstract gives its method ("we propose STIC ..."), when the title does not carry it.
+
+    >>> alias(Paper(id="x", title="Enhancing Vision Models", abstract="We introduce Self-Training on Image Comprehension (STIC), a method."))
+    'STIC'
+    >>> alias(Paper(id="y", title="SPELL: Self-play", abstract="We propose SPELL, a framework.")) is None
+    True
+    """
+    for sentence in re.split(r"(?<=[.!?])\s+", paper.abstract):
+        m = _INTRODUCES.search(sentence)
+        if not m:
+            continue
+        rest = sentence[m.end():]
+        for name in names(rest):  # in the order they appear
+            name = name.strip("-.,")
+            inner_capital = any(c.isupper() and i > 0 and name[i - 1] != "-" for i, c in enumerate(name))
+            if len(name) < 2 or name.upper() in _GENERIC_NAMES or not inner_capital or name[0].isdigit():
+                continue
+            own = short_name(paper.title)
+            if mentions(name, paper) or name_in(name, paper.title) or difflib.SequenceMatcher(None, name, own).ratio() > 0.8:
+                return None
+            return name
+    return None
+
+
+def display_name(paper: Paper) -> str:
+    """How a paper is named in a list: its short name, with the abstract's name for it when that differs.
+
+    >>> display_name(Paper(id="x", title="Enhancing Vision Models", abstract="We introduce Self-Training (STIC)."))
+    'Enhancing Vision Models (STIC)'
+    """
+    name, other = short_name(paper.title), alias(paper)
+    return f"{name} ({other})" if other else name
+
+
 def focus_overlap(question: str, text: str) -> float:
     """Share of the question's content words found in ``text``.
 
@@ -316,4 +368,7 @@ def focus_overlap(question: str, text: str) -> float:
     words = set(content_words(question))
     if not words:
         return 0.0
-    return len(words & set(content_words(text))) / len(words)
+    have = set(content_words(text))
+    # "teacher-student" is also found as the words "teacher" and "student" (not as parts of other compounds)
+    found = [w in have or ("-" in w and all(part in have for part in w.split("-"))) for w in words]
+    return sum(found) / len(words)
