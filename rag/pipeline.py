@@ -615,7 +615,7 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
                 continue
             src = by_n[c.sources[0]]
             rows.append(AnswerRow(label=src.paper.title, text=cite(c.text, c.sources), sources=c.sources))
-        names_ = "; ".join(f"{short_name(by_n[r.sources[0]].paper.title)} [{r.sources[0]}]" for r in rows)
+        names_ = "; ".join(f"{display_name(by_n[r.sources[0]].paper)} [{r.sources[0]}]" for r in rows)
         answer = f"{len(rows)} paper{'s' if len(rows) != 1 else ''} match: {names_}."
     elif plan.shape == "comparison":
         for side in plan.sides:
