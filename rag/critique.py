@@ -281,13 +281,31 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     focus = focus_words(question, paper.title)
     if not focus:
         return None
+    # "How many GPUs ...?": what is counted must stand next to the number in the source
+    counted = re.search(r"\bhow many ([a-z][\w\-]*)", question, re.IGNORECASE)
+    unit = set(content_words(counted.group(1))) if counted else set()
     sentences = [paper.title, *paper_sentences(paper)]
     for value in values:
         for sentence in sentences:
             present = number_in(value, sentence) if value[0].isdigit() else fold(value) in fold(sentence)
-            if present and focus & set(content_words(near(value, sentence))):
+            around = set(content_words(near(value, sentence)))
+            if present and focus & around and (not unit or unit & set(content_words(near(value, sentence, 3)))):
                 return None
     return f"the abstract does not give {', '.join(values)} as the {' / '.join(sorted(focus))} the question asks about"
+
+
+def restates(claim: str, question: str) -> bool:
+    """Whether the claim only repeats the question's words, adding no name, number or content word.
+
+    >>> restates("SSRL trains on a base model.", "Which base language model does SSRL train?")
+    True
+    >>> restates("SSRL trains Qwen2.5.", "Which base language model does SSRL train?")
+    False
+    """
+    words = set(content_words(claim))
+    asked = set(content_words(question))
+    facts = [f for f in numbers(claim) + names(claim) if not name_in(f, question)]
+    return bool(words) and words <= asked and not facts
 
 
 def paper_sentences(paper: Paper) -> list[str]:
@@ -612,6 +630,8 @@ class Critic:
         )
         if why:
             return why
+        if question and restates(text, question):
+            return "does not answer the question: it only restates it"
         if question:
             papers = [by_n[n].paper for n in chosen]
             # a claim citing several papers answers for them together (comparisons, lists)

@@ -230,3 +230,17 @@ def test_comparison_of_listing_fields_needs_no_model(fake_index, settings):
     assert answer.shape == "comparison" and llm.requests == []
     assert "SSRL has more authors than SPELL (18 against 8)" in answer.answer
     assert answer.verdict == "supported" and [r.missing for r in answer.rows] == [False, False]
+
+
+def test_a_claim_that_restates_the_question_or_counts_the_wrong_thing_does_not_answer_it():
+    dit = Paper(id="d", title="Learning Plug-and-play Memory (DiT-Mem)",
+                abstract="The DiT-Mem memory encoder is trained on 10K data samples with 150M parameters.")
+    src = [Source(1, dit, [])]
+    gpus = Critic().check("The DiT-Mem encoder was trained on 10K data samples [1].", src,
+                          question="How many GPUs were used to train the DiT-Mem memory encoder?")
+    assert gpus.verdict == "not supported"
+    samples = Critic().check("The DiT-Mem encoder was trained on 10K data samples [1].", src,
+                             question="How many samples was the DiT-Mem memory encoder trained on?")
+    assert samples.verdict == "supported"
+    again = Critic().check("The DiT-Mem memory encoder is trained [1].", src, question="How is the DiT-Mem memory encoder trained?")
+    assert again.verdict == "not supported" and "restates" in again.claims[0].reasons[0]
