@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -364,10 +365,17 @@ def _exit_now(code: int) -> None:
     (a futex wait at 0% CPU); everything the user needs is printed, so flush and leave.
     """
     if (code != 0 and any(name in sys.modules for name in _NATIVE)) or "xllamacpp" in sys.modules:
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        # No logging.shutdown(): it takes every handler's lock, and a native thread that is still
+        # loading the model can hold one forever (seen: futex waits after the error was printed).
+        # Flushing happens in a helper thread so that not even a stuck stream can keep us here.
+        def flush() -> None:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+
+        flusher = threading.Thread(target=flush, daemon=True)
+        flusher.start()
+        flusher.join(2.0)
         os._exit(code)
 
 
