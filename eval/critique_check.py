@@ -1,0 +1,48 @@
+"""The critique alone, on answers whose rightness is known: no drafting, so it takes seconds.
+
+``python -m eval.critique_check eval/questions.jsonl [--judge]`` checks, for every answerable
+row, the generated wrong variants of its reference answer (changed number, wrong paper,
+invented detail: must be caught) and the reference itself, and its hand-written ``reworded``
+and ``terse`` correct answers (must be kept). Prints the counts as JSON, then each miss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from rag.services import build_pipeline
+from rag.settings import Settings
+
+from .questions import load_questions
+from .runner import _generated_checks, reworded_checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("questions")
+    parser.add_argument("--judge", action="store_true", help="let the model judge too (slow: loads the model)")
+    args = parser.parse_args(argv)
+    pipeline = build_pipeline(Settings())
+    critic = pipeline.critic(judge=args.judge)
+    started = time.perf_counter()
+    checks = []
+    for row in load_questions(args.questions)[0]:
+        if row.answerable:
+            for check in _generated_checks(pipeline, row, critic) + reworded_checks(pipeline, row, critic):
+                checks.append({**check, "id": row.id})
+    right: dict[str, list[int]] = {}
+    for c in checks:
+        tally = right.setdefault(c["kind"], [0, 0])
+        tally[0] += c["flagged"] == c["must_flag"]
+        tally[1] += 1
+    print(json.dumps({"judge": args.judge, "right/total by kind": right, "seconds": round(time.perf_counter() - started, 1)}))
+    for c in checks:
+        if c["flagged"] != c["must_flag"]:
+            print(f"  {'missed' if c['must_flag'] else 'false alarm'} {c['id']} {c['kind']}: {c['text'][:120]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
