@@ -83,13 +83,22 @@ def test_the_model_sees_the_listing_with_each_source(scripted):
     assert "Listing: 8 authors; listed on Sep 28." in prompt
 
 
-def test_which_paper_answers_name_the_paper(fake_index, settings):
-    # a draft that answers without naming the paper, as the small model often does
+def drafting(draft: str, check=None):
+    """A scripted model's reply function: ``draft`` for drafting (after ``check(request)``), "supported" when judging."""
+
     def reply(request):
         if request.json_schema is not None:
             return '{"quote": "", "verdict": "supported"}'
-        return "It uses a questioner, a responder and a verifier on long documents [1]."
+        if check is not None:
+            check(request)
+        return draft
 
+    return reply
+
+
+def test_which_paper_answers_name_the_paper(fake_index, settings):
+    # a draft that answers without naming the paper, as the small model often does
+    reply = drafting("It uses a questioner, a responder and a verifier on long documents [1].")
     pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
     answer = pipeline.ask("Which paper has one model act as questioner, responder and verifier (SPELL)?")
     assert answer.shape == "which-paper"
@@ -97,14 +106,14 @@ def test_which_paper_answers_name_the_paper(fake_index, settings):
 
 
 def test_comparison_is_drafted_side_by_side_and_rows_carry_each_side(fake_index, settings):
-    def reply(request):
-        if request.json_schema is not None:
-            return '{"quote": "", "verdict": "supported"}'
+    def uses_compare_rules(request):
         assert prompts.COMPARE_RULES in request.messages[-1].content
-        return (
-            "SPELL has a single model play questioner, responder and verifier [1]. "
-            "Music Transformer uses relative attention to generate music with long-term structure [2]."
-        )
+
+    reply = drafting(
+        "SPELL has a single model play questioner, responder and verifier [1]. "
+        "Music Transformer uses relative attention to generate music with long-term structure [2].",
+        uses_compare_rules,
+    )
 
     pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
     answer = pipeline.ask("Compare SPELL and Music Transformer: what does each do?")
@@ -115,10 +124,7 @@ def test_comparison_is_drafted_side_by_side_and_rows_carry_each_side(fake_index,
 
 
 def test_comparison_with_a_side_not_in_the_papers_says_which(fake_index, settings):
-    def reply(request):
-        if request.json_schema is not None:
-            return '{"quote": "", "verdict": "supported"}'
-        return "SPELL has a single model play questioner, responder and verifier [1]."
+    reply = drafting("SPELL has a single model play questioner, responder and verifier [1].")
 
     pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
     answer = pipeline.ask("Does SPELL or ZebraNet use a verifier?")
