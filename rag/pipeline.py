@@ -58,6 +58,7 @@ from .shapes import (
     short_name,
     topic_of,
     topic_parts,
+    topic_phrases,
 )
 from .text import content_words, name_in, names, proper_nouns, split_sentences
 
@@ -388,6 +389,7 @@ class Pipeline:
         if not scored:
             return []
         top = max(score for score, _, _ in scored)
+        scored = _phrase_matches(topic, scored, top)
         floor = max(self.settings.answer.list_min_similarity, top - self.settings.answer.list_margin)
         return [c for c in scored if c[0] >= floor]
 
@@ -593,6 +595,24 @@ class Pipeline:
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("the pipeline ended without an answer")  # pragma: no cover
+
+
+def _phrase_matches(topic: str, scored: list[tuple[float, Hit, str]], top: float) -> list[tuple[float, Hit, str]]:
+    """Candidates that state a distinctive phrase of the topic ("tree search") rank with the best match,
+    with the sentence that states it; a phrase that most candidates share ("language models") counts for nothing."""
+    texts = [f"{h.paper.title} {h.paper.abstract}" for _, h, _ in scored]
+    phrases = [
+        ph for ph in topic_phrases(topic)
+        if 0 < sum(name_in(ph, t) for t in texts) <= max(1, len(texts) // 2)
+    ]
+    out = []
+    for (score, hit, sentence), text in zip(scored, texts):
+        said = [ph for ph in phrases if name_in(ph, text)]
+        if said:
+            stating = [s for s in split_sentences(hit.paper.abstract) if any(name_in(ph, s) for ph in said)]
+            score, sentence = max(score, top), (stating[0] if stating else sentence)
+        out.append((score, hit, sentence))
+    return out
 
 
 def strip_names(question: str, sides: Sequence[str]) -> str:

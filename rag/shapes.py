@@ -410,6 +410,33 @@ def display_name(paper: Paper) -> str:
     return f"{name} ({other})" if other else name
 
 
+def topic_phrases(topic: str) -> list[str]:
+    """The phrases of a list topic that a matching paper may state word for word: runs of two or three
+    content words, and single hyphenated terms.
+
+    >>> topic_phrases("improve a model with tree search")
+    ['tree search']
+    >>> topic_phrases("a teacher-student setup")
+    ['teacher-student', 'teacher-student setup']
+    """
+    words = re.findall(r"[A-Za-z][\w\-]*", topic)
+    keep = {w for w in words if content_words(w) and w.lower() not in _LIST_FILLER}
+    out: list[str] = [w for w in words if "-" in w and w in keep]
+    run: list[str] = []
+    for w in [*words, ""]:
+        if w in keep:
+            run.append(w)
+            continue
+        for n in (2, 3):
+            out += [" ".join(run[i : i + n]) for i in range(len(run) - n + 1)]
+        run = []
+    return list(dict.fromkeys(out))
+
+
+# verbs and nouns of a list topic that say what a paper does, not what it is about
+_LIST_FILLER = {"improve", "improves", "use", "uses", "using", "model", "models", "paper", "papers", "work", "study", "method"}
+
+
 def focus_overlap(question: str, text: str) -> float:
     """Share of the question's content words found in ``text``.
 
