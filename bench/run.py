@@ -139,7 +139,7 @@ def bench_answers(out: dict, n_questions: int, data_dir: Path) -> None:
 
     settings = Settings(data_dir=data_dir)
     index = build_index(settings, MiniLMEmbedder())
-    index.ingest(load_papers([ROOT / "seeds"]))
+    index.ingest(load_papers([settings.seeds_dir]))
     retriever = build_retriever(index=index)
     started = time.perf_counter()
     llm = build_llm(settings, backend="embedded")  # the benchmark times the embedded model whatever the setting

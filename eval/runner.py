@@ -348,7 +348,9 @@ def main(args) -> int:
 
     from .report import write_reports
 
-    settings = Settings(**({"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}))
+    from rag.services import settings_from_env
+
+    settings = settings_from_env(getattr(args, "data_dir", None))
     rows, problems = load_questions(Path(args.questions))
     for problem in problems:
         print(f"skipped {args.questions} {problem}", file=sys.stderr)

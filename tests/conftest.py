@@ -60,6 +60,46 @@ def fake_index(settings, seed_papers) -> PaperIndex:
     return index
 
 
+@pytest.fixture(scope="module")
+def shared_index(tmp_path_factory, seed_papers) -> PaperIndex:
+    """The seed papers indexed once per test module (real Chroma, deterministic test embedder)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("served") / "data", model={"backend": "embedded"})
+    index = PaperIndex(settings, HashingEmbedder())
+    index.ingest(seed_papers)
+    return index
+
+
+@pytest.fixture
+def start(shared_index):
+    """``start(**server_settings)`` serves a fresh app on a real uvicorn server; returns (url, app).
+
+    ``index`` (default: the shared one), ``llm`` (default: a scripted model copying source [1]),
+    ``mount_ui`` and ``root_path`` choose what is served.
+    """
+    import contextlib
+
+    from rag.retrieval import Retriever
+    from rag.services import build_pipeline
+    from rag.settings import ServerSettings
+    from ui.server import create_app
+
+    from .fakes import ScriptedLLM, copying_reply
+    from .live import live_server
+
+    stack = contextlib.ExitStack()
+
+    def _start(*, index: PaperIndex | None = None, mount_ui: bool = False, llm=None, root_path: str = "", **server):
+        index = index or shared_index
+        settings = index.settings.model_copy(update={"server": ServerSettings(root_path=root_path, **server)})
+        retriever = Retriever(index)
+        pipeline = build_pipeline(settings, retriever=retriever, llm=llm or ScriptedLLM(copying_reply))
+        app = create_app(settings, pipeline, retriever, mount_ui=mount_ui)
+        return stack.enter_context(live_server(app, root_path=root_path)), app
+
+    yield _start
+    stack.close()
+
+
 @pytest.fixture(scope="session")
 def minilm() -> MiniLMEmbedder:
     return MiniLMEmbedder()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag import tokens
-from rag.cli import main
+from paperchat.cli import main
 
 from .conftest import ROOT
 

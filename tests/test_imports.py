@@ -16,7 +16,7 @@ import pytest
 
 from .conftest import ROOT
 
-PACKAGES = ("rag", "ui", "eval", "bench")
+PACKAGES = ("rag", "ui", "eval", "bench", "paperchat")
 
 
 def project_modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:

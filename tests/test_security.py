@@ -5,17 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from rag.cli import main
+from paperchat.cli import main
 from rag.corpus import load_papers, parse_jsonl
 from rag.embeddings import HashingEmbedder
 from rag.errors import ConfigError, CorpusError, IngestBusyError, QuestionError
@@ -26,41 +24,16 @@ from rag.settings import ServerSettings, Settings, unknown_env
 from rag.store import PaperIndex
 from ui.embed import snippet
 from ui.security import RateLimiter, Signer, embed_token
-from ui.server import bind, create_app, serve
+from ui.server import bind, serve
 
 from .conftest import ROOT
 from .fakes import SlowLLM, copying_reply
-from .live import free_port, live_server
+from .live import free_port
 
 API = "/api/v1"
 WIKI = "https://wiki.example.org"
 TOKEN = "s3cret-token"
 Q = {"question": "What does SPELL propose?"}
-
-
-@pytest.fixture(scope="module")
-def shared_index(tmp_path_factory, seed_papers) -> PaperIndex:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("sec") / "data", model={"backend": "embedded"})
-    index = PaperIndex(settings, HashingEmbedder())
-    index.ingest(seed_papers)
-    return index
-
-
-@pytest.fixture
-def start(shared_index):
-    """``start(**server_settings)`` serves a fresh app; returns (url, app)."""
-    stack = contextlib.ExitStack()
-
-    def _start(*, index=None, mount_ui=False, llm=None, root_path="", **server):
-        index = index or shared_index
-        settings = index.settings.model_copy(update={"server": ServerSettings(root_path=root_path, **server)})
-        retriever = Retriever(index)
-        app = create_app(settings, Pipeline(settings, retriever, llm or ScriptedLLM(copying_reply)), retriever,
-                         mount_ui=mount_ui)
-        return stack.enter_context(live_server(app, root_path=root_path)), app
-
-    yield _start
-    stack.close()
 
 
 def bearer(token=TOKEN) -> dict:
@@ -138,7 +111,7 @@ def _run_cli_repeatedly(tmp_path, paths: dict, runs: int, timeout: float, worker
 
     def run(job):
         name, (args, expected) = job
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", *args], env=env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "paperchat.cli", *args], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=ROOT)
         try:
             _, err = proc.communicate(timeout=timeout)

@@ -1,0 +1,1 @@
+"""paperchat: ask questions about research papers; the command line lives in :mod:`paperchat.cli`."""
