@@ -124,8 +124,11 @@ class ShapedPipeline:
             return self.comparison_answer(question)
         return self.withheld_answer(question)
 
+    def check(self, question: object) -> str:
+        return check_question(question, self.settings.answer.max_question_chars)
+
     def run(self, question: object, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event]:
-        question = check_question(question, self.settings.answer.max_question_chars)
+        question = self.check(question)
         yield Status("retrieval", "Searching the papers…")
         answer = self.answer_for(question)
         yield Status("draft", "Drafting…")

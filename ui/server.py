@@ -30,8 +30,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.errors import ConfigError, PaperchatError, QuestionTooLongError
-from rag.pipeline import Answer, Done, Pipeline, Status, Token, check_question
+from rag.corpus import PaperInfo
+from rag.errors import ConfigError, PaperchatError
+from rag.pipeline import Answer, Done, Pipeline, Status, Token
 from rag.retrieval import Retriever
 from rag.settings import Settings
 
@@ -57,14 +58,8 @@ class ErrorBody(BaseModel):
     message: str
 
 
-class PaperOut(BaseModel):
-    id: str
-    title: str
-    abstract: str
-    authors: int | None = None
-    date: str | None = None
-    upvotes: int | None = None
-    urls: list[str] = []
+class PaperOut(PaperInfo):
+    """A paper as ``/papers`` lists it."""
 
 
 class Health(BaseModel):
@@ -154,10 +149,6 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     def error_response(err: PaperchatError) -> JSONResponse:
         return _error(err.http_status, err.code, str(err))
 
-    def check_length(question: str) -> None:
-        if len(question) > settings.answer.max_question_chars:
-            raise QuestionTooLongError(len(question), settings.answer.max_question_chars)
-
     def busy() -> JSONResponse:
         return _error(503, "busy", "paperchat is answering too many questions right now. Try again in a minute.",
                       {"Retry-After": str(BUSY_RETRY_S)})
@@ -171,7 +162,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     )
     def ask(body: AskBody):
         try:
-            check_length(body.question)
+            pipeline.check(body.question)  # a bad question is refused before it waits for the model
             with gate.exclusive():
                 return pipeline.ask(body.question, body.history)
         except PaperchatError as err:
@@ -188,8 +179,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     )
     async def ask_stream(body: AskBody):
         try:
-            check_length(body.question)
-            check_question(body.question, settings.answer.max_question_chars)
+            pipeline.check(body.question)
             gate.enter()
         except PaperchatError as err:
             return error_response(err)
@@ -200,7 +190,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     @app.get(f"{API_PREFIX}/papers", response_model=list[PaperOut], responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}})
     def papers():
         try:
-            return [PaperOut(**p.model_dump(include=set(PaperOut.model_fields))) for p in retriever.papers()]
+            return [PaperOut(**p.info().model_dump()) for p in retriever.papers()]
         except PaperchatError as err:
             return error_response(err)
 
