@@ -5,8 +5,26 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
+
+from rag.corpus import parse_jsonl
+
+#: where the browser tests write their screenshots
+OUT = Path(__file__).resolve().parent.parent / "test-output"
+
+XSS = parse_jsonl(
+    json.dumps(
+        {
+            "title": "Quasar <script>window.__pwned=1</script> Decoding",
+            "abstract": "Quasar Decoding <img src=x onerror=\"window.__pwned=2\"> speeds up speculative decoding by "
+            "3.1x on long prompts. <script>window.__pwned=3</script> We release code at https://example.org/quasar.",
+        }
+    ),
+    "xss.jsonl",
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
