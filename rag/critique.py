@@ -462,6 +462,38 @@ def facts_together(claim: str, paper: Paper) -> bool:
     )
 
 
+REFERS_BACK = re.compile(
+    r"^(?:this|these|that|those|such|it|its|they|their|there|thus|hence|therefore|as a result|in addition|also)\b",
+    re.IGNORECASE,
+)
+
+
+def refers_back(claim: str) -> bool:
+    """Whether the claim opens by pointing at what the sentence before it said.
+
+    >>> refers_back("This approach helps in reducing the search space."), refers_back("SPELL uses self-play.")
+    (True, False)
+    """
+    return bool(REFERS_BACK.match(claim.strip()))
+
+
+def judge_can_change(check: ClaimCheck, paper: Paper, high: float = HIGH_SUPPORT) -> bool:
+    """Whether the model's judgement could still remove this claim (else asking it only costs time).
+
+    A claim in the source's own words, or one whose two or more numbers and names stand together
+    in one sentence of the source, stays whatever a small model says about it.
+
+    >>> p = Paper(id="w", title="Self-J", abstract="WizardLM-13B-V1.2 rises from 89.17 to 92.48 on AlpacaEval.")
+    >>> judge_can_change(ClaimCheck(text="WizardLM-13B-V1.2 goes from 89.17 to 92.48.", lexical_support=0.8), p)
+    False
+    >>> judge_can_change(ClaimCheck(text="It improves a lot.", lexical_support=0.8), p)
+    True
+    """
+    if check.lexical_support >= high:
+        return False
+    return not (check.lexical_support >= FACTS_SUPPORT and facts_together(check.text, paper))
+
+
 def best_sentence(claim: str, paper: Paper) -> tuple[str | None, float]:
     """The sentence of the paper's record sharing the most content words with the claim, and that share."""
     words = set(content_words(claim))
@@ -524,6 +556,10 @@ class Critic:
         checks: list[ClaimCheck] = []
         for text, cited in split_claims(draft):
             check = self._check_claim(text, cited, by_n, sources_text, question)
+            if check.kept and checks and checks[-1].verdict == "unsupported" and refers_back(text):
+                # "This approach ..." after a removed claim: what it refers to is gone
+                check.verdict = "unsupported"
+                check.reasons.append("it refers back to a claim that was removed")
             checks.append(check)
             if on_claim:
                 on_claim(check)
@@ -569,7 +605,10 @@ class Critic:
         check.support = sentence
         check.verdict = "supported" if set(chosen) <= {n for n in cited if n in by_n} and cited else "corrected"
         if self.llm is not None and not terse:
-            self._judge(check, by_n[chosen[0]], sources_text)
+            if judge_can_change(check, by_n[chosen[0]].paper, self.high):
+                self._judge(check, by_n[chosen[0]], sources_text)
+            else:
+                check.reasons.append("kept without asking the model: the source states it in these words")
         return check
 
     def _fits(self, claim: str, facts_of: str, source: Source) -> tuple[list[str], float]:
@@ -681,10 +720,6 @@ class Critic:
         check.quote_verified = verified is not None
         if verified:
             check.support = verified
-        if check.lexical_support >= self.high:
-            return  # the claim is the source's own words; a small model's doubt cannot remove it
-        if check.lexical_support >= FACTS_SUPPORT and facts_together(check.text, source.paper):
-            return  # two or more of its numbers and names stand in one sentence of the source, as in the claim
         if verdict != "supported":
             check.verdict = "unsupported"
             check.reasons.append("the model judged it unsupported by the source")

@@ -401,16 +401,20 @@ class Pipeline:
             return None
         sources: list[Source] = []
         missing: list[str] = []
+        side_of: dict[str, int] = {}
         for side in sides:
-            hits = [h for h in self.retriever.search(f"{side} {question}", k=5) if mentions(side, h.paper) or name_in(side, h.paper.title)]
-            hits = hits or [h for h in self.retriever.search(side, k=3) if name_in(side, f"{h.paper.title} {h.paper.abstract}")]
-            hit = next((h for h in hits if all(h.paper.id != s.paper.id for s in sources)), None)
+            hit = self._side_paper(side, question, [s.paper.id for s in sources])
             if hit is None:
                 missing.append(side)
                 continue
             picked = self.evidence(question, [hit])
             excerpt = picked[0].excerpt if picked else split_sentences(hit.paper.abstract)[:3]
             sources.append(Source(n=len(sources) + 1, paper=hit.paper, excerpt=excerpt, chunk=hit.chunk))
+            side_of[side] = sources[-1].n
+        if missing and sources and all(name_in(m, sources[0].paper.abstract) for m in missing):
+            # "How much does Momentum-GS improve on CityGaussian?": the other side is a baseline
+            # inside the one paper, so this is a question about that paper
+            return None
         if field in ("authors", "upvotes", "date", "links") and len(sources) == 2:
             # listing fields are compared from the records themselves, not by the model
             a, b = sources
@@ -419,8 +423,17 @@ class Pipeline:
             compared = compare_listing(a.paper, b.paper, field, 1, 2)
             if all(claims):
                 draft = " ".join([*claims, *([compared] if compared else [])])
-                return Plan("comparison", sources, draft=draft, sides=sides, missing=missing)
-        return Plan("comparison", sources, sides=sides, missing=missing, rules=prompts.COMPARE_RULES if len(sources) == 2 else None)
+                return Plan("comparison", sources, draft=draft, sides=sides, missing=missing, side_of=side_of)
+        return Plan("comparison", sources, sides=sides, missing=missing, side_of=side_of)
+
+    def _side_paper(self, side: str, question: str, taken: Sequence[str]) -> Hit | None:
+        """The paper one side of a comparison is about: the one it names, else the best match of its description."""
+        if names(side) or proper_nouns(side):
+            hits = [h for h in self.retriever.search(f"{side} {question}", k=5) if mentions(side, h.paper) or name_in(side, h.paper.title)]
+            hits = hits or [h for h in self.retriever.search(side, k=3) if name_in(side, f"{h.paper.title} {h.paper.abstract}")]
+        else:
+            hits = self.retriever.search(side, k=3)
+        return next((h for h in hits if h.paper.id not in taken), None)
 
     # -- drafting ---------------------------------------------------------------------
 
@@ -443,6 +456,23 @@ class Pipeline:
                 llm, Request(retry, max_tokens=request.max_tokens, temperature=0.0, seed=request.seed), timings, started
             )
         return draft, usage
+
+    def _draft_sides(self, llm: LLM, plan: Plan, question: str, timings: Timings, started: float):
+        """A comparison drafted one side at a time, each from its own paper alone (so facts cannot swap sides)."""
+        by_n = {s.n: s for s in plan.sources}
+        parts: list[str] = []
+        total = Usage()
+        for side, n in plan.side_of.items():
+            if parts:
+                yield Token("\n")
+            rules = prompts.SIDE_RULES.format(side=side, n=n)
+            part, usage = yield from self._draft(llm, self.sources_text([by_n[n]]), question, rules, timings, started)
+            parts.append(part)
+            total.prompt_tokens += usage.prompt_tokens
+            total.cached_tokens += usage.cached_tokens
+            total.completion_tokens += usage.completion_tokens
+            total.generation_seconds += usage.generation_seconds
+        return "\n".join(parts), total
 
     @staticmethod
     def _stream(llm: LLM, request: Request, timings: Timings, started: float):
@@ -487,9 +517,12 @@ class Pipeline:
             draft = plan.draft
             timings.first_token = time.perf_counter() - started
             yield Token(draft)
+        elif plan.shape == "comparison" and plan.side_of:
+            yield Status("draft", "Drafting each side from its own paper…")
+            draft, usage = yield from self._draft_sides(llm, plan, standalone, timings, started)
         else:
             yield Status("draft", f"Drafting from {len(sources)} papers…")
-            draft, usage = yield from self._draft(llm, sources_text, standalone, plan.rules, timings, started)
+            draft, usage = yield from self._draft(llm, sources_text, standalone, None, timings, started)
         timings.draft = time.perf_counter() - t
         timings.count(usage)
 
@@ -593,9 +626,9 @@ class Plan:
     shape: str
     sources: list[Source]
     draft: str | None = None
-    rules: str | None = None
     sides: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    side_of: dict[str, int] = field(default_factory=dict)  # comparison side -> its source number
     related: list[Related] = field(default_factory=list)
     refusal: bool = False
 
@@ -620,7 +653,7 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
         answer = f"{len(rows)} paper{'s' if len(rows) != 1 else ''} match: {names_}."
     elif plan.shape == "comparison":
         for side in plan.sides:
-            src = next((s for s in sources if mentions(side, s.paper) or name_in(side, s.paper.title)), None)
+            src = by_n.get(plan.side_of[side]) if side in plan.side_of else None
             claims = [c for c in kept if src is not None and src.n in c.sources]
             text = " ".join(cite(c.text, c.sources) for c in claims)
             rows.append(

@@ -42,11 +42,11 @@ DRAFT_RULES = (
     "names and numbers exactly. Put the source number in brackets at the end of each sentence."
 )
 
-# Comparisons: each side from its own source, then the comparison, so numbers are not swapped.
-COMPARE_RULES = (
-    "Answer in three complete sentences. The first sentence names the first paper and gives its answer, ending "
-    "with [1]. The second names the second paper and gives its answer, ending with [2]. The third compares them, "
-    "ending with [1][2]. Copy names and numbers exactly."
+# Comparisons are drafted one side at a time: the model sees only that side's paper.
+SIDE_RULES = (
+    "The question compares two things; the source above is about {side} only. In one or two complete sentences, "
+    "say what the source states about {side} that the question asks for, copying its names and numbers exactly. "
+    "End each sentence with [{n}]."
 )
 
 # Used when a draft holds no statement at all (e.g. a bare "[1]"): ask for the sentence itself.

@@ -34,7 +34,7 @@ _COMPARISON = re.compile(
     r"|\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger|most|best)\b.*\b(or|than)\b"
     r"|\bor\b.*\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger)\b"
     r"|\bwhich (one |of the two |of them )?(is|has|was|reaches|gets|uses|achieves|reports)\b.*\bor\b"
-    r"|\bboth\b.*\band\b|^\W*(does|do|did|is|are|was|were|has|have)\b.*\bor\b",
+    r"|\bboth\b.*\band\b|\band\b[^.?]*\b(both|each)\b|^\W*(does|do|did|is|are|was|were|has|have)\b.*\bor\b",
     re.IGNORECASE,
 )
 _WHICH_PAPER = re.compile(
@@ -275,20 +275,71 @@ def comparison_sides(question: str) -> list[str]:
     []
     """
     quoted = re.findall(r"[\"“]([^\"”]{3,120})[\"”]", question)
+    if not quoted:
+        by_clause = _clause_sides(question)
+        if by_clause:
+            return by_clause
     found = [q.strip() for q in quoted]
     rest = re.sub(r"[\"“][^\"”]{3,120}[\"”]", " ", question)
-    generic = {"LLM", "LLMs", "RL", "AI", "GPU", "GPUs", "F1", "QA", "SOTA", "VLM", "VLMs"}
-    for token in names(rest) + proper_nouns(rest):
-        if token in generic or any(fold(token) in fold(f) for f in found):
+    found += [n for n in _side_names(rest) if not any(fold(n) in fold(f) for f in found)]
+    return list(dict.fromkeys(found))[:2] if len(found) >= 2 else []
+
+
+_GENERIC_SIDES = {"LLM", "LLMs", "RL", "AI", "GPU", "GPUs", "F1", "QA", "SOTA", "VLM", "VLMs"}
+_QUESTION_WORDS = {"does", "do", "did", "is", "are", "was", "were", "compare", "which", "what", "how", "who", "has", "have"}
+# where a comparison turns from its first side to its second, strongest first
+_SIDE_SPLITS = (r",?\s+or\s+", r"\s+(?:versus|vs\.?)\s+", r"\s+(?:compared?|comparing)\s+(?:with|to)\s+|\s+against\s+", r"\s+and\s+")
+
+
+def _side_names(text: str) -> list[str]:
+    """Names in ``text`` as comparison sides: a run of capitalised words ("Music Transformer") is one."""
+    found: list[str] = []
+    for token in names(text) + proper_nouns(text):
+        if token in _GENERIC_SIDES or any(fold(token) in fold(f) for f in found):
             continue
-        # a name of several capitalised words ("Music Transformer") is one side
-        run = re.search(rf"(?:\b[A-Z][\w\-]*\s+)*{re.escape(token)}(?:\s+[A-Z][\w\-]*)*", rest)
-        phrase = run.group(0) if run else token
-        words = phrase.split()
-        while len(words) > 1 and words[0].lower() in {"does", "do", "did", "is", "are", "compare", "which", "what", "how"}:
+        run = re.search(rf"(?:\b[A-Z][\w\-]*\s+)*{re.escape(token)}(?:\s+[A-Z][\w\-]*)*", text)
+        words = (run.group(0) if run else token).split()
+        while len(words) > 1 and words[0].lower() in _QUESTION_WORDS:
             words = words[1:]
         found.append(" ".join(words))
-    return list(dict.fromkeys(found))[:2] if len(found) >= 2 else []
+    # "SCoRe's gain on MATH": the possessor is the side, the benchmark is not
+    owners = [f for f in found if re.search(rf"{re.escape(f)}['’]s\b", text)]
+    return owners + [f for f in found if f not in owners]
+
+
+def _side_of(segment: str) -> str | None:
+    """The side one clause of a comparison is about: its first name, else its description."""
+    named = _side_names(segment)
+    if named:
+        return named[0]
+    words = segment.strip(" ?.!,;:").split()
+    while words and words[0].lower() in _QUESTION_WORDS | {"the", "a", "an", "that", "this", "one", "of"}:
+        words = words[1:]
+    # a description ("the contrastive medical segmentation paper") needs two words of substance
+    return " ".join(words) if len(words) <= 8 and len(content_words(" ".join(words))) >= 2 else None
+
+
+def _clause_sides(question: str) -> list[str]:
+    """The two sides read from the clauses around "or" / "versus" / "compared with" / "and".
+
+    >>> _clause_sides("Who reports the bigger gain: GRAO over DPO, or uMedSum over the previous state of the art?")
+    ['GRAO', 'uMedSum']
+    >>> _clause_sides("How does SCoRe's gain on MATH compare with SELF-GUIDE's gain on classification tasks?")
+    ['SCoRe', 'SELF-GUIDE']
+    >>> _clause_sides("Which trains on more examples: the item-recommendation study's larger dataset or SSR-Zero?")
+    ["item-recommendation study's larger dataset", 'SSR-Zero']
+    """
+    for pattern in _SIDE_SPLITS:
+        parts = re.split(pattern, question, maxsplit=1, flags=re.IGNORECASE)
+        if len(parts) != 2:
+            continue
+        left = re.split(r"[:,;]", parts[0])[-1]
+        right = re.split(r"[,:;?]|\s+(?:both|each|respectively|in terms of|when|if)\b", parts[1])[0]
+        a, b = _side_of(left), _side_of(right)
+        if a and b and fold(a) != fold(b) and not (a in _GENERIC_SIDES or b in _GENERIC_SIDES):
+            return [a, b]
+        return []
+    return []
 
 
 def topic_of(question: str) -> str:

@@ -175,3 +175,27 @@ def test_claim_about_another_paper_does_not_answer_a_question_naming_one():
     result, v = verdicts("Music Transformer reduces the memory requirement from quadratic to linear [2].",
                          question="How does Music Transformer reduce memory?")
     assert v == ["supported"]
+
+
+def test_the_judge_is_not_asked_when_its_verdict_could_not_change_anything():
+    critic = _judge("unsupported", "")
+    # the source's own words, numbers together in one sentence: kept without a model call
+    result, v = verdicts("SPARK achieves 67.5 F1 on ProcessBench compared to 61.9 for GPT-4o [1].", critic=critic)
+    assert v == ["supported"] and critic.calls == 0
+    assert "without asking the model" in " ".join(result.claims[0].reasons)
+    # other words: the model is asked, and its "unsupported" removes the claim
+    result, v = verdicts("The SPARK verifier checks the solutions that the generator model produces [1].", critic=critic)
+    assert v == ["unsupported"] and critic.calls == 1
+
+
+def test_a_claim_pointing_back_at_a_removed_claim_is_removed_too():
+    draft = (
+        "SPARK reaches 99.9 F1 on ProcessBench [1]. "
+        "This shows that aggregating multiple independent verifications produces training data [1]."
+    )
+    result, v = verdicts(draft)
+    assert v == ["unsupported", "unsupported"]
+    assert "refers back to a claim that was removed" in " ".join(result.claims[1].reasons)
+    # the same sentence after a kept claim stays
+    _, v = verdicts(f"{CORRECT} This shows that aggregating multiple independent verifications produces training data [1].")
+    assert v == ["supported", "supported"]

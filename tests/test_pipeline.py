@@ -40,9 +40,12 @@ def test_sources_come_first_and_the_draft_prompt_has_no_refusal_escape(pipeline)
     assert prompts.REFUSAL not in user.content
 
 
-def test_judge_calls_reuse_the_drafts_prefix(pipeline):
-    pipeline.ask("What does SPELL use self-play for?")
-    draft, *judges = pipeline.llm.requests
+def test_judge_calls_reuse_the_drafts_prefix(fake_index, settings):
+    # a claim in other words than the abstract's, so the model is asked to judge it
+    claim = "SPELL has one single model act as questioner, responder and verifier to improve itself continually [1]."
+    llm = ScriptedLLM(lambda r: '{"quote": "", "verdict": "supported"}' if r.json_schema else claim)
+    Pipeline(settings, Retriever(fake_index), llm).ask("What does SPELL use self-play for?")
+    draft, *judges = llm.requests
     sources = draft.messages[1].content.split("\n\nQuestion:")[0]
     assert judges, "the critique should have asked the model to judge the claim"
     for judge in judges:

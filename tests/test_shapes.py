@@ -105,22 +105,37 @@ def test_which_paper_answers_name_the_paper(fake_index, settings):
     assert answer.answer.startswith(f'The paper is "{SPELL}" [1].'), answer.answer
 
 
-def test_comparison_is_drafted_side_by_side_and_rows_carry_each_side(fake_index, settings):
-    def uses_compare_rules(request):
-        assert prompts.COMPARE_RULES in request.messages[-1].content
+def test_comparison_is_drafted_one_side_at_a_time_each_from_its_own_paper(fake_index, settings):
+    seen = []
 
-    reply = drafting(
-        "SPELL has a single model play questioner, responder and verifier [1]. "
-        "Music Transformer uses relative attention to generate music with long-term structure [2].",
-        uses_compare_rules,
-    )
+    def reply(request):
+        if request.json_schema is not None:
+            return '{"quote": "", "verdict": "supported"}'
+        prompt = request.messages[-1].content
+        seen.append(prompt.split(prompts.DRAFT_QUESTION.format(question=""))[0])  # the sources shown
+        if "about SPELL only" in prompt:
+            return "SPELL has a single model play questioner, responder and verifier [1]."
+        return "Music Transformer uses relative attention to generate music with long-term structure [2]."
 
     pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
     answer = pipeline.ask("Compare SPELL and Music Transformer: what does each do?")
     assert answer.shape == "comparison"
+    # two drafting calls, and each saw only its own side's paper
+    assert len(seen) == 2
+    assert SPELL in seen[0] and MUSIC not in seen[0]
+    assert MUSIC in seen[1] and SPELL not in seen[1]
     assert [r.label for r in answer.rows] == ["SPELL", "Music Transformer"]
     assert [c.title for c in answer.citations] == [SPELL, MUSIC]
     assert not any(r.missing for r in answer.rows) or answer.verdict != "supported"
+
+
+def test_a_comparison_with_a_baseline_inside_the_one_paper_is_a_question_about_that_paper(fake_index, settings, seed_papers):
+    spell = next(p for p in seed_papers if p.title == SPELL)
+    assert "Qwen3-30B-A3B-Thinking" in spell.abstract  # a model SPELL reports on, not a paper of the collection
+    reply = drafting("SPELL has a single model play questioner, responder and verifier [1].")
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
+    answer = pipeline.ask("How much does SPELL improve pass@8 compared with Qwen3-30B-A3B-Thinking?")
+    assert answer.shape == "factoid" and not answer.rows
 
 
 def test_comparison_with_a_side_not_in_the_papers_says_which(fake_index, settings):
