@@ -468,9 +468,7 @@ class Pipeline:
             rules = prompts.SIDE_RULES.format(side=side, n=n)
             part, usage = yield from self._draft(llm, self.sources_text([by_n[n]]), question, rules, timings, started)
             parts.append(part)
-            total.prompt_tokens += usage.prompt_tokens
-            total.cached_tokens += usage.cached_tokens
-            total.completion_tokens += usage.completion_tokens
+            total.add(usage)
             total.generation_seconds += usage.generation_seconds
         return "\n".join(parts), total
 
