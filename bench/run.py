@@ -1,6 +1,6 @@
 """paperchat benchmarks: ingest, retrieval at scale, answer latency, serve memory and load.
 
-Run ``python -m bench.run`` (see ``--help``). Writes ``bench/results.json`` and
+Run ``python -m paperchat.bench.run`` (see ``--help``). Writes ``bench/results.json`` and
 ``bench/RESULTS.md``. Everything is measured on the machine it runs on; nothing is
 asserted. Synthetic corpora are generated from the seed vocabulary with a fixed seed.
 The 10k and 100k corpora are embedded with the deterministic hashing embedder by
@@ -41,7 +41,7 @@ def dir_size(path: Path) -> int:
 
 def synthetic_papers(n: int, seed: int = 0):
     """``n`` abstracts built from the seed vocabulary (deterministic)."""
-    from rag.corpus import Paper, load_papers, paper_id
+    from paperchat.rag.corpus import Paper, load_papers, paper_id
 
     seeds = load_papers([ROOT / "seeds"])
     words = [w for p in seeds for w in re.findall(r"[A-Za-z][A-Za-z\-]+", p.abstract)]
@@ -67,10 +67,10 @@ def questions():
 
 
 def bench_ingest_seeds(out: dict) -> None:
-    from rag.corpus import load_papers
-    from rag.embeddings import MiniLMEmbedder
-    from rag.services import build_index
-    from rag.settings import Settings
+    from paperchat.rag.corpus import load_papers
+    from paperchat.rag.embeddings import MiniLMEmbedder
+    from paperchat.rag.services import build_index
+    from paperchat.rag.settings import Settings
 
     papers = load_papers([ROOT / "seeds"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,9 +92,9 @@ def bench_ingest_seeds(out: dict) -> None:
 
 
 def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
-    from rag.embeddings import HashingEmbedder, MiniLMEmbedder
-    from rag.services import build_index, build_retriever
-    from rag.settings import Settings
+    from paperchat.rag.embeddings import HashingEmbedder, MiniLMEmbedder
+    from paperchat.rag.services import build_index, build_retriever
+    from paperchat.rag.settings import Settings
 
     qs = [q["question"] for q in questions()]
     rows = []
@@ -131,11 +131,11 @@ def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
 
 
 def bench_answers(out: dict, n_questions: int, data_dir: Path) -> None:
-    from eval.pipelines import BUILDERS
-    from rag.corpus import load_papers
-    from rag.embeddings import MiniLMEmbedder
-    from rag.services import build_index, build_llm, build_pipeline, build_retriever
-    from rag.settings import Settings
+    from paperchat.eval.pipelines import BUILDERS
+    from paperchat.rag.corpus import load_papers
+    from paperchat.rag.embeddings import MiniLMEmbedder
+    from paperchat.rag.services import build_index, build_llm, build_pipeline, build_retriever
+    from paperchat.rag.settings import Settings
 
     settings = Settings(data_dir=data_dir)
     index = build_index(settings, MiniLMEmbedder())
@@ -332,7 +332,7 @@ def markdown(out: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m paperchat.bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="synthetic corpus sizes")
     parser.add_argument("--real-embed", type=int, default=1000, help="also embed corpora up to this size with MiniLM")
     parser.add_argument("--questions", type=int, default=10, help="questions for the answer-latency run (0 skips it)")
@@ -343,7 +343,7 @@ def main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     out: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m paperchat.bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
     }
     work = Path(tempfile.mkdtemp(prefix="paperchat-bench-"))

@@ -11,15 +11,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from rag.models import LLM as PaperLLM
-from rag.models import Collected, Message, Request
-from rag.pipeline import Answer, Citation, Timings, check_question
-from rag.records import paper_ref
-from rag.retrieval import Retriever
+from paperchat.rag.models import LLM as PaperLLM
+from paperchat.rag.models import Collected, Message, Request
+from paperchat.rag.pipeline import Answer, Citation, Timings, check_question
+from paperchat.rag.records import paper_ref
+from paperchat.rag.retrieval import Retriever
 
 
 def llama_llm(llm: PaperLLM, max_tokens: int = 320, context_window: int = 8192):
-    """Wrap a paperchat :class:`~rag.models.LLM` as a llama-index chat LLM."""
+    """Wrap a paperchat :class:`~paperchat.rag.models.LLM` as a llama-index chat LLM."""
     from llama_index.core.base.llms.types import (
         ChatMessage,
         ChatResponse,
@@ -83,7 +83,7 @@ class BaselinePipeline:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        from rag.embeddings import as_llama_embedding
+        from paperchat.rag.embeddings import as_llama_embedding
 
         self.retriever = retriever
         self.llm = llm

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rag.errors import PaperchatError
+from paperchat.rag.errors import PaperchatError
 
 log = logging.getLogger("paperchat")
 
 
 def _settings(args: argparse.Namespace):
-    from rag.services import settings_from_env
+    from paperchat.rag.services import settings_from_env
 
     return settings_from_env(getattr(args, "data_dir", None))
 
@@ -43,8 +43,8 @@ def _progress_bar() -> Callable[[str, int, int], None]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.corpus import load_papers
-    from rag.services import build_index
+    from paperchat.rag.corpus import load_papers
+    from paperchat.rag.services import build_index
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or [settings.seeds_dir]
@@ -66,8 +66,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from rag.services import build_retriever
-    from rag.pipeline import check_question
+    from paperchat.rag.services import build_retriever
+    from paperchat.rag.pipeline import check_question
 
     settings = _settings(args)
     query = check_question(args.question, settings.answer.max_question_chars)
@@ -89,7 +89,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_papers(args: argparse.Namespace) -> int:
-    from rag.services import build_index
+    from paperchat.rag.services import build_index
 
     papers = build_index(_settings(args)).papers()
     if args.json:
@@ -102,8 +102,8 @@ def cmd_papers(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.pipeline import Done, Status, Token, check_question
-    from rag.services import build_pipeline
+    from paperchat.rag.pipeline import Done, Status, Token, check_question
+    from paperchat.rag.services import build_pipeline
 
     settings = _settings(args)
     check_question(args.question, settings.answer.max_question_chars)  # before loading any model
@@ -147,13 +147,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.runner import main as eval_main
+    from paperchat.eval.runner import main as eval_main
 
     return eval_main(args)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from rag.doctor import report
+    from paperchat.rag.doctor import report
 
     text, healthy = report(_settings(args))
     print(text)
@@ -163,8 +163,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from rag.services import build_service, config_error
-    from ui.server import bind, serve
+    from paperchat.rag.services import build_service, config_error
+    from paperchat.ui.server import bind, serve
 
     settings = _settings(args)
     try:
@@ -183,10 +183,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_embed_snippet(args: argparse.Namespace) -> int:
-    from ui.embed import snippet
+    from paperchat.ui.embed import snippet
 
-    from rag.errors import ConfigError
-    from rag.settings import normalize_origin
+    from paperchat.rag.errors import ConfigError
+    from paperchat.rag.settings import normalize_origin
 
     settings = _settings(args)
     token = args.token or settings.server.api_token

@@ -2,8 +2,8 @@
 
 :class:`LLM` has one abstract method, :meth:`LLM.stream`, which yields the answer's
 text as it is generated and finishes with a :class:`Usage`. The backends (Ollama, the
-embedded llama.cpp model, and ``auto`` choosing between them) are in :mod:`rag.backends`
-and :mod:`rag.embedded`; :func:`rag.backends.choose_llm` finds one by name.
+embedded llama.cpp model, and ``auto`` choosing between them) are in :mod:`paperchat.rag.backends`
+and :mod:`paperchat.rag.embedded`; :func:`paperchat.rag.backends.choose_llm` finds one by name.
 """
 
 from __future__ import annotations

@@ -608,7 +608,7 @@ def strip_names(question: str, sides: Sequence[str]) -> str:
 def on_subject(question: str, paper) -> bool:
     """Whether ``paper`` is about something the question names (or the question names nothing).
 
-    >>> from rag.corpus import Paper
+    >>> from paperchat.rag.corpus import Paper
     >>> p = Paper(id="s", title="SPELL: Self-Play", abstract="SPELL trains on long documents.")
     >>> on_subject("What accuracy does SPELL reach on GSM8K?", p), on_subject("Who won the FIFA World Cup?", p)
     (True, False)

@@ -1,6 +1,6 @@
 """Building the parts of paperchat from settings, in one place: the composition root.
 
-The CLI, the server, the evaluation (:mod:`eval.pipelines`, :mod:`eval.runner`) and the
+The CLI, the server, the evaluation (:mod:`paperchat.eval.pipelines`, :mod:`paperchat.eval.runner`) and the
 benchmarks read their settings (:func:`settings_from_env`) and build the index, retriever,
 model and pipelines through these functions.
 
@@ -70,7 +70,7 @@ def build_retriever(settings: Settings | None = None, index: PaperIndex | None =
 
 
 def build_llm(settings: Settings | None = None, backend: str | None = None):
-    """The language model the settings choose, or the named ``backend`` (see :func:`rag.backends.choose_llm`)."""
+    """The language model the settings choose, or the named ``backend`` (see :func:`paperchat.rag.backends.choose_llm`)."""
     from .backends import choose_llm
 
     return choose_llm(settings or Settings(), backend=backend)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import load_papers
-from rag.embeddings import HashingEmbedder, MiniLMEmbedder
-from rag.settings import Settings
-from rag.store import PaperIndex
+from paperchat.rag.corpus import load_papers
+from paperchat.rag.embeddings import HashingEmbedder, MiniLMEmbedder
+from paperchat.rag.settings import Settings
+from paperchat.rag.store import PaperIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -78,10 +78,10 @@ def start(shared_index):
     """
     import contextlib
 
-    from rag.retrieval import Retriever
-    from rag.services import build_pipeline
-    from rag.settings import ServerSettings
-    from ui.server import create_app
+    from paperchat.rag.retrieval import Retriever
+    from paperchat.rag.services import build_pipeline
+    from paperchat.rag.settings import ServerSettings
+    from paperchat.ui.server import create_app
 
     from .fakes import ScriptedLLM, copying_reply
     from .live import live_server

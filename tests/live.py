@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from rag.corpus import parse_jsonl
+from paperchat.rag.corpus import parse_jsonl
 
 #: where the browser tests write their screenshots
 OUT = Path(__file__).resolve().parent.parent / "test-output"
@@ -49,7 +49,7 @@ def live_server(app, port: int | None = None, root_path: str = "") -> Iterator[s
     """Serve ``app`` on loopback until the block ends; yields its base URL."""
     import uvicorn
 
-    from ui.server import uvicorn_config
+    from paperchat.ui.server import uvicorn_config
 
     port = port or free_port()
     config = uvicorn_config(app, "127.0.0.1", port, root_path, timeout_graceful_shutdown=2)  # as `paperchat serve` runs it

@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 
-from rag.embeddings import HashingEmbedder
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from rag.settings import ServerSettings, Settings
-from rag.store import PaperIndex
-from ui.server import create_app
+from paperchat.rag.embeddings import HashingEmbedder
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import ServerSettings, Settings
+from paperchat.rag.store import PaperIndex
+from paperchat.ui.server import create_app
 
 from .fakes import ScriptedLLM, copying_reply
 from .live import live_server

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from ui.embed import snippet
-from ui.server import create_app
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.ui.embed import snippet
+from paperchat.ui.server import create_app
 
 from .fakes import ScriptedLLM, copying_reply
 from .live import XSS, ask_in_page, browser, free_port, live_server

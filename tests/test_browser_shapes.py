@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from ui.render import MISSING_SIDE, RELATED_LABEL
-from ui.server import create_app
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.ui.render import MISSING_SIDE, RELATED_LABEL
+from paperchat.ui.server import create_app
 
 from .fakes import ScriptedLLM, copying_reply
 from .live import OUT, XSS, ask_in_page, browser, live_server

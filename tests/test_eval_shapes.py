@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from eval import metrics
-from eval.report import write_reports
-from eval.runner import Runner, answer_from_record, derive_no_critique, expected_sources, summarize
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
+from paperchat.eval import metrics
+from paperchat.eval.report import write_reports
+from paperchat.eval.runner import Runner, answer_from_record, derive_no_critique, expected_sources, summarize
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
 
 from .fakes import SPARK, SSR, load_rows, make_pipelines, scripted
 

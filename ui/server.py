@@ -7,7 +7,7 @@ Routes (all under ``--root-path`` when behind a proxy):
 - ``/api/v1/ask/stream`` the same as NDJSON events (status, token, answer | error);
 - ``/api/v1/papers``, ``/api/v1/health``; OpenAPI at ``/api/v1/openapi.json``, docs at ``/api/v1/docs``.
 
-Access control, limits and admission live in :mod:`ui.security` (one gate in front of
+Access control, limits and admission live in :mod:`paperchat.ui.security` (one gate in front of
 everything); this module only defines the routes and runs uvicorn.
 """
 
@@ -30,11 +30,11 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.corpus import PaperInfo
-from rag.errors import ConfigError, PaperchatError
-from rag.pipeline import Answer, Done, Pipeline, Status, Token
-from rag.retrieval import Retriever
-from rag.settings import Settings
+from paperchat.rag.corpus import PaperInfo
+from paperchat.rag.errors import ConfigError, PaperchatError
+from paperchat.rag.pipeline import Answer, Done, Pipeline, Status, Token
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import Settings
 
 from .security import API_PREFIX, BUSY_RETRY_S, LOCAL_HOSTS, Busy, Gate, Guard, GuardConfig, parse_networks
 
@@ -196,7 +196,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
 
     @app.get(f"{API_PREFIX}/health", response_model=Health)
     def health():
-        from rag.store import status
+        from paperchat.rag.store import status
 
         info = pipeline.llm.describe()
         try:
