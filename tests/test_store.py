@@ -153,7 +153,7 @@ from pathlib import Path
 from paperchat.rag.corpus import load_papers
 from paperchat.rag.settings import Settings
 from paperchat.rag.store import PaperIndex
-from .fakes import SlowEmbedder
+from tests.fakes import SlowEmbedder
 s = Settings(data_dir={str(settings.data_dir)!r})
 PaperIndex(s, SlowEmbedder(Path({str(marker)!r}), delay=0.5)).ingest(load_papers([Path({str(SEEDS)!r})]), rebuild=True)
 """
