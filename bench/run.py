@@ -69,12 +69,11 @@ def questions():
 def bench_ingest_seeds(out: dict) -> None:
     from paperchat.rag.corpus import load_papers
     from paperchat.rag.embeddings import MiniLMEmbedder
-    from paperchat.rag.services import build_index
-    from paperchat.rag.settings import Settings
+    from paperchat.rag.services import build_index, settings_from_env
 
     papers = load_papers([ROOT / "seeds"])
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=tmp)
+        settings = settings_from_env(tmp)
         embedder = MiniLMEmbedder()
         started = time.perf_counter()
         report = build_index(settings, embedder).ingest(papers)
@@ -93,8 +92,7 @@ def bench_ingest_seeds(out: dict) -> None:
 
 def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
     from paperchat.rag.embeddings import HashingEmbedder, MiniLMEmbedder
-    from paperchat.rag.services import build_index, build_retriever
-    from paperchat.rag.settings import Settings
+    from paperchat.rag.services import build_index, build_retriever, settings_from_env
 
     qs = [q["question"] for q in questions()]
     rows = []
@@ -103,7 +101,7 @@ def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
         kinds = [("hashing", HashingEmbedder())] + ([("minilm", MiniLMEmbedder())] if n <= real_embed else [])
         for kind, embedder in kinds:
             with tempfile.TemporaryDirectory() as tmp:
-                settings = Settings(data_dir=tmp)
+                settings = settings_from_env(tmp)
                 index = build_index(settings, embedder)
                 started = time.perf_counter()
                 report = index.ingest(papers)
@@ -134,10 +132,9 @@ def bench_answers(out: dict, n_questions: int, data_dir: Path) -> None:
     from paperchat.eval.pipelines import BUILDERS
     from paperchat.rag.corpus import load_papers
     from paperchat.rag.embeddings import MiniLMEmbedder
-    from paperchat.rag.services import build_index, build_llm, build_pipeline, build_retriever
-    from paperchat.rag.settings import Settings
+    from paperchat.rag.services import build_index, build_llm, build_pipeline, build_retriever, settings_from_env
 
-    settings = Settings(data_dir=data_dir)
+    settings = settings_from_env(data_dir)
     index = build_index(settings, MiniLMEmbedder())
     index.ingest(load_papers([settings.seeds_dir]))
     retriever = build_retriever(index=index)

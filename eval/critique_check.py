@@ -12,8 +12,7 @@ import argparse
 import json
 import time
 
-from paperchat.rag.services import build_pipeline
-from paperchat.rag.settings import Settings
+from paperchat.rag.services import build_pipeline, settings_from_env
 
 from .questions import load_questions
 from .runner import _generated_checks, reworded_checks
@@ -24,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("questions")
     parser.add_argument("--judge", action="store_true", help="let the model judge too (slow: loads the model)")
     args = parser.parse_args(argv)
-    pipeline = build_pipeline(Settings())
+    pipeline = build_pipeline(settings_from_env())
     critic = pipeline.critic(judge=args.judge)
     started = time.perf_counter()
     checks = []
