@@ -22,7 +22,7 @@ browser:  ## headless Chromium for the browser tests (Debian packages)
 	./scripts/install-browser.sh
 
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m paperchat.bench.run
 
 eval: install
 	$(BIN)/paperchat eval eval/questions.jsonl --out out/eval

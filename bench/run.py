@@ -1,6 +1,6 @@
 """paperchat benchmarks: ingest, retrieval at scale, answer latency, serve memory and load.
 
-Run ``python -m bench.run`` (see ``--help``). Writes ``bench/results.json`` and
+Run ``python -m paperchat.bench.run`` (see ``--help``). Writes ``bench/results.json`` and
 ``bench/RESULTS.md``. Everything is measured on the machine it runs on; nothing is
 asserted. Synthetic corpora are generated from the seed vocabulary with a fixed seed.
 The 10k and 100k corpora are embedded with the deterministic hashing embedder by
@@ -41,7 +41,7 @@ def dir_size(path: Path) -> int:
 
 def synthetic_papers(n: int, seed: int = 0):
     """``n`` abstracts built from the seed vocabulary (deterministic)."""
-    from rag.corpus import Paper, load_papers, paper_id
+    from paperchat.rag.corpus import Paper, load_papers, paper_id
 
     seeds = load_papers([ROOT / "seeds"])
     words = [w for p in seeds for w in re.findall(r"[A-Za-z][A-Za-z\-]+", p.abstract)]
@@ -67,14 +67,13 @@ def questions():
 
 
 def bench_ingest_seeds(out: dict) -> None:
-    from rag.corpus import load_papers
-    from rag.embeddings import MiniLMEmbedder
-    from rag.services import build_index
-    from rag.settings import Settings
+    from paperchat.rag.corpus import load_papers
+    from paperchat.rag.embeddings import MiniLMEmbedder
+    from paperchat.rag.services import build_index, settings_from_env
 
     papers = load_papers([ROOT / "seeds"])
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=tmp)
+        settings = settings_from_env(tmp)
         embedder = MiniLMEmbedder()
         started = time.perf_counter()
         report = build_index(settings, embedder).ingest(papers)
@@ -92,9 +91,8 @@ def bench_ingest_seeds(out: dict) -> None:
 
 
 def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
-    from rag.embeddings import HashingEmbedder, MiniLMEmbedder
-    from rag.services import build_index, build_retriever
-    from rag.settings import Settings
+    from paperchat.rag.embeddings import HashingEmbedder, MiniLMEmbedder
+    from paperchat.rag.services import build_index, build_retriever, settings_from_env
 
     qs = [q["question"] for q in questions()]
     rows = []
@@ -103,7 +101,7 @@ def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
         kinds = [("hashing", HashingEmbedder())] + ([("minilm", MiniLMEmbedder())] if n <= real_embed else [])
         for kind, embedder in kinds:
             with tempfile.TemporaryDirectory() as tmp:
-                settings = Settings(data_dir=tmp)
+                settings = settings_from_env(tmp)
                 index = build_index(settings, embedder)
                 started = time.perf_counter()
                 report = index.ingest(papers)
@@ -131,15 +129,14 @@ def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
 
 
 def bench_answers(out: dict, n_questions: int, data_dir: Path) -> None:
-    from eval.pipelines import BUILDERS
-    from rag.corpus import load_papers
-    from rag.embeddings import MiniLMEmbedder
-    from rag.services import build_index, build_llm, build_pipeline, build_retriever
-    from rag.settings import Settings
+    from paperchat.eval.pipelines import BUILDERS
+    from paperchat.rag.corpus import load_papers
+    from paperchat.rag.embeddings import MiniLMEmbedder
+    from paperchat.rag.services import build_index, build_llm, build_pipeline, build_retriever, settings_from_env
 
-    settings = Settings(data_dir=data_dir)
+    settings = settings_from_env(data_dir)
     index = build_index(settings, MiniLMEmbedder())
-    index.ingest(load_papers([ROOT / "seeds"]))
+    index.ingest(load_papers([settings.seeds_dir]))
     retriever = build_retriever(index=index)
     started = time.perf_counter()
     llm = build_llm(settings, backend="embedded")  # the benchmark times the embedded model whatever the setting
@@ -332,7 +329,7 @@ def markdown(out: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m paperchat.bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="synthetic corpus sizes")
     parser.add_argument("--real-embed", type=int, default=1000, help="also embed corpora up to this size with MiniLM")
     parser.add_argument("--questions", type=int, default=10, help="questions for the answer-latency run (0 skips it)")
@@ -343,7 +340,7 @@ def main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     out: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m paperchat.bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
     }
     work = Path(tempfile.mkdtemp(prefix="paperchat-bench-"))

@@ -11,15 +11,15 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from rag.models import LLM as PaperLLM
-from rag.models import Message, Request
-from rag.pipeline import Answer, Citation, Timings, check_question
-from rag.records import paper_ref
-from rag.retrieval import Retriever
+from paperchat.rag.models import LLM as PaperLLM
+from paperchat.rag.models import Collected, Message, Request
+from paperchat.rag.pipeline import Answer, Citation, Timings, check_question
+from paperchat.rag.records import paper_ref
+from paperchat.rag.retrieval import Retriever
 
 
 def llama_llm(llm: PaperLLM, max_tokens: int = 320, context_window: int = 8192):
-    """Wrap a paperchat :class:`~rag.models.LLM` as a llama-index chat LLM."""
+    """Wrap a paperchat :class:`~paperchat.rag.models.LLM` as a llama-index chat LLM."""
     from llama_index.core.base.llms.types import (
         ChatMessage,
         ChatResponse,
@@ -37,6 +37,13 @@ def llama_llm(llm: PaperLLM, max_tokens: int = 320, context_window: int = 8192):
             converted.append(Message(role, m.content or ""))
         return Request(converted, max_tokens=max_tokens, temperature=0.0)
 
+    def deltas(request: Request, respond: Any):
+        """llama-index's streamed responses: ``respond(text so far, new piece)`` for each piece the model writes."""
+        text = ""
+        for piece in Collected(llm.stream(request)):
+            text += piece
+            yield respond(text, piece)
+
     class Adapter(CustomLLM):
         @property
         def metadata(self) -> LLMMetadata:
@@ -51,14 +58,8 @@ def llama_llm(llm: PaperLLM, max_tokens: int = 320, context_window: int = 8192):
 
         @llm_chat_callback()
         def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any):
-            def gen():
-                text = ""
-                for piece in llm.stream(to_request(messages)):
-                    if isinstance(piece, str):
-                        text += piece
-                        yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=piece)
-
-            return gen()
+            return deltas(to_request(messages), lambda text, piece: ChatResponse(
+                message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=piece))
 
         @llm_completion_callback()
         def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
@@ -66,14 +67,8 @@ def llama_llm(llm: PaperLLM, max_tokens: int = 320, context_window: int = 8192):
 
         @llm_completion_callback()
         def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any):
-            def gen():
-                text = ""
-                for piece in llm.stream(to_request([ChatMessage(role=MessageRole.USER, content=prompt)])):
-                    if isinstance(piece, str):
-                        text += piece
-                        yield CompletionResponse(text=text, delta=piece)
-
-            return gen()
+            return deltas(to_request([ChatMessage(role=MessageRole.USER, content=prompt)]),
+                          lambda text, piece: CompletionResponse(text=text, delta=piece))
 
     return Adapter()
 
@@ -88,7 +83,7 @@ class BaselinePipeline:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        from rag.embeddings import as_llama_embedding
+        from paperchat.rag.embeddings import as_llama_embedding
 
         self.retriever = retriever
         self.llm = llm

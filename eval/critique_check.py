@@ -1,6 +1,6 @@
 """The critique alone, on answers whose rightness is known: no drafting, so it takes seconds.
 
-``python -m eval.critique_check eval/questions.jsonl [--judge]`` checks, for every answerable
+``python -m paperchat.eval.critique_check eval/questions.jsonl [--judge]`` checks, for every answerable
 row, the generated wrong variants of its reference answer (changed number, wrong paper,
 invented detail: must be caught) and the reference itself, and its hand-written ``reworded``
 and ``terse`` correct answers (must be kept). Prints the counts as JSON, then each miss.
@@ -12,8 +12,7 @@ import argparse
 import json
 import time
 
-from rag.services import build_pipeline
-from rag.settings import Settings
+from paperchat.rag.services import build_pipeline, settings_from_env
 
 from .questions import load_questions
 from .runner import _generated_checks, reworded_checks
@@ -24,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("questions")
     parser.add_argument("--judge", action="store_true", help="let the model judge too (slow: loads the model)")
     args = parser.parse_args(argv)
-    pipeline = build_pipeline(Settings())
+    pipeline = build_pipeline(settings_from_env())
     critic = pipeline.critic(judge=args.judge)
     started = time.perf_counter()
     checks = []

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from rag.corpus import normalize_text
-from rag.critique import is_refusal
-from rag.text import DASHES
+from paperchat.rag.corpus import normalize_text
+from paperchat.rag.critique import is_refusal
+from paperchat.rag.text import DASHES
 
 #: A one-word name with two or more capitals (SPaR, MCTS, IFEval): matched as a whole word.
 _ACRONYM = re.compile(r"^(?=[A-Za-z0-9]*[A-Z][A-Za-z0-9]*[A-Z])[A-Za-z0-9]{3,}$")
@@ -157,7 +157,7 @@ def mean(values: Iterable[float | None]) -> float | None:
     return round(float(np.mean(vals)), 4) if vals else None
 
 
-#: Planted kinds that are correct answers in other words than the abstract (see ``eval.planted``).
+#: Planted kinds that are correct answers in other words than the abstract (see ``paperchat.eval.planted``).
 REWORDED_KINDS = ("reworded", "terse")
 
 
@@ -175,7 +175,7 @@ def badge_right(record: dict) -> bool | None:
 
 
 def summarize(records: Sequence[dict]) -> dict:
-    """Metrics of one pipeline's result records (see ``eval.runner`` for the record fields)."""
+    """Metrics of one pipeline's result records (see ``paperchat.eval.runner`` for the record fields)."""
     ok = [r for r in records if not r.get("error")]
     answerable = [r for r in ok if r["answerable"]]
     unanswerable = [r for r in ok if not r["answerable"]]

@@ -2,7 +2,7 @@
 
 Each is something with a ``name`` that answers a question (``ask(question) -> Answer``) and
 says which papers it retrieved for it (``retrieved_titles``). paperchat's own
-:class:`~rag.pipeline.Pipeline` (with or without the critique) takes part through
+:class:`~paperchat.rag.pipeline.Pipeline` (with or without the critique) takes part through
 :class:`PaperchatRun`; the llama-index baseline implements the protocol itself.
 :data:`BUILDERS` maps each pipeline name to how it is built from one index and one model.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from rag.models import LLM
-from rag.pipeline import Answer, Pipeline
-from rag.retrieval import Retriever
-from rag.services import build_pipeline
-from rag.settings import Settings
+from paperchat.rag.models import LLM
+from paperchat.rag.pipeline import Answer, Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.services import build_pipeline
+from paperchat.rag.settings import Settings
 
 
 class EvalPipeline(Protocol):
@@ -34,7 +34,7 @@ class EvalPipeline(Protocol):
 
 
 class PaperchatRun:
-    """A paperchat :class:`~rag.pipeline.Pipeline` as an :class:`EvalPipeline`."""
+    """A paperchat :class:`~paperchat.rag.pipeline.Pipeline` as an :class:`EvalPipeline`."""
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline

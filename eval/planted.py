@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rag.critique import ClaimCheck, Critique, cite
+from paperchat.rag.critique import ClaimCheck, Critique, cite
 
 Kind = Literal["correct", "number", "wrong_paper", "invented", "reworded", "terse"]
 #: Row fields holding correct answers in other words; each is checked as the planted kind of its name.

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.errors import EvalInputError
+from paperchat.rag.errors import EvalInputError
 
 KNOWN = ("id", "question", "answer", "keywords", "papers", "answerable", "type")
 

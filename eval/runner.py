@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from rag.corpus import normalize_text
-from rag.critique import Critic, Source, no_critique
-from rag.errors import EvalInputError, PaperchatError
-from rag.pipeline import Answer, Citation, Pipeline, Timings, _citations, finish
-from rag.shapes import classify
-from rag.settings import Settings
-from rag.text import split_sentences
+from paperchat.rag.corpus import normalize_text
+from paperchat.rag.critique import Critic, Source, no_critique
+from paperchat.rag.errors import EvalInputError, PaperchatError
+from paperchat.rag.pipeline import Answer, Citation, Pipeline, Timings, _citations, finish
+from paperchat.rag.shapes import classify
+from paperchat.rag.settings import Settings
+from paperchat.rag.text import split_sentences
 
 from . import metrics
 from .pipelines import BUILDERS, as_eval
@@ -330,8 +330,8 @@ def gate(summary: dict, thresholds: dict[str, float], pipeline: str = "paperchat
 
 
 def build_pipelines(settings: Settings, names: Sequence[str]) -> dict[str, object]:
-    """The named pipelines (see :data:`eval.pipelines.BUILDERS`) over one index and one model."""
-    from rag.services import build_llm, build_retriever
+    """The named pipelines (see :data:`paperchat.eval.pipelines.BUILDERS`) over one index and one model."""
+    from paperchat.rag.services import build_llm, build_retriever
 
     unknown = [n for n in names if n not in PIPELINES]
     if unknown:
@@ -348,7 +348,9 @@ def main(args) -> int:
 
     from .report import write_reports
 
-    settings = Settings(**({"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}))
+    from paperchat.rag.services import settings_from_env
+
+    settings = settings_from_env(getattr(args, "data_dir", None))
     rows, problems = load_questions(Path(args.questions))
     for problem in problems:
         print(f"skipped {args.questions} {problem}", file=sys.stderr)

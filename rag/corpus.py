@@ -55,8 +55,8 @@ _URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'`]+|(?<![\w/.])(?:github\.com
 SUPPORTED_SUFFIXES = (".txt", ".jsonl")
 
 
-class Paper(BaseModel):
-    """One paper: what the listing says about it."""
+class PaperInfo(BaseModel):
+    """What every API shape shows of a paper: all the listing says about it."""
 
     id: str = Field(description="Stable id derived from the title and abstract.")
     title: str
@@ -65,7 +65,25 @@ class Paper(BaseModel):
     date: str | None = Field(None, description="Date as written in the listing (year may be missing).")
     upvotes: int | None = None
     urls: list[str] = Field(default_factory=list, description="Links mentioned in the abstract.")
+
+    def shown(self) -> dict:
+        """The paper's fields as the answer and search records flatten them (its id as ``paper_id``).
+
+        >>> PaperInfo(id="p1", title="T", abstract="A.").shown()
+        {'title': 'T', 'paper_id': 'p1', 'date': None, 'authors': None, 'upvotes': None, 'urls': [], 'abstract': 'A.'}
+        """
+        return {"title": self.title, "paper_id": self.id, "date": self.date, "authors": self.authors,
+                "upvotes": self.upvotes, "urls": list(self.urls), "abstract": self.abstract}
+
+
+class Paper(PaperInfo):
+    """One paper: what the listing says about it, and where it was read from."""
+
     sources: list[str] = Field(default_factory=list, description="Files the paper was read from.")
+
+    def info(self) -> PaperInfo:
+        """The paper as the API lists it (without where it was read from)."""
+        return PaperInfo(**self.model_dump(exclude={"sources"}))
 
 
 def normalize_text(text: str) -> str:

@@ -1,6 +1,6 @@
 """``paperchat doctor``: what paperchat would use right now, and what to fix.
 
-The model part asks the backends (:data:`rag.backends.BACKENDS`): each concrete backend
+The model part asks the backends (:data:`paperchat.rag.backends.BACKENDS`): each concrete backend
 diagnoses itself, and the chosen setting says which of the ready ones would answer.
 """
 

@@ -2,8 +2,8 @@
 
 :class:`LLM` has one abstract method, :meth:`LLM.stream`, which yields the answer's
 text as it is generated and finishes with a :class:`Usage`. The backends (Ollama, the
-embedded llama.cpp model, and ``auto`` choosing between them) are in :mod:`rag.backends`
-and :mod:`rag.embedded`; :func:`rag.backends.choose_llm` finds one by name.
+embedded llama.cpp model, and ``auto`` choosing between them) are in :mod:`paperchat.rag.backends`
+and :mod:`paperchat.rag.embedded`; :func:`paperchat.rag.backends.choose_llm` finds one by name.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pydantic import BaseModel
 
 Role = Literal["system", "user", "assistant"]
 
@@ -43,13 +45,22 @@ class Request:
     seed: int = 42
 
 
-@dataclass
-class Usage:
-    """What a generation cost."""
+class TokenCounts(BaseModel):
+    """The tokens a generation read (``cached_tokens`` of them from the prompt cache) and wrote."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+
+    def add(self, other: TokenCounts) -> None:
+        """Count ``other``'s tokens too."""
+        for name in TokenCounts.model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class Usage(TokenCounts):
+    """What a generation cost."""
+
     prompt_seconds: float = 0.0
     generation_seconds: float = 0.0
     total_seconds: float = 0.0
@@ -73,6 +84,37 @@ class Completion:
         return json.loads(self.text)
 
 
+class Collected:
+    """A model's stream read once: iterate for the text pieces as they come; then :attr:`completion` holds it all.
+
+    >>> c = Collected(iter(["Hel", "lo", Usage(completion_tokens=2)]))
+    >>> list(c), c.completion.text, c.completion.usage.completion_tokens
+    (['Hel', 'lo'], 'Hello', 2)
+    """
+
+    def __init__(self, stream: Iterable[str | Usage]):
+        self.stream = stream
+        self.completion = Completion("")
+
+    def __iter__(self) -> Iterator[str]:
+        pieces: list[str] = []
+        usage = Usage()
+        first: float | None = None
+        started = time.perf_counter()
+        for item in self.stream:
+            if isinstance(item, Usage):
+                usage = item
+                continue
+            if first is None and item:
+                first = time.perf_counter() - started
+            pieces.append(item)
+            yield item
+        usage.first_token_seconds = first
+        if not usage.total_seconds:
+            usage.total_seconds = time.perf_counter() - started
+        self.completion = Completion("".join(pieces), usage)
+
+
 class LLM(ABC):
     """A chat model. ``stream`` yields text pieces, then exactly one :class:`Usage`."""
 
@@ -85,23 +127,11 @@ class LLM(ABC):
 
     def complete(self, request: Request, on_text: Callable[[str], None] | None = None) -> Completion:
         """Generate and return the whole text (calling ``on_text`` with each piece)."""
-        pieces: list[str] = []
-        usage = Usage()
-        first: float | None = None
-        started = time.perf_counter()
-        for item in self.stream(request):
-            if isinstance(item, Usage):
-                usage = item
-            else:
-                if first is None and item:
-                    first = time.perf_counter() - started
-                pieces.append(item)
-                if on_text:
-                    on_text(item)
-        usage.first_token_seconds = first
-        if not usage.total_seconds:
-            usage.total_seconds = time.perf_counter() - started
-        return Completion("".join(pieces), usage)
+        collected = Collected(self.stream(request))
+        for piece in collected:
+            if on_text:
+                on_text(piece)
+        return collected.completion
 
     def describe(self) -> dict:
         """Backend and model, for logs, the footer and ``doctor``."""

@@ -41,7 +41,7 @@ from .critique import (
     split_claims,
 )
 from .errors import QuestionError, QuestionTooLongError
-from .models import LLM, Message, Request, Usage
+from .models import LLM, Collected, Message, Request, TokenCounts, Usage
 from .retrieval import Hit, Retriever
 from .settings import Settings
 from .shapes import (
@@ -131,21 +131,27 @@ class Citation(BaseModel):
     supporting: list[str] = Field(default_factory=list, description="Abstract sentences that support the answer.")
 
 
-class Timings(BaseModel):
-    """Where the time went, in seconds, and what the model did."""
-
+class _Stages(BaseModel):
     rewrite: float = 0.0
     retrieval: float = 0.0
     first_token: float | None = None
     draft: float = 0.0
     critique: float = 0.0
     total: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
+
+
+class Timings(TokenCounts, _Stages):
+    """Where the time went, in seconds, and what the model did (the token counts are the draft's)."""
+
     critique_prompt_tokens: int = 0
     critique_cached_tokens: int = 0
     tokens_per_second: float = 0.0
+
+    def count(self, usage: Usage) -> None:
+        """Take the draft's token counts and speed from its ``usage``."""
+        for name in TokenCounts.model_fields:
+            setattr(self, name, getattr(usage, name))
+        self.tokens_per_second = round(usage.tokens_per_second, 2)
 
 
 Shape = Literal["factoid", "which-paper", "list", "comparison", "metadata"]
@@ -227,9 +233,7 @@ class _UsageTap(LLM):
     def stream(self, request: Request):
         for item in self.inner.stream(request):
             if isinstance(item, Usage):
-                self.usage.prompt_tokens += item.prompt_tokens
-                self.usage.cached_tokens += item.cached_tokens
-                self.usage.completion_tokens += item.completion_tokens
+                self.usage.add(item)
             yield item
 
 
@@ -466,32 +470,29 @@ class Pipeline:
             rules = prompts.SIDE_RULES.format(side=side, n=n)
             part, usage = yield from self._draft(llm, self.sources_text([by_n[n]]), question, rules, timings, started)
             parts.append(part)
-            total.prompt_tokens += usage.prompt_tokens
-            total.cached_tokens += usage.cached_tokens
-            total.completion_tokens += usage.completion_tokens
+            total.add(usage)
             total.generation_seconds += usage.generation_seconds
         return "\n".join(parts), total
 
     @staticmethod
     def _stream(llm: LLM, request: Request, timings: Timings, started: float):
-        pieces: list[str] = []
-        usage = Usage()
-        for item in llm.stream(request):
-            if isinstance(item, Usage):
-                usage = item
-                continue
+        collected = Collected(llm.stream(request))
+        for piece in collected:
             if timings.first_token is None:
                 timings.first_token = time.perf_counter() - started
-            pieces.append(item)
-            yield Token(item)
-        return "".join(pieces).strip(), usage
+            yield Token(piece)
+        return collected.completion.text.strip(), collected.completion.usage
 
     # -- the whole run --------------------------------------------------------------
+
+    def check(self, question: object) -> str:
+        """``question`` as :meth:`run` takes it (cleaned), or QuestionError: edges call it to refuse before queueing."""
+        return check_question(question, self.settings.answer.max_question_chars)
 
     def run(self, question: object, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event]:
         """Answer ``question``, yielding progress; the last event is :class:`Done`. Raises PaperchatError."""
         started = time.perf_counter()
-        question = check_question(question, self.settings.answer.max_question_chars)
+        question = self.check(question)
         history = clean_history(history)
         timings = Timings()
         llm = _UsageTap(self.llm)
@@ -523,9 +524,7 @@ class Pipeline:
             yield Status("draft", f"Drafting from {len(sources)} papers…")
             draft, usage = yield from self._draft(llm, sources_text, standalone, None, timings, started)
         timings.draft = time.perf_counter() - t
-        timings.prompt_tokens, timings.cached_tokens = usage.prompt_tokens, usage.cached_tokens
-        timings.completion_tokens = usage.completion_tokens
-        timings.tokens_per_second = round(usage.tokens_per_second, 2)
+        timings.count(usage)
 
         t = time.perf_counter()
         if self.critique:
@@ -629,7 +628,7 @@ def strip_names(question: str, sides: Sequence[str]) -> str:
 def on_subject(question: str, paper) -> bool:
     """Whether ``paper`` is about something the question names (or the question names nothing).
 
-    >>> from rag.corpus import Paper
+    >>> from paperchat.rag.corpus import Paper
     >>> p = Paper(id="s", title="SPELL: Self-Play", abstract="SPELL trains on long documents.")
     >>> on_subject("What accuracy does SPELL reach on GSM8K?", p), on_subject("Who won the FIFA World Cup?", p)
     (True, False)
@@ -699,11 +698,5 @@ def _citations(result: Critique, sources: Sequence[Source]) -> list[Citation]:
         src = by_n.get(n)
         if src is None:
             continue
-        p = src.paper
-        out.append(
-            Citation(
-                n=n, title=p.title, paper_id=p.id, date=p.date, authors=p.authors, upvotes=p.upvotes,
-                urls=p.urls, abstract=p.abstract, chunk=src.chunk, supporting=used[n],
-            )
-        )
+        out.append(Citation(n=n, **src.paper.shown(), chunk=src.chunk, supporting=used[n]))
     return out

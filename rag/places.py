@@ -10,7 +10,7 @@
   every request, so every replica serves a new generation as soon as it is swapped in.
 
 :func:`open_place` picks one from the settings; :func:`read_records` reads a generation's
-collection in batches (what a record holds is :mod:`rag.records`' business).
+collection in batches (what a record holds is :mod:`paperchat.rag.records`' business).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every chunk is one Chroma record: the chunk id, the chunk text as the document, its
 embedding, and the metadata ``title``, ``paper_id``, ``chunk_index`` and ``paper_json``
-(the whole :class:`~rag.corpus.Paper`), to which llama-index's ``ChromaVectorStore`` adds
+(the whole :class:`~paperchat.rag.corpus.Paper`), to which llama-index's ``ChromaVectorStore`` adds
 its own keys (``_node_content``, ``_node_type``, ``document_id``...) from which it rebuilds
 nodes. The pair :func:`chunk_to_node` / :func:`record_to_chunk` writes and reads that
 schema (in the manner of llama-index's ``node_to_metadata_dict`` / ``metadata_dict_to_node``);

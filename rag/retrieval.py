@@ -56,17 +56,16 @@ class Hit(BaseModel):
     bm25_rank: int | None = None
 
     def to_json(self) -> dict:
-        """The flat record ``paperchat search --json`` prints."""
+        """The flat record ``paperchat search --json`` prints (the paper's fields as :meth:`PaperInfo.shown` gives them)."""
+        paper = self.paper.shown()
+        del paper["abstract"]
         return {
-            "title": self.paper.title,
+            "title": paper.pop("title"),
             "score": round(self.score, 6),
             "chunk": self.chunk,
-            "paper_id": self.paper.id,
+            "paper_id": paper.pop("paper_id"),
             "chunk_id": self.chunk_id,
-            "date": self.paper.date,
-            "authors": self.paper.authors,
-            "upvotes": self.paper.upvotes,
-            "urls": self.paper.urls,
+            **paper,
             "dense_similarity": None if self.dense_similarity is None else round(self.dense_similarity, 4),
             "dense_rank": self.dense_rank,
             "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 4),

@@ -21,7 +21,8 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+#: the checkout, or the installed ``paperchat`` package: both hold ``seeds/`` (package data when installed)
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _default_data_dir() -> Path:
@@ -324,7 +325,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default_factory=_default_data_dir, description="Where the index and state live.")
-    seeds_dir: Path = Field(REPO_ROOT / "seeds", description="Paper files ingested by default.")
+    seeds_dir: Path = Field(PACKAGE_ROOT / "seeds", description="Paper files ingested by default.")
     index: IndexSettings = Field(default_factory=IndexSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)

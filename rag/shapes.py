@@ -1,7 +1,7 @@
 """What a question asks for, and the facts of a paper's listing that can answer it.
 
 Readers ask different kinds of questions, and each needs its own flow (see
-:mod:`rag.pipeline`): a fact from one abstract (``factoid``), which paper did something
+:mod:`paperchat.rag.pipeline`): a fact from one abstract (``factoid``), which paper did something
 (``which-paper``), every paper about a topic (``list``), two papers side by side
 (``comparison``), or a field of the listing such as the author count (``metadata``).
 

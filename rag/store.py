@@ -6,8 +6,8 @@ new papers), marks it complete, and only then moves the "current" pointer to it 
 one atomic step. A killed or failed ingest leaves the previous generation serving
 untouched; its half-built generation is swept away by the next ingest.
 
-Generations live in a :class:`~rag.places.Place` (local disk or a Chroma server, see
-:mod:`rag.places`); what one chunk record holds is :mod:`rag.records`' business. Whether an
+Generations live in a :class:`~paperchat.rag.places.Place` (local disk or a Chroma server, see
+:mod:`paperchat.rag.places`); what one chunk record holds is :mod:`paperchat.rag.records`' business. Whether an
 ingest does nothing, adds papers on top of the generation in service or rebuilds is decided
 by :func:`plan_ingest`, a pure function of what is asked and what is indexed.
 """
@@ -29,7 +29,7 @@ from .bm25 import bm25_text, build_bm25
 from .corpus import Paper
 from .embeddings import Embedder, as_llama_embedding
 from .errors import IndexMissingError, IngestError, PaperchatError
-from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for callers of rag.store)
+from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for callers of paperchat.rag.store)
     BATCH,
     LocalPlace,
     Manifest,

@@ -49,7 +49,7 @@ def split_sentences(text: str) -> list[str]:
 def fold(text: str) -> str:
     """Lower-case, Unicode-folded text with single spaces and uniform dashes and quotes.
 
-    For matching words and names. Not :func:`rag.corpus.normalize_text`, which keeps dashes and
+    For matching words and names. Not :func:`paperchat.rag.corpus.normalize_text`, which keeps dashes and
     quotes as written because it keys paper ids and titles (changing it would change every id).
 
     >>> fold("Qwen2.5‑Math–7B  “wins”")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import load_papers
-from rag.embeddings import HashingEmbedder, MiniLMEmbedder
-from rag.settings import Settings
-from rag.store import PaperIndex
+from paperchat.rag.corpus import load_papers
+from paperchat.rag.embeddings import HashingEmbedder, MiniLMEmbedder
+from paperchat.rag.settings import Settings
+from paperchat.rag.store import PaperIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -58,6 +58,46 @@ def fake_index(settings, seed_papers) -> PaperIndex:
     index = PaperIndex(settings, HashingEmbedder())
     index.ingest(seed_papers)
     return index
+
+
+@pytest.fixture(scope="module")
+def shared_index(tmp_path_factory, seed_papers) -> PaperIndex:
+    """The seed papers indexed once per test module (real Chroma, deterministic test embedder)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("served") / "data", model={"backend": "embedded"})
+    index = PaperIndex(settings, HashingEmbedder())
+    index.ingest(seed_papers)
+    return index
+
+
+@pytest.fixture
+def start(shared_index):
+    """``start(**server_settings)`` serves a fresh app on a real uvicorn server; returns (url, app).
+
+    ``index`` (default: the shared one), ``llm`` (default: a scripted model copying source [1]),
+    ``mount_ui`` and ``root_path`` choose what is served.
+    """
+    import contextlib
+
+    from paperchat.rag.retrieval import Retriever
+    from paperchat.rag.services import build_pipeline
+    from paperchat.rag.settings import ServerSettings
+    from paperchat.ui.server import create_app
+
+    from .fakes import ScriptedLLM, copying_reply
+    from .live import live_server
+
+    stack = contextlib.ExitStack()
+
+    def _start(*, index: PaperIndex | None = None, mount_ui: bool = False, llm=None, root_path: str = "", **server):
+        index = index or shared_index
+        settings = index.settings.model_copy(update={"server": ServerSettings(root_path=root_path, **server)})
+        retriever = Retriever(index)
+        pipeline = build_pipeline(settings, retriever=retriever, llm=llm or ScriptedLLM(copying_reply))
+        app = create_app(settings, pipeline, retriever, mount_ui=mount_ui)
+        return stack.enter_context(live_server(app, root_path=root_path)), app
+
+    yield _start
+    stack.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import prompts
-from rag.corpus import parse_jsonl
-from rag.embeddings import HashingEmbedder
-from rag.errors import ModelUnavailableError
-from rag.models import LLM, Message, Request, Usage
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from rag.text import content_words, split_sentences
+from paperchat.rag import prompts
+from paperchat.rag.corpus import parse_jsonl
+from paperchat.rag.embeddings import HashingEmbedder
+from paperchat.rag.errors import ModelUnavailableError
+from paperchat.rag.models import LLM, Message, Request, Usage
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.text import content_words, split_sentences
 
 
 class FailingEmbedder(HashingEmbedder):
@@ -152,7 +152,7 @@ def scripted(fail_after: int | None = None, error: type[BaseException] = Runtime
 
 def load_rows(path: Path, rows: Sequence[dict]) -> list:
     """Write question ``rows`` to ``path`` as JSON lines and load them as the eval does (none may be skipped)."""
-    from eval.questions import load_questions
+    from paperchat.eval.questions import load_questions
 
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     loaded, problems = load_questions(path)

@@ -5,8 +5,26 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
+
+from paperchat.rag.corpus import parse_jsonl
+
+#: where the browser tests write their screenshots
+OUT = Path(__file__).resolve().parent.parent / "test-output"
+
+XSS = parse_jsonl(
+    json.dumps(
+        {
+            "title": "Quasar <script>window.__pwned=1</script> Decoding",
+            "abstract": "Quasar Decoding <img src=x onerror=\"window.__pwned=2\"> speeds up speculative decoding by "
+            "3.1x on long prompts. <script>window.__pwned=3</script> We release code at https://example.org/quasar.",
+        }
+    ),
+    "xss.jsonl",
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -31,7 +49,7 @@ def live_server(app, port: int | None = None, root_path: str = "") -> Iterator[s
     """Serve ``app`` on loopback until the block ends; yields its base URL."""
     import uvicorn
 
-    from ui.server import uvicorn_config
+    from paperchat.ui.server import uvicorn_config
 
     port = port or free_port()
     config = uvicorn_config(app, "127.0.0.1", port, root_path, timeout_graceful_shutdown=2)  # as `paperchat serve` runs it

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from rag.tokens import encode
+from paperchat.rag.tokens import encode
 
 #: server/sched.go ErrMaxQueue (answered 503 by server/routes.go handleScheduleError).
 BUSY = "server busy, please try again.  maximum pending requests exceeded"

@@ -1,6 +1,6 @@
 """A stand-in answering pipeline that returns structured answers (list, comparison, withheld).
 
-It has the interface the UI uses of :class:`rag.pipeline.Pipeline` (``settings``, ``llm``,
+It has the interface the UI uses of :class:`paperchat.rag.pipeline.Pipeline` (``settings``, ``llm``,
 ``name``, ``run()`` yielding Status / Token / Done, ``ask()``) and builds its answers from the
 real papers of the index, so the browser shows real titles, abstracts and citation cards.
 It stands in for the list / comparison flows being built in the pipeline (issue 12) and
@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from rag.corpus import Paper
-from rag.critique import ClaimCheck, cite
-from rag.models import LLM
-from rag.pipeline import Answer, AnswerRow, Citation, Done, Event, Related, Status, Timings, Token, check_question
-from rag.retrieval import Retriever
-from rag.settings import Settings
-from rag import prompts
-from rag.text import split_sentences
+from paperchat.rag.corpus import Paper
+from paperchat.rag.critique import ClaimCheck, cite
+from paperchat.rag.models import LLM
+from paperchat.rag.pipeline import Answer, AnswerRow, Citation, Done, Event, Related, Status, Timings, Token, check_question
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import Settings
+from paperchat.rag import prompts
+from paperchat.rag.text import split_sentences
 
 from .fakes import ScriptedLLM
 
@@ -124,8 +124,11 @@ class ShapedPipeline:
             return self.comparison_answer(question)
         return self.withheld_answer(question)
 
+    def check(self, question: object) -> str:
+        return check_question(question, self.settings.answer.max_question_chars)
+
     def run(self, question: object, history: Sequence[tuple[str, str]] = ()) -> Iterator[Event]:
-        question = check_question(question, self.settings.answer.max_question_chars)
+        question = self.check(question)
         yield Status("retrieval", "Searching the papers…")
         answer = self.answer_for(question)
         yield Status("draft", "Drafting…")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 
@@ -13,12 +12,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 
-from rag.embeddings import HashingEmbedder
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from rag.settings import ServerSettings, Settings
-from rag.store import PaperIndex
-from ui.server import create_app
+from paperchat.rag.embeddings import HashingEmbedder
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import ServerSettings, Settings
+from paperchat.rag.store import PaperIndex
+from paperchat.ui.server import create_app
 
 from .fakes import ScriptedLLM, copying_reply
 from .live import live_server
@@ -27,29 +26,10 @@ API = "/api/v1"
 WIKI = "http://wiki.example"
 
 
-@pytest.fixture(scope="module")
-def shared_index(tmp_path_factory, seed_papers) -> PaperIndex:
-    """The seed papers indexed once for this module (real Chroma, deterministic test embedder)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("api") / "data", model={"backend": "embedded"})
-    index = PaperIndex(settings, HashingEmbedder())
-    index.ingest(seed_papers)
-    return index
-
-
 @pytest.fixture
-def start(shared_index):
-    """``start(**server_settings)`` serves a fresh app over the shared index and returns its URL."""
-    stack = contextlib.ExitStack()
-
-    def _start(*, index: PaperIndex | None = None, mount_ui: bool = False, llm=None, **server) -> str:
-        index = index or shared_index
-        settings = index.settings.model_copy(update={"server": ServerSettings(**server)})
-        retriever = Retriever(index)
-        pipeline = Pipeline(settings, retriever, llm or ScriptedLLM(copying_reply))
-        return stack.enter_context(live_server(create_app(settings, pipeline, retriever, mount_ui=mount_ui)))
-
-    yield _start
-    stack.close()
+def serve(start):
+    """``serve(**server_settings)``: the conftest's ``start``, returning only the URL."""
+    return lambda **kw: start(**kw)[0]
 
 
 def ask(url: str, body, **kw) -> httpx.Response:
@@ -59,8 +39,8 @@ def ask(url: str, body, **kw) -> httpx.Response:
 # -- answers --------------------------------------------------------------------------------
 
 
-def test_ask_returns_a_checked_answer_with_citations(start):
-    url = start()
+def test_ask_returns_a_checked_answer_with_citations(serve):
+    url = serve()
     r = ask(url, {"question": "What does SPELL propose for long-context language models?"})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
@@ -78,8 +58,8 @@ def test_ask_returns_a_checked_answer_with_citations(start):
     assert "Content-Security-Policy" not in r.headers  # API answers are not pages
 
 
-def test_ask_with_history_rewrites_the_follow_up(start):
-    url = start()
+def test_ask_with_history_rewrites_the_follow_up(serve):
+    url = serve()
     r = ask(url, {"question": "What roles does it use?",
                   "history": [["user", "What does SPELL propose?"], ["assistant", "SPELL is a self-play framework [1]."]]})
     assert r.status_code == 200, r.text
@@ -89,8 +69,8 @@ def test_ask_with_history_rewrites_the_follow_up(start):
     assert a["timings"]["rewrite"] >= 0
 
 
-def test_stream_sends_ndjson_tokens_then_the_answer(start):
-    url = start()
+def test_stream_sends_ndjson_tokens_then_the_answer(serve):
+    url = serve()
     with httpx.stream("POST", f"{url}{API}/ask/stream", json={"question": "What does SPARK do?"}, timeout=60) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("application/x-ndjson")
@@ -107,8 +87,8 @@ def test_stream_sends_ndjson_tokens_then_the_answer(start):
     assert answer["citations"][0]["title"].startswith("SPARK")
 
 
-def test_papers_and_health(start):
-    url = start()
+def test_papers_and_health(serve):
+    url = serve()
     papers = httpx.get(f"{url}{API}/papers", timeout=30)
     assert papers.status_code == 200
     listed = papers.json()
@@ -126,8 +106,8 @@ def test_papers_and_health(start):
 # -- access control and limits -----------------------------------------------------------------
 
 
-def test_token_is_required_when_set(start):
-    url = start(api_token="s3cret-token", allowed_origins=[WIKI])
+def test_token_is_required_when_set(serve):
+    url = serve(api_token="s3cret-token", allowed_origins=[WIKI])
     q = {"question": "What does SPELL propose?"}
     missing = ask(url, q)
     assert missing.status_code == 401
@@ -159,8 +139,8 @@ def test_token_is_required_when_set(start):
         assert client.get(f"{API}/papers", params={"token": "s3cret-token"}).status_code == 401  # nor ?token= on the API
 
 
-def test_oversized_body_and_overlong_question_get_413(start, shared_index):
-    url = start()
+def test_oversized_body_and_overlong_question_get_413(serve, shared_index):
+    url = serve()
     limit = ServerSettings().max_body_bytes
     big = ask(url, {"question": "What does SPELL propose?", "padding": "x" * (limit + 10)})
     assert big.status_code == 413
@@ -178,8 +158,8 @@ def test_oversized_body_and_overlong_question_get_413(start, shared_index):
     assert exact.status_code != 413  # at the limit is still accepted
 
 
-def test_chunked_oversized_body_gets_413(start):
-    url = start()
+def test_chunked_oversized_body_gets_413(serve):
+    url = serve()
     limit = ServerSettings().max_body_bytes
     payload = json.dumps({"question": "What does SPELL propose?", "padding": "x" * (limit * 4)}).encode()
 
@@ -191,8 +171,8 @@ def test_chunked_oversized_body_gets_413(start):
     assert r.status_code == 413
 
 
-def test_empty_or_malformed_question_gets_400_with_a_sentence(start):
-    url = start()
+def test_empty_or_malformed_question_gets_400_with_a_sentence(serve):
+    url = serve()
     for question in ("", "   ", "\x00\n\t"):
         r = ask(url, {"question": question})
         assert r.status_code == 400, (question, r.text)
@@ -210,15 +190,15 @@ def test_empty_or_malformed_question_gets_400_with_a_sentence(start):
     [b'{"question": "What is \\ud800 SPELL?"}', b'{"question": "What is SPELL?", "history": [["user", "\\udc00"]]}'],
     ids=["question", "history"],
 )
-def test_lone_surrogate_in_the_body_is_replaced_not_a_500(start, raw):
-    url = start()
+def test_lone_surrogate_in_the_body_is_replaced_not_a_500(serve, raw):
+    url = serve()
     r = httpx.post(f"{url}{API}/ask", content=raw, headers={"Content-Type": "application/json"}, timeout=60)
     assert r.status_code == 200, (r.status_code, r.text)
     assert "\ufffd" in r.json()["standalone_question"]  # the broken character became U+FFFD
 
 
-def test_rate_limit_answers_429_with_retry_after(start):
-    url = start(rate_limit_per_minute=3)
+def test_rate_limit_answers_429_with_retry_after(serve):
+    url = serve(rate_limit_per_minute=3)
     q = {"question": "What does SPELL propose?"}
     assert [ask(url, q).status_code for _ in range(3)] == [200, 200, 200]
     limited = ask(url, q)
@@ -229,15 +209,15 @@ def test_rate_limit_answers_429_with_retry_after(start):
     assert httpx.get(f"{url}{API}/papers").status_code == 200  # reading the paper list is not limited
 
 
-def test_rate_limit_cannot_be_dodged_by_changing_the_authorization_header(start):
-    url = start(rate_limit_per_minute=3)
+def test_rate_limit_cannot_be_dodged_by_changing_the_authorization_header(serve):
+    url = serve(rate_limit_per_minute=3)
     q = {"question": "What does SPELL propose?"}
     codes = [ask(url, q, headers={"Authorization": f"Bearer anything-{i}"}).status_code for i in range(5)]
     assert 429 in codes, codes
 
 
-def test_cors_allows_listed_origins_only(start):
-    url = start(allowed_origins=[WIKI])
+def test_cors_allows_listed_origins_only(serve):
+    url = serve(allowed_origins=[WIKI])
     pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,authorization"}
     ok = httpx.options(f"{url}{API}/ask", headers={"Origin": WIKI, **pre})
     assert ok.status_code == 200
@@ -255,18 +235,18 @@ def test_cors_allows_listed_origins_only(start):
     assert answered.status_code == 200 and answered.headers["access-control-allow-origin"] == WIKI
 
 
-def test_pages_carry_frame_ancestors(start):
-    url = start(allowed_origins=[WIKI])
+def test_pages_carry_frame_ancestors(serve):
+    url = serve(allowed_origins=[WIKI])
     page = httpx.get(f"{url}/embed/gradio.js")
     assert page.status_code == 200 and "javascript" in page.headers["content-type"]
     assert page.headers["content-security-policy"] == f"frame-ancestors 'self' {WIKI}"
-    plain = start()
+    plain = serve()
     assert httpx.get(f"{plain}/embed/gradio.js").headers["content-security-policy"] == "frame-ancestors 'self'"
 
 
-def test_missing_index_gives_503_with_the_fix(start, tmp_path):
+def test_missing_index_gives_503_with_the_fix(serve, tmp_path):
     empty = PaperIndex(Settings(data_dir=tmp_path / "none", model={"backend": "embedded"}), HashingEmbedder())
-    url = start(index=empty)
+    url = serve(index=empty)
     for r in (ask(url, {"question": "What does SPELL propose?"}), httpx.get(f"{url}{API}/papers")):
         assert r.status_code == 503, r.text
         body = r.json()
@@ -280,11 +260,11 @@ def test_missing_index_gives_503_with_the_fix(start, tmp_path):
     assert "answer" not in [e["type"] for e in events]
 
 
-def test_unexpected_model_failure_in_the_stream_is_an_error_event(start):
+def test_unexpected_model_failure_in_the_stream_is_an_error_event(serve):
     def broken(request):
         raise RuntimeError("segfault-ish")
 
-    url = start(llm=ScriptedLLM(broken))
+    url = serve(llm=ScriptedLLM(broken))
     with httpx.stream("POST", f"{url}{API}/ask/stream", json={"question": "What does SPELL propose?"}) as r:
         events = [json.loads(line) for line in r.iter_lines() if line.strip()]
     assert events[-1] == {"type": "error", "error": "internal", "message": "Something went wrong; ask again."}
@@ -294,7 +274,7 @@ def test_unexpected_model_failure_in_the_stream_is_an_error_event(start):
 # -- the Gradio UI on the same server -------------------------------------------------------------
 
 
-def test_ui_pages_and_gradio_named_endpoint(start, monkeypatch):
+def test_ui_pages_and_gradio_named_endpoint(serve, monkeypatch):
     # gradio_client starts its telemetry thread unless this variable says no (the argument alone cannot turn it off)
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -306,7 +286,7 @@ def test_ui_pages_and_gradio_named_endpoint(start, monkeypatch):
         return guarded(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", recording_connect)
-    url = start(mount_ui=True, allowed_origins=[WIKI])
+    url = serve(mount_ui=True, allowed_origins=[WIKI])
     for path in ("/", "/embed/"):
         page = httpx.get(url + path, timeout=60)
         assert page.status_code == 200, path
@@ -340,8 +320,8 @@ def test_ui_pages_and_gradio_named_endpoint(start, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_openapi_schema_fuzzing_finds_no_server_errors(start, mode):
-    url = start(rate_limit_per_minute=100_000)
+def test_openapi_schema_fuzzing_finds_no_server_errors(serve, mode):
+    url = serve(rate_limit_per_minute=100_000)
     schema = schemathesis.openapi.from_url(f"{url}{API}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import http.server
-import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from rag.corpus import parse_jsonl
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from ui.embed import snippet
-from ui.server import create_app
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.ui.embed import snippet
+from paperchat.ui.server import create_app
 
 from .fakes import ScriptedLLM, copying_reply
-from .live import ask_in_page, browser, free_port, live_server
+from .live import XSS, ask_in_page, browser, free_port, live_server
 
 pytestmark = pytest.mark.browser
-OUT = Path(__file__).resolve().parent.parent / "test-output"
-
-XSS = parse_jsonl(
-    json.dumps(
-        {
-            "title": "Quasar <script>window.__pwned=1</script> Decoding",
-            "abstract": "Quasar Decoding <img src=x onerror=\"window.__pwned=2\"> speeds up speculative decoding by "
-            "3.1x on long prompts. <script>window.__pwned=3</script> We release code at https://example.org/quasar.",
-        }
-    ),
-    "xss.jsonl",
-)
-
-
 @pytest.fixture
 def scripted_app(fake_index, settings):
     retriever = Retriever(fake_index)

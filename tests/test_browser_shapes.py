@@ -13,16 +13,14 @@ import time
 
 import pytest
 
-from .fakes import ScriptedLLM
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from ui.render import MISSING_SIDE, RELATED_LABEL
-from ui.server import create_app
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.ui.render import MISSING_SIDE, RELATED_LABEL
+from paperchat.ui.server import create_app
 
-from .fakes import copying_reply
-from .live import browser, live_server
+from .fakes import ScriptedLLM, copying_reply
+from .live import OUT, XSS, ask_in_page, browser, live_server
 from .shaped import ShapedPipeline
-from .test_browser import OUT, ask_in_page
 
 pytestmark = pytest.mark.browser
 WIDTH = 1280
@@ -176,7 +174,6 @@ def test_papers_tab_shows_every_column_sorts_and_opens_an_abstract_to_ask_about(
         assert most.title in page.locator(".pc-citation").first.inner_text()
 
 def test_html_in_titles_and_abstracts_stays_text_in_the_papers_tab(fake_index, settings):
-    from .test_browser import XSS
 
     fake_index.ingest(XSS)
     retriever = Retriever(fake_index)

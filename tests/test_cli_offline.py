@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import tokens
-from rag.cli import main
+from paperchat.rag import tokens
+from paperchat.cli import main
 
 from .conftest import ROOT
 
@@ -30,7 +30,7 @@ def test_offline_tokenizer_is_the_bundled_one_and_llama_index_uses_it():
 
 def test_tokenizer_loads_with_an_empty_tiktoken_cache(tmp_path):
     env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(tmp_path), "DATA_GYM_CACHE_DIR": str(tmp_path)}
-    code = "from rag.tokens import count_tokens; print(count_tokens('hello world'))"
+    code = "from paperchat.rag.tokens import count_tokens; print(count_tokens('hello world'))"
     cmd = [sys.executable, "-c", code]
     if shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"]).returncode == 0:
         cmd = ["unshare", "-rn", *cmd]  # and with no network at all where the kernel allows it

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rag.corpus import load_papers, merge, parse_file, parse_jsonl, parse_listing
-from rag.errors import CorpusError
+from paperchat.rag.corpus import load_papers, merge, parse_file, parse_jsonl, parse_listing
+from paperchat.rag.errors import CorpusError
 
 from .conftest import SEEDS
 

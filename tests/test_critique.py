@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from eval.planted import add_detail, change_number, flagged, plant
-from rag import prompts
-from rag.corpus import Paper
-from rag.critique import Critic, Source, answers_quantity, split_claims
+from paperchat.eval.planted import add_detail, change_number, flagged, plant
+from paperchat.rag import prompts
+from paperchat.rag.corpus import Paper
+from paperchat.rag.critique import Critic, Source, answers_quantity, split_claims
 
 from .fakes import ScriptedLLM
 

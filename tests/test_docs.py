@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from rag.settings import Settings
+from paperchat.rag.settings import Settings
 
 from .conftest import ROOT
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from eval import metrics
-from eval.pipelines import BUILDERS, as_eval
-from eval.questions import load_questions
-from eval.report import COLUMNS, write_reports
-from eval.runner import PIPELINES, Runner, build_pipelines, gate, parse_fail_under, read_results, summarize
-from rag import prompts
-from rag.errors import EvalInputError, ModelUnavailableError
-from rag.retrieval import Retriever
+from paperchat.eval import metrics
+from paperchat.eval.pipelines import BUILDERS, as_eval
+from paperchat.eval.questions import load_questions
+from paperchat.eval.report import COLUMNS, write_reports
+from paperchat.eval.runner import PIPELINES, Runner, build_pipelines, gate, parse_fail_under, read_results, summarize
+from paperchat.rag import prompts
+from paperchat.rag.errors import EvalInputError, ModelUnavailableError
+from paperchat.rag.retrieval import Retriever
 
 from .fakes import SPARK, SSR, ScriptedLLM, copying_reply, load_rows, make_pipelines, scripted
 

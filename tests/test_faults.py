@@ -12,12 +12,12 @@ import time
 import httpx
 import pytest
 
-from rag.backends import AutoLLM, OllamaLLM
-from rag.embeddings import HashingEmbedder
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from rag.store import PaperIndex
-from ui.server import create_app
+from paperchat.rag.backends import AutoLLM, OllamaLLM
+from paperchat.rag.embeddings import HashingEmbedder
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.store import PaperIndex
+from paperchat.ui.server import create_app
 
 from .conftest import ROOT, SEEDS
 from .fakes import ScriptedLLM, copying_reply
@@ -119,12 +119,12 @@ def test_full_disk_during_ingest_loses_nothing(tmp_path):
 import json, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
-from rag.corpus import load_papers
-from rag.embeddings import HashingEmbedder
-from rag.errors import IngestError
-from rag.retrieval import Retriever
-from rag.settings import Settings
-from rag.store import PaperIndex
+from paperchat.rag.corpus import load_papers
+from paperchat.rag.embeddings import HashingEmbedder
+from paperchat.rag.errors import IngestError
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import Settings
+from paperchat.rag.store import PaperIndex
 papers = load_papers([Path({str(SEEDS)!r})])
 index = PaperIndex(Settings(data_dir={str(data)!r}), HashingEmbedder())
 index.ingest(papers[:10])

@@ -16,17 +16,20 @@ import pytest
 
 from .conftest import ROOT
 
-PACKAGES = ("rag", "ui", "eval", "bench")
+#: the folders of the one installed package: paperchat/ itself, and rag/ ui/ eval/ bench/ mapped under it
+PACKAGES = ("paperchat", "rag", "ui", "eval", "bench")
 
 
 def project_modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
-    """Dotted module name -> file, for every ``.py`` of the packages under ``root``."""
+    """Dotted module name (as installed: ``paperchat.rag.store``) -> file, for every ``.py`` of the folders under ``root``."""
     modules = {}
     for package in packages:
         for path in sorted((root / package).rglob("*.py")):
             parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts = parts[:-1]
+            if parts[0] != "paperchat":
+                parts.insert(0, "paperchat")
             modules[".".join(parts)] = path
     return modules
 
@@ -96,7 +99,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_cycle_among_the_project_modules():
     graph = import_graph(project_modules(ROOT))
     assert len(graph) > 20  # the checker found the project
-    assert "rag.bm25" in graph["rag.store"] and "rag.store" not in graph["rag.bm25"]
+    assert "paperchat.rag.bm25" in graph["paperchat.rag.store"] and "paperchat.rag.store" not in graph["paperchat.rag.bm25"]
     assert cycles(graph) == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles(graph))
 
 
@@ -105,10 +108,10 @@ def test_the_cycle_check_finds_lazy_and_relative_cycles(tmp_path):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "a.py").write_text("from .b import thing\n")
-    (pkg / "b.py").write_text("def thing():\n    from rag import c\n")
-    (pkg / "c.py").write_text("import rag.a\n")
+    (pkg / "b.py").write_text("def thing():\n    from paperchat.rag import c\n")
+    (pkg / "c.py").write_text("import paperchat.rag.a\n")
     (pkg / "d.py").write_text("from . import a\n")
-    assert cycles(import_graph(project_modules(tmp_path, ("rag",)))) == [["rag.a", "rag.b", "rag.c"]]
+    assert cycles(import_graph(project_modules(tmp_path, ("rag",)))) == [["paperchat.rag.a", "paperchat.rag.b", "paperchat.rag.c"]]
 
 
 @pytest.mark.parametrize("module", sorted(project_modules(ROOT)))
@@ -119,3 +122,23 @@ def test_module_imports_alone(module):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_imports_use_the_installed_names():
+    """No module or test imports the bare folder names (``rag``, ``ui``, ``eval``, ``bench``): installed, only ``paperchat.*`` exists."""
+    files = list(project_modules(ROOT).values()) + sorted((ROOT / "tests").glob("*.py"))
+    bare = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            bare += [f"{path.relative_to(ROOT)}:{node.lineno} {n}" for n in names if n.split(".")[0] in PACKAGES[1:]]
+    assert bare == []
+
+
+def test_the_checkout_is_what_the_tests_import():
+    import paperchat
+    import paperchat.rag
+
+    assert Path(paperchat.__file__).resolve() == ROOT / "paperchat" / "__init__.py"
+    assert Path(paperchat.rag.__file__).resolve() == ROOT / "rag" / "__init__.py"

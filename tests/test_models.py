@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.backends import AutoLLM, OllamaLLM, OllamaModelInfo, choose_llm
-from rag.errors import ModelFileError, ModelNotPulledError, ModelTimeoutError, ModelUnavailableError
-from rag.models import Message, Request, Usage
-from rag.settings import Settings
+from paperchat.rag.backends import AutoLLM, OllamaLLM, OllamaModelInfo, choose_llm
+from paperchat.rag.errors import ModelFileError, ModelNotPulledError, ModelTimeoutError, ModelUnavailableError
+from paperchat.rag.models import Message, Request, Usage
+from paperchat.rag.settings import Settings
 
 from .fakes import ScriptedLLM
 from .live import free_port
@@ -145,7 +145,7 @@ def test_ollama_host_forms(monkeypatch):
 
 
 def test_not_a_gguf_file_is_refused_before_llama_cpp_sees_it(tmp_path):
-    from rag.embedded import EmbeddedLLM
+    from paperchat.rag.embedded import EmbeddedLLM
 
     bad = tmp_path / "model.gguf"
     bad.write_bytes(b"\x00garbage" * 100)
@@ -157,7 +157,7 @@ def test_not_a_gguf_file_is_refused_before_llama_cpp_sees_it(tmp_path):
 
 
 def test_truncated_gguf_is_a_clear_error(tmp_path):
-    from rag.embedded import EmbeddedLLM, MODELS, _part_files
+    from paperchat.rag.embedded import EmbeddedLLM, MODELS, _part_files
 
     first_part = _part_files(MODELS["qwen2.5-1.5b"])[0]
     bad = tmp_path / "truncated.gguf"
@@ -169,7 +169,7 @@ def test_truncated_gguf_is_a_clear_error(tmp_path):
 def test_damaged_part_fails_the_hash_check(tmp_path):
     from dataclasses import replace
 
-    from rag.embedded import MODELS, model_file
+    from paperchat.rag.embedded import MODELS, model_file
 
     spec = replace(MODELS["qwen2.5-1.5b"], key="one-part", parts=1, sha256="0" * 64)
     with pytest.raises(ModelFileError, match="sha256"):
@@ -179,7 +179,7 @@ def test_damaged_part_fails_the_hash_check(tmp_path):
 
 @pytest.mark.slow
 def test_embedded_model_answers_streams_and_follows_a_schema(real_settings):
-    from rag.embedded import EmbeddedLLM
+    from paperchat.rag.embedded import EmbeddedLLM
 
     llm = EmbeddedLLM.from_settings(real_settings)
     seen: list[str] = []
@@ -202,7 +202,7 @@ def test_embedded_model_answers_streams_and_follows_a_schema(real_settings):
 
 @pytest.mark.slow
 def test_embedded_prefix_cache_skips_the_shared_prefix(real_settings):
-    from rag.embedded import EmbeddedLLM
+    from paperchat.rag.embedded import EmbeddedLLM
 
     llm = EmbeddedLLM.from_settings(real_settings)
     prefix = "Sources:\n" + " ".join(f"Fact {i}: the value of item {i} is {i * 7}." for i in range(60))

@@ -8,10 +8,10 @@ import ollama
 import pytest
 from pydantic import ValidationError
 
-from rag.backends import AutoLLM, OllamaLLM, estimate_prompt_tokens
-from rag.errors import ContextOverflowError, ModelNotPulledError, ModelUnavailableError
-from rag.models import Message, Request
-from rag.settings import Settings
+from paperchat.rag.backends import AutoLLM, OllamaLLM, estimate_prompt_tokens
+from paperchat.rag.errors import ContextOverflowError, ModelNotPulledError, ModelUnavailableError
+from paperchat.rag.models import Message, Request
+from paperchat.rag.settings import Settings
 
 from .fakes import ScriptedLLM
 from .ollama_standin import BUSY, OllamaStandIn, StandInModel
@@ -90,7 +90,7 @@ def test_an_older_server_that_says_less_about_the_model(standin):
 def test_num_ctx_is_capped_to_the_trained_context(standin, caplog):
     standin.models = [StandInModel(MODEL, context_length=4096)]
     llm = OllamaLLM(standin.url, MODEL, num_ctx=8192)
-    with caplog.at_level(logging.WARNING, logger="rag.backends"):
+    with caplog.at_level(logging.WARNING, logger="paperchat.rag.backends"):
         llm.check()
     assert "trained for 4096 tokens" in caplog.text
     ask(llm)
@@ -129,7 +129,7 @@ def test_busy_server_is_a_sentence_and_auto_says_it_falls_back(standin, caplog):
     fallback = ScriptedLLM(lambda r: "embedded answer", model="embedded-fake")
     auto = AutoLLM(OllamaLLM(standin.url, MODEL), lambda: fallback, recheck_s=60)
     assert auto.active() is auto.ollama  # up and has the model; the chat then gets 503
-    with caplog.at_level(logging.WARNING, logger="rag.backends"):
+    with caplog.at_level(logging.WARNING, logger="paperchat.rag.backends"):
         assert ask(auto).text == "embedded answer"
     assert BUSY in caplog.text and "retrying this request on the embedded model embedded-fake" in caplog.text
 
@@ -187,7 +187,7 @@ def test_truncation_by_the_go_runner_is_detected(standin, caplog):
     sources = "Sources: " + " ".join(f"fact {i} is {i * 7}." for i in range(100))
     ours = estimate_prompt_tokens([Message("system", "Answer from the sources."), Message("user", sources)])
     assert ours + 64 <= 1024 < 2 * ours  # fits by paperchat's count, not by the model's
-    with caplog.at_level(logging.WARNING, logger="rag.backends"), pytest.raises(
+    with caplog.at_level(logging.WARNING, logger="paperchat.rag.backends"), pytest.raises(
         ContextOverflowError, match="1,024 prompt .*cut the prompt.*PAPERCHAT_OLLAMA__NUM_CTX"
     ):
         ask(llm, sources, max_tokens=64)
@@ -258,7 +258,7 @@ def test_doctor_shows_what_the_server_says(standin):
 
 
 def test_doctor_report_with_ollama(standin, tmp_path):
-    from rag.doctor import report
+    from paperchat.rag.doctor import report
 
     settings = Settings(data_dir=tmp_path / "d", model={"backend": "ollama"}, ollama={"host": standin.url})
     text, _ = report(settings)
@@ -266,7 +266,7 @@ def test_doctor_report_with_ollama(standin, tmp_path):
 
 
 def test_keep_alive_validation_agrees_with_the_servers_parser():
-    from rag.settings import parse_keep_alive
+    from paperchat.rag.settings import parse_keep_alive
 
     from .ollama_standin import keep_alive_seconds
 

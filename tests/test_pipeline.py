@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag import prompts
-from rag.errors import QuestionError, QuestionTooLongError
-from rag.pipeline import Done, Pipeline, Status, Token, check_question
-from rag.retrieval import Retriever
+from paperchat.rag import prompts
+from paperchat.rag.errors import QuestionError, QuestionTooLongError
+from paperchat.rag.pipeline import Done, Pipeline, Status, Token, check_question
+from paperchat.rag.retrieval import Retriever
 
 from .fakes import INJECTION, ScriptedLLM, copying_reply
 

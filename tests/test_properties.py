@@ -6,11 +6,11 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from rag.corpus import Paper, parse_jsonl, parse_listing
-from rag.critique import Critic, Source, split_claims
-from rag.errors import CorpusError, QuestionError
-from rag.pipeline import Answer, Pipeline, check_question
-from rag.retrieval import Retriever
+from paperchat.rag.corpus import Paper, parse_jsonl, parse_listing
+from paperchat.rag.critique import Critic, Source, split_claims
+from paperchat.rag.errors import CorpusError, QuestionError
+from paperchat.rag.pipeline import Answer, Pipeline, check_question
+from paperchat.rag.retrieval import Retriever
 
 from .fakes import ScriptedLLM, copying_reply
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from eval import metrics
-from eval.questions import load_questions
-from rag.corpus import Paper, normalize_text
+from paperchat.eval import metrics
+from paperchat.eval.questions import load_questions
+from paperchat.rag.corpus import Paper, normalize_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"questions": ROOT / "eval" / "questions.jsonl", "heldout": ROOT / "eval" / "heldout.jsonl"}

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from rag.corpus import Paper
-from rag.errors import IndexCorruptError
-from rag.records import (
+from paperchat.rag.corpus import Paper
+from paperchat.rag.errors import IndexCorruptError
+from paperchat.rag.records import (
     PAPER_JSON,
     TITLE,
     Chunk,

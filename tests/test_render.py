@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from rag import prompts
-from rag.corpus import Paper
-from rag.critique import ClaimCheck
-from rag.pipeline import Answer, AnswerRow, Citation, Related, Timings
-from ui.render import (
+from paperchat.rag import prompts
+from paperchat.rag.corpus import Paper
+from paperchat.rag.critique import ClaimCheck
+from paperchat.rag.pipeline import Answer, AnswerRow, Citation, Related, Timings
+from paperchat.ui.render import (
     BADGES,
     MISSING_SIDE,
     RELATED_LABEL,

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from eval.metrics import recall_at
-from rag.retrieval import Retriever, rrf
+from paperchat.eval.metrics import recall_at
+from paperchat.rag.retrieval import Retriever, rrf
 
 from .conftest import ROOT
 

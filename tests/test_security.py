@@ -5,62 +5,35 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from rag.cli import main
-from rag.corpus import load_papers, parse_jsonl
-from rag.embeddings import HashingEmbedder
-from rag.errors import ConfigError, CorpusError, IngestBusyError, QuestionError
+from paperchat.cli import main
+from paperchat.rag.corpus import load_papers, parse_jsonl
+from paperchat.rag.embeddings import HashingEmbedder
+from paperchat.rag.errors import ConfigError, CorpusError, IngestBusyError, QuestionError
 from .fakes import ScriptedLLM
-from rag.pipeline import Pipeline, check_question
-from rag.retrieval import Retriever
-from rag.settings import ServerSettings, Settings, unknown_env
-from rag.store import PaperIndex
-from ui.embed import snippet
-from ui.security import RateLimiter, Signer, embed_token
-from ui.server import bind, create_app, serve
+from paperchat.rag.pipeline import Pipeline, check_question
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import ServerSettings, Settings, unknown_env
+from paperchat.rag.store import PaperIndex
+from paperchat.ui.embed import snippet
+from paperchat.ui.security import RateLimiter, Signer, embed_token
+from paperchat.ui.server import bind, serve
 
 from .conftest import ROOT
 from .fakes import SlowLLM, copying_reply
-from .live import free_port, live_server
+from .live import free_port
 
 API = "/api/v1"
 WIKI = "https://wiki.example.org"
 TOKEN = "s3cret-token"
 Q = {"question": "What does SPELL propose?"}
-
-
-@pytest.fixture(scope="module")
-def shared_index(tmp_path_factory, seed_papers) -> PaperIndex:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("sec") / "data", model={"backend": "embedded"})
-    index = PaperIndex(settings, HashingEmbedder())
-    index.ingest(seed_papers)
-    return index
-
-
-@pytest.fixture
-def start(shared_index):
-    """``start(**server_settings)`` serves a fresh app; returns (url, app)."""
-    stack = contextlib.ExitStack()
-
-    def _start(*, index=None, mount_ui=False, llm=None, root_path="", **server):
-        index = index or shared_index
-        settings = index.settings.model_copy(update={"server": ServerSettings(root_path=root_path, **server)})
-        retriever = Retriever(index)
-        app = create_app(settings, Pipeline(settings, retriever, llm or ScriptedLLM(copying_reply)), retriever,
-                         mount_ui=mount_ui)
-        return stack.enter_context(live_server(app, root_path=root_path)), app
-
-    yield _start
-    stack.close()
 
 
 def bearer(token=TOKEN) -> dict:
@@ -138,7 +111,7 @@ def _run_cli_repeatedly(tmp_path, paths: dict, runs: int, timeout: float, worker
 
     def run(job):
         name, (args, expected) = job
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", *args], env=env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "paperchat.cli", *args], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=ROOT)
         try:
             _, err = proc.communicate(timeout=timeout)
@@ -187,12 +160,12 @@ def test_cli_exits_promptly_after_an_error_with_the_real_model_loaded(tmp_path):
 
 
 def test_questions_are_checked_before_the_model_loads(monkeypatch, tmp_path, capsys):
-    import rag.services
+    import paperchat.rag.services
 
     def no_model(*a, **k):  # the same interface as build_pipeline, failing loudly if reached
         raise AssertionError("the model was loaded for a question that was refused")
 
-    monkeypatch.setattr(rag.services, "build_pipeline", no_model)
+    monkeypatch.setattr(paperchat.rag.services, "build_pipeline", no_model)
     assert main(["--data-dir", str(tmp_path), "ask", "\u200b"]) == 2
     assert "The question is empty" in capsys.readouterr().err
 
@@ -433,17 +406,17 @@ def test_hostile_ingest_inputs_are_refused_with_a_sentence(tmp_path):
     zero.symlink_to("/dev/zero")
     with pytest.raises(CorpusError, match="not a regular file"):
         load_papers([zero])
-    import rag.corpus
+    import paperchat.rag.corpus
 
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * 2048)
-    original = rag.corpus.MAX_FILE_BYTES
-    rag.corpus.MAX_FILE_BYTES = 1024
+    original = paperchat.rag.corpus.MAX_FILE_BYTES
+    paperchat.rag.corpus.MAX_FILE_BYTES = 1024
     try:
         with pytest.raises(CorpusError, match="the limit is 1,024"):
             load_papers([big])
     finally:
-        rag.corpus.MAX_FILE_BYTES = original
+        paperchat.rag.corpus.MAX_FILE_BYTES = original
 
 
 # -- low: settings validated ----------------------------------------------------------------------

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from rag import prompts
-from rag.corpus import Paper
-from rag.critique import Critic, Source, listing_mismatch, number_bound_elsewhere, wrong_subject
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from rag.shapes import classify, comparison_sides, listing_sentence
+from paperchat.rag import prompts
+from paperchat.rag.corpus import Paper
+from paperchat.rag.critique import Critic, Source, listing_mismatch, number_bound_elsewhere, wrong_subject
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.shapes import classify, comparison_sides, listing_sentence
 
 from .fakes import ScriptedLLM, copying_reply
 
@@ -224,7 +224,7 @@ def test_a_claim_citing_two_papers_is_checked_against_both():
 
 
 def test_listing_fields_of_two_papers_are_compared_from_the_records():
-    from rag.shapes import compare_listing
+    from paperchat.rag.shapes import compare_listing
 
     assert compare_listing(SSRL, SPELL_P, "authors", 1, 2) == "SSRL has more authors than SPELL (18 against 8) [1][2]."
     assert compare_listing(MUSIC_P, GTA, "date", 1, 2) == "Beyond Grand Theft Auto V for Self Driving was listed before Music Transformer [1][2]."

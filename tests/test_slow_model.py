@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from eval.questions import load_questions
-from eval.runner import planted_checks
-from rag import prompts
-from rag.critique import Critic
-from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
-from rag.store import PaperIndex
+from paperchat.eval.questions import load_questions
+from paperchat.eval.runner import planted_checks
+from paperchat.rag import prompts
+from paperchat.rag.critique import Critic
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.store import PaperIndex
 
 from .conftest import ROOT
 from .fakes import INJECTION
@@ -25,7 +25,7 @@ OUT = ROOT / "test-output"
 
 @pytest.fixture(scope="session")
 def real_llm(real_settings):
-    from rag.embedded import EmbeddedLLM
+    from paperchat.rag.embedded import EmbeddedLLM
 
     return EmbeddedLLM.from_settings(real_settings)
 
@@ -80,7 +80,7 @@ def test_critique_with_the_model_judge_catches_planted_errors(real_pipeline, rea
 
 @pytest.mark.browser
 def test_real_answer_in_the_browser(real_settings, real_index, real_llm):
-    from ui.server import create_app
+    from paperchat.ui.server import create_app
 
     from .live import ask_in_page
 

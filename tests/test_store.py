@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.corpus import Paper, parse_jsonl
-from rag.embeddings import HashingEmbedder
-from rag.errors import IndexCorruptError, IndexMissingError, IngestBusyError, IngestError
-from rag.retrieval import Retriever
-from rag.settings import Settings
-from rag.places import LocalPlace, Manifest
-from rag.store import IngestPlan, PaperIndex, plan_ingest, status
+from paperchat.rag.corpus import Paper, parse_jsonl
+from paperchat.rag.embeddings import HashingEmbedder
+from paperchat.rag.errors import IndexCorruptError, IndexMissingError, IngestBusyError, IngestError
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import Settings
+from paperchat.rag.places import LocalPlace, Manifest
+from paperchat.rag.store import IngestPlan, PaperIndex, plan_ingest, status
 
 from .conftest import ROOT, SEEDS
 from .fakes import FailingEmbedder
@@ -150,9 +150,9 @@ def test_killed_ingest_keeps_serving_and_is_swept(settings, seed_papers, tmp_pat
 import sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
-from rag.corpus import load_papers
-from rag.settings import Settings
-from rag.store import PaperIndex
+from paperchat.rag.corpus import load_papers
+from paperchat.rag.settings import Settings
+from paperchat.rag.store import PaperIndex
 from tests.fakes import SlowEmbedder
 s = Settings(data_dir={str(settings.data_dir)!r})
 PaperIndex(s, SlowEmbedder(Path({str(marker)!r}), delay=0.5)).ingest(load_papers([Path({str(SEEDS)!r})]), rebuild=True)

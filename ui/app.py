@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import gradio as gr
 
-from rag.errors import PaperchatError
-from rag.pipeline import Done, Pipeline, Status, Token
-from rag.retrieval import Retriever
+from paperchat.rag.errors import PaperchatError
+from paperchat.rag.pipeline import Done, Pipeline, Status, Token
+from paperchat.rag.retrieval import Retriever
 
 from .render import answer_html, ask_about, date_key, draft_html, e, paper_html, paper_row
 
@@ -97,7 +97,7 @@ def build_blocks(
 ) -> gr.Blocks:
     """The chat page; ``compact`` drops the papers tab and the header, for embedding in an iframe.
 
-    ``gate`` (a :class:`ui.security.Gate`) shares the answer slots with the HTTP API.
+    ``gate`` (a :class:`paperchat.ui.security.Gate`) shares the answer slots with the HTTP API.
     """
 
     def exclusive():

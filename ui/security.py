@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
-from rag.settings import normalize_origin
+from paperchat.rag.settings import normalize_origin
 
 API_PREFIX = "/api/v1"
 #: Paths of the API that need no credential (load balancers, client generators).

@@ -7,7 +7,7 @@ Routes (all under ``--root-path`` when behind a proxy):
 - ``/api/v1/ask/stream`` the same as NDJSON events (status, token, answer | error);
 - ``/api/v1/papers``, ``/api/v1/health``; OpenAPI at ``/api/v1/openapi.json``, docs at ``/api/v1/docs``.
 
-Access control, limits and admission live in :mod:`ui.security` (one gate in front of
+Access control, limits and admission live in :mod:`paperchat.ui.security` (one gate in front of
 everything); this module only defines the routes and runs uvicorn.
 """
 
@@ -30,10 +30,11 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.errors import ConfigError, PaperchatError, QuestionTooLongError
-from rag.pipeline import Answer, Done, Pipeline, Status, Token, check_question
-from rag.retrieval import Retriever
-from rag.settings import Settings
+from paperchat.rag.corpus import PaperInfo
+from paperchat.rag.errors import ConfigError, PaperchatError
+from paperchat.rag.pipeline import Answer, Done, Pipeline, Status, Token
+from paperchat.rag.retrieval import Retriever
+from paperchat.rag.settings import Settings
 
 from .security import API_PREFIX, BUSY_RETRY_S, LOCAL_HOSTS, Busy, Gate, Guard, GuardConfig, parse_networks
 
@@ -57,14 +58,8 @@ class ErrorBody(BaseModel):
     message: str
 
 
-class PaperOut(BaseModel):
-    id: str
-    title: str
-    abstract: str
-    authors: int | None = None
-    date: str | None = None
-    upvotes: int | None = None
-    urls: list[str] = []
+class PaperOut(PaperInfo):
+    """A paper as ``/papers`` lists it."""
 
 
 class Health(BaseModel):
@@ -154,10 +149,6 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     def error_response(err: PaperchatError) -> JSONResponse:
         return _error(err.http_status, err.code, str(err))
 
-    def check_length(question: str) -> None:
-        if len(question) > settings.answer.max_question_chars:
-            raise QuestionTooLongError(len(question), settings.answer.max_question_chars)
-
     def busy() -> JSONResponse:
         return _error(503, "busy", "paperchat is answering too many questions right now. Try again in a minute.",
                       {"Retry-After": str(BUSY_RETRY_S)})
@@ -171,7 +162,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     )
     def ask(body: AskBody):
         try:
-            check_length(body.question)
+            pipeline.check(body.question)  # a bad question is refused before it waits for the model
             with gate.exclusive():
                 return pipeline.ask(body.question, body.history)
         except PaperchatError as err:
@@ -188,8 +179,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     )
     async def ask_stream(body: AskBody):
         try:
-            check_length(body.question)
-            check_question(body.question, settings.answer.max_question_chars)
+            pipeline.check(body.question)
             gate.enter()
         except PaperchatError as err:
             return error_response(err)
@@ -200,13 +190,13 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     @app.get(f"{API_PREFIX}/papers", response_model=list[PaperOut], responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}})
     def papers():
         try:
-            return [PaperOut(**p.model_dump(include=set(PaperOut.model_fields))) for p in retriever.papers()]
+            return [PaperOut(**p.info().model_dump()) for p in retriever.papers()]
         except PaperchatError as err:
             return error_response(err)
 
     @app.get(f"{API_PREFIX}/health", response_model=Health)
     def health():
-        from rag.store import status
+        from paperchat.rag.store import status
 
         info = pipeline.llm.describe()
         try:

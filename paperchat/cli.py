@@ -13,43 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .errors import PaperchatError
+from paperchat.rag.errors import PaperchatError
 
 log = logging.getLogger("paperchat")
 
 
 def _settings(args: argparse.Namespace):
-    from pydantic import ValidationError
+    from paperchat.rag.services import settings_from_env
 
-    from .settings import ENV_ALIASES, Settings, unknown_env
-
-    unknown = unknown_env(os.environ)
-    if unknown:
-        log.warning("ignoring unknown environment variable(s) %s: paperchat's settings are named in the README "
-                    "(PAPERCHAT_<FIELD> or PAPERCHAT_<GROUP>__<FIELD>).", ", ".join(unknown))
-    overrides: dict = {}
-    for alias, real in ENV_ALIASES.items():
-        if os.environ.get(alias) and not os.environ.get(real):
-            log.warning("%s is read as %s.", alias, real)
-            group, field = real.removeprefix("PAPERCHAT_").lower().split("__")
-            overrides.setdefault(group, {})[field] = os.environ[alias]
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    try:
-        return Settings(**overrides)
-    except ValidationError as err:
-        raise _config_error(err) from None
-
-
-def _config_error(err, option: bool = False):
-    """A pydantic ValidationError as a sentence naming the setting (or the command-line ``option``)."""
-    from .errors import ConfigError
-
-    first = err.errors()[0]
-    name = "__".join(str(p) for p in first.get("loc", ()) if not isinstance(p, int))
-    where = f"--{name.replace('_', '-')}" if option else f"PAPERCHAT_{name.upper()}" if name else "a setting"
-    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ").rstrip(".")
-    return ConfigError(f"{where} is not valid: {msg}. Fix it and run the command again.")
+    return settings_from_env(getattr(args, "data_dir", None))
 
 
 def _progress_bar() -> Callable[[str, int, int], None]:
@@ -71,8 +43,8 @@ def _progress_bar() -> Callable[[str, int, int], None]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .corpus import load_papers
-    from .services import build_index
+    from paperchat.rag.corpus import load_papers
+    from paperchat.rag.services import build_index
 
     settings = _settings(args)
     paths = [Path(p) for p in args.paths] or [settings.seeds_dir]
@@ -94,8 +66,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .services import build_retriever
-    from .pipeline import check_question
+    from paperchat.rag.services import build_retriever
+    from paperchat.rag.pipeline import check_question
 
     settings = _settings(args)
     query = check_question(args.question, settings.answer.max_question_chars)
@@ -117,7 +89,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_papers(args: argparse.Namespace) -> int:
-    from .services import build_index
+    from paperchat.rag.services import build_index
 
     papers = build_index(_settings(args)).papers()
     if args.json:
@@ -130,8 +102,8 @@ def cmd_papers(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .pipeline import Done, Status, Token, check_question
-    from .services import build_pipeline
+    from paperchat.rag.pipeline import Done, Status, Token, check_question
+    from paperchat.rag.services import build_pipeline
 
     settings = _settings(args)
     check_question(args.question, settings.answer.max_question_chars)  # before loading any model
@@ -175,13 +147,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from eval.runner import main as eval_main
+    from paperchat.eval.runner import main as eval_main
 
     return eval_main(args)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import report
+    from paperchat.rag.doctor import report
 
     text, healthy = report(_settings(args))
     print(text)
@@ -189,13 +161,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .corpus import load_papers
-    from .errors import IndexMissingError
-    from .pipeline import Pipeline
-    from .retrieval import Retriever
-    from .services import build_index, build_llm
-
     from pydantic import ValidationError
+
+    from paperchat.rag.services import build_service, config_error
+    from paperchat.ui.server import bind, serve
 
     settings = _settings(args)
     try:
@@ -206,32 +175,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.token:
             settings.server.api_token = args.token
     except ValidationError as err:
-        raise _config_error(err, option=True) from None
-    from ui.server import bind
-
+        raise config_error(err, option=True) from None
     bind(settings.server.host, settings.server.port).close()  # a port in use is said now, not after loading the model
-    index = build_index(settings)
-    try:
-        index.current_manifest()
-    except IndexMissingError:
-        print(f"The index is empty: indexing the seed papers in {settings.seeds_dir} first…", file=sys.stderr)
-        index.ingest(load_papers([settings.seeds_dir]), progress=_progress_bar())
-    print("loading the language model…", file=sys.stderr, flush=True)
-    llm = build_llm(settings)
-    info = llm.describe()
-    print(f"answering with {info.get('model')} ({info.get('backend')})", file=sys.stderr)
-    retriever = Retriever(index)
-    from ui.server import serve
-
-    serve(settings, Pipeline(settings, retriever, llm), retriever)
+    service = build_service(settings, progress=_progress_bar(), note=lambda m: print(m, file=sys.stderr, flush=True))
+    serve(settings, service.pipeline, service.retriever)
     return 0
 
 
 def cmd_embed_snippet(args: argparse.Namespace) -> int:
-    from ui.embed import snippet
+    from paperchat.ui.embed import snippet
 
-    from .errors import ConfigError
-    from .settings import normalize_origin
+    from paperchat.rag.errors import ConfigError
+    from paperchat.rag.settings import normalize_origin
 
     settings = _settings(args)
     token = args.token or settings.server.api_token
