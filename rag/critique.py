@@ -284,6 +284,10 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     # "How many GPUs ...?": what is counted must stand next to the number in the source
     counted = re.search(r"\bhow many ([a-z][\w\-]*)", question, re.IGNORECASE)
     unit = set(content_words(counted.group(1))) if counted else set()
+    # "How many of PuzzleBen's questions are riddles?": what is counted is the riddles
+    among = re.search(r"\bhow many of\b[^?]*?\b(?:are|were)\s+([a-z][\w\-]*)", question, re.IGNORECASE)
+    if among and content_words(among.group(1)):
+        unit = set(content_words(among.group(1)))
     sentences = [paper.title, *paper_sentences(paper)]
     for value in values:
         for sentence in sentences:

@@ -50,6 +50,7 @@ from .shapes import (
     classify,
     compare_listing,
     comparison_sides,
+    side_questions,
     display_name,
     focus_overlap,
     listing_sentence,
@@ -426,7 +427,8 @@ class Pipeline:
             if all(claims):
                 draft = " ".join([*claims, *([compared] if compared else [])])
                 return Plan("comparison", sources, draft=draft, sides=sides, missing=missing, side_of=side_of)
-        return Plan("comparison", sources, sides=sides, missing=missing, side_of=side_of)
+        asked = dict(zip(sides, side_questions(question)))
+        return Plan("comparison", sources, sides=sides, missing=missing, side_of=side_of, side_questions=asked)
 
     def _side_paper(self, side: str, question: str, taken: Sequence[str]) -> Hit | None:
         """The paper one side of a comparison is about: the one it names, else the best match of its description."""
@@ -468,8 +470,9 @@ class Pipeline:
             if parts:
                 yield Token("\n")
             rules = prompts.SIDE_RULES.format(side=side, n=n)
-            part, usage = yield from self._draft(llm, self.sources_text([by_n[n]]), question, rules, timings, started)
-            parts.append(part)
+            asked = plan.side_questions.get(side, question)
+            part, usage = yield from self._draft(llm, self.sources_text([by_n[n]]), asked, rules, timings, started)
+            parts.append(drop_preamble(part))
             total.add(usage)
             total.generation_seconds += usage.generation_seconds
         return "\n".join(parts), total
@@ -596,6 +599,22 @@ class Pipeline:
         raise RuntimeError("the pipeline ended without an answer")  # pragma: no cover
 
 
+_PREAMBLE = re.compile(
+    r"^\s*(?:\[\d+\]\s*)?(?:(?:the|this) source (?:above )?(?:states|says|shows|reports|mentions) that|according to the source,?)\s*",
+    re.IGNORECASE,
+)
+
+
+def drop_preamble(text: str) -> str:
+    """A drafted sentence without "The source states that" in front.
+
+    >>> drop_preamble("The source states that SPELL reaches 7.6 points [1].")
+    'SPELL reaches 7.6 points [1].'
+    """
+    rest = _PREAMBLE.sub("", text, count=1)
+    return rest[:1].upper() + rest[1:] if rest != text else text
+
+
 def _phrase_matches(topic: str, scored: list[tuple[float, Hit, str]], top: float) -> list[tuple[float, Hit, str]]:
     """Candidates that state a distinctive phrase of the topic ("tree search") rank with the best match,
     with the sentence that states it; a phrase that most candidates share ("language models") counts for nothing."""
@@ -647,6 +666,7 @@ class Plan:
     sides: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     side_of: dict[str, int] = field(default_factory=dict)  # comparison side -> its source number
+    side_questions: dict[str, str] = field(default_factory=dict)  # comparison side -> the question asked of it alone
     related: list[Related] = field(default_factory=list)
     refusal: bool = False
 

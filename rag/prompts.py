@@ -44,9 +44,9 @@ DRAFT_RULES = (
 
 # Comparisons are drafted one side at a time: the model sees only that side's paper.
 SIDE_RULES = (
-    "The question compares two things; the source above is about {side} only. In one or two complete sentences, "
-    "say what the source states about {side} that the question asks for, copying its names and numbers exactly. "
-    "End each sentence with [{n}]."
+    "The source above is about {side} only. Answer the question for {side} in one or two complete sentences that "
+    "name {side} and give the number or fact asked for, copying names and numbers exactly. End each sentence "
+    "with [{n}]."
 )
 
 # Used when a draft holds no statement at all (e.g. a bare "[1]"): ask for the sentence itself.

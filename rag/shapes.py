@@ -319,6 +319,19 @@ def _side_of(segment: str) -> str | None:
     return " ".join(words) if len(words) <= 8 and len(content_words(" ".join(words))) >= 2 else None
 
 
+def _clause_split(question: str) -> tuple[str, str, str, str] | None:
+    """(head, first clause, second clause, tail) around the word that turns a comparison to its second side."""
+    for pattern in _SIDE_SPLITS:
+        parts = re.split(pattern, question, maxsplit=1, flags=re.IGNORECASE)
+        if len(parts) != 2:
+            continue
+        cut = max(parts[0].rfind(c) for c in ":,;") + 1
+        head, left = parts[0][:cut], parts[0][cut:]
+        right = re.split(r"[,:;?]|\s+(?:both|each|respectively|in terms of|when|if)\b", parts[1])[0]
+        return head, left.strip(), right.strip(), parts[1][len(right) :]
+    return None
+
+
 def _clause_sides(question: str) -> list[str]:
     """The two sides read from the clauses around "or" / "versus" / "compared with" / "and".
 
@@ -329,17 +342,43 @@ def _clause_sides(question: str) -> list[str]:
     >>> _clause_sides("Which trains on more examples: the item-recommendation study's larger dataset or SSR-Zero?")
     ["item-recommendation study's larger dataset", 'SSR-Zero']
     """
-    for pattern in _SIDE_SPLITS:
-        parts = re.split(pattern, question, maxsplit=1, flags=re.IGNORECASE)
-        if len(parts) != 2:
-            continue
-        left = re.split(r"[:,;]", parts[0])[-1]
-        right = re.split(r"[,:;?]|\s+(?:both|each|respectively|in terms of|when|if)\b", parts[1])[0]
-        a, b = _side_of(left), _side_of(right)
-        if a and b and fold(a) != fold(b) and not (a in _GENERIC_SIDES or b in _GENERIC_SIDES):
-            return [a, b]
+    split = _clause_split(question)
+    if split is None:
         return []
+    a, b = _side_of(split[1]), _side_of(split[2])
+    if a and b and fold(a) != fold(b) and not (a in _GENERIC_SIDES or b in _GENERIC_SIDES):
+        return [a, b]
     return []
+
+
+def side_questions(question: str) -> list[str]:
+    """The comparison asked of each side alone (for drafting one side at a time); [] if the clauses do not part.
+
+    >>> side_questions("Which reports the larger improvement: SELF-GUIDE on generation tasks or SCoRe on HumanEval?")
+    ['Which reports the larger improvement: SELF-GUIDE on generation tasks?', 'Which reports the larger improvement: SCoRe on HumanEval?']
+    >>> side_questions("How does SCoRe's gain on MATH compare with SELF-GUIDE's gain on classification tasks?")
+    ["What is SCoRe's gain on MATH?", "What is SELF-GUIDE's gain on classification tasks?"]
+    """
+    split = _clause_split(question)
+    if split is None or not _clause_sides(question):
+        return []
+    head, left, right, tail = split
+    tail = tail.strip()
+    out = []
+    for clause in (left, right):
+        if head:
+            text = f"{head.strip()} {clause} {tail}"
+        elif re.match(r"(how (much|many|far|long)|what|which|who)\b", clause, re.IGNORECASE):
+            text = f"{clause} {tail}"
+        else:
+            words = clause.split()
+            while words and words[0].lower() in _QUESTION_WORDS:
+                words = words[1:]
+            clause = " ".join(words)
+            text = f"{clause} {tail}" if len(tail.split()) > 3 else f"What is {clause}?"
+        text = re.sub(r"\s+([?:,;.])", r"\1", " ".join(text.split())).rstrip(" ?.") + "?"
+        out.append(text)
+    return out
 
 
 def topic_of(question: str) -> str:

@@ -105,6 +105,10 @@ def test_quantity_question_needs_the_quantity_asked_for():
     assert answers_quantity("SPARK reaches 67.5 F1.", "What F1 does SPARK reach on ProcessBench?", SPARK) is None
     _, v = verdicts("SPARK used Qwen2.5-Math-7B [1].", question=q)
     assert v == ["unsupported"]
+    # "how many of X are Y" counts the Y: a count of all X does not answer it
+    of = "How many of SPARK's benchmarks are coding benchmarks?"
+    assert answers_quantity("SPARK uses six mathematical reasoning benchmarks.", of, SPARK).startswith("the abstract does not give")
+    assert answers_quantity("SPARK uses six benchmarks.", "How many benchmarks does SPARK use?", SPARK) is None
 
 
 def test_citation_forms_are_parsed():

@@ -112,7 +112,7 @@ def test_comparison_is_drafted_one_side_at_a_time_each_from_its_own_paper(fake_i
         if request.json_schema is not None:
             return '{"quote": "", "verdict": "supported"}'
         prompt = request.messages[-1].content
-        seen.append(prompt.split(prompts.DRAFT_QUESTION.format(question=""))[0])  # the sources shown
+        seen.append(prompt)
         if "about SPELL only" in prompt:
             return "SPELL has a single model play questioner, responder and verifier [1]."
         return "Music Transformer uses relative attention to generate music with long-term structure [2]."
@@ -122,8 +122,9 @@ def test_comparison_is_drafted_one_side_at_a_time_each_from_its_own_paper(fake_i
     assert answer.shape == "comparison"
     # two drafting calls, and each saw only its own side's paper
     assert len(seen) == 2
-    assert SPELL in seen[0] and MUSIC not in seen[0]
-    assert MUSIC in seen[1] and SPELL not in seen[1]
+    # the question is asked of each side alone too: the other side is not even named
+    assert SPELL in seen[0] and "Music" not in seen[0] and "Question: SPELL: what does each do?" in seen[0]
+    assert MUSIC in seen[1] and "SPELL" not in seen[1]
     assert [r.label for r in answer.rows] == ["SPELL", "Music Transformer"]
     assert [c.title for c in answer.citations] == [SPELL, MUSIC]
     assert not any(r.missing for r in answer.rows) or answer.verdict != "supported"
