@@ -569,6 +569,20 @@ class Critic:
                 on_claim(check)
         return self._repair(checks, time.perf_counter() - started)
 
+    def check_parts(self, parts: Sequence[tuple[str, str, str]], sources: Sequence[Source]) -> Critique:
+        """Check a draft written in parts (the sides of a comparison): each part is ``(draft, question,
+        sources_text)``, checked against the question asked of it; one verdict for the whole."""
+        started = time.perf_counter()
+        calls = 0
+        checks: list[ClaimCheck] = []
+        for draft, question, sources_text in parts:
+            checks += self.check(draft, sources, sources_text, question=question).claims
+            calls += self.calls
+        result = self._repair([c.model_copy(update={"reasons": [r for r in c.reasons if r != prompts.REMOVED_NOTE]}) for c in checks],
+                              time.perf_counter() - started)
+        result.model_calls = self.calls = calls
+        return result
+
     # -- one claim -------------------------------------------------------------------
 
     def _check_claim(

@@ -437,7 +437,9 @@ class Pipeline:
             hits = hits or [h for h in self.retriever.search(side, k=3) if name_in(side, f"{h.paper.title} {h.paper.abstract}")]
         else:
             hits = self.retriever.search(side, k=3)
-        return next((h for h in hits if h.paper.id not in taken), None)
+        # "SCoRe" is that paper's name, not the word "score" in another title
+        exact = [h for h in hits if re.search(rf"(?<!\w){re.escape(side)}(?!\w)", f"{h.paper.title} {h.paper.abstract}")]
+        return next((h for h in [*exact, *hits] if h.paper.id not in taken), None)
 
     # -- drafting ---------------------------------------------------------------------
 
@@ -464,18 +466,19 @@ class Pipeline:
     def _draft_sides(self, llm: LLM, plan: Plan, question: str, timings: Timings, started: float):
         """A comparison drafted one side at a time, each from its own paper alone (so facts cannot swap sides)."""
         by_n = {s.n: s for s in plan.sources}
-        parts: list[str] = []
+        parts: list[tuple[str, str, str]] = []  # (draft, the question it answers, the sources it saw)
         total = Usage()
         for side, n in plan.side_of.items():
             if parts:
                 yield Token("\n")
             rules = prompts.SIDE_RULES.format(side=side, n=n)
-            asked = plan.side_questions.get(side, question)
-            part, usage = yield from self._draft(llm, self.sources_text([by_n[n]]), asked, rules, timings, started)
-            parts.append(drop_preamble(part))
+            asked = plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
+            shown = self.sources_text([by_n[n]])
+            part, usage = yield from self._draft(llm, shown, asked, rules, timings, started)
+            parts.append((drop_preamble(part), asked, shown))
             total.add(usage)
             total.generation_seconds += usage.generation_seconds
-        return "\n".join(parts), total
+        return "\n".join(p for p, _, _ in parts), total, parts
 
     @staticmethod
     def _stream(llm: LLM, request: Request, timings: Timings, started: float):
@@ -516,13 +519,14 @@ class Pipeline:
 
         t = time.perf_counter()
         usage = Usage()
+        side_drafts: list[tuple[str, str, str]] = []
         if plan.draft is not None:  # answered from the listing / the search itself
             draft = plan.draft
             timings.first_token = time.perf_counter() - started
             yield Token(draft)
         elif plan.shape == "comparison" and plan.side_of:
             yield Status("draft", "Drafting each side from its own paper…")
-            draft, usage = yield from self._draft_sides(llm, plan, standalone, timings, started)
+            draft, usage, side_drafts = yield from self._draft_sides(llm, plan, standalone, timings, started)
         else:
             yield Status("draft", f"Drafting from {len(sources)} papers…")
             draft, usage = yield from self._draft(llm, sources_text, standalone, None, timings, started)
@@ -538,7 +542,10 @@ class Pipeline:
             asked = strip_names(standalone, plan.sides) if plan.sides else standalone
             if plan.shape == "list":
                 asked = ""  # the listed sentences are the abstracts' own; which papers match was decided by the plan
-            result = critic.check(draft, sources, sources_text, question=asked)
+            if side_drafts:  # each side is checked against the question asked of it, with the sources it saw
+                result = critic.check_parts(side_drafts, sources)
+            else:
+                result = critic.check(draft, sources, sources_text, question=asked)
             timings.critique_prompt_tokens = llm.usage.prompt_tokens - before[0]
             timings.critique_cached_tokens = llm.usage.cached_tokens - before[1]
         else:
@@ -605,13 +612,19 @@ _PREAMBLE = re.compile(
 )
 
 
+# the small model sometimes repeats the side rule's first sentence back
+_ECHO = re.compile(r"^\s*the source (?:above )?is about [^.]{1,120}? only\.\s*", re.IGNORECASE)
+
+
 def drop_preamble(text: str) -> str:
     """A drafted sentence without "The source states that" in front.
 
     >>> drop_preamble("The source states that SPELL reaches 7.6 points [1].")
     'SPELL reaches 7.6 points [1].'
+    >>> drop_preamble("The source above is about GRAO only. GRAO gains 17.65% over DPO. [1]")
+    'GRAO gains 17.65% over DPO. [1]'
     """
-    rest = _PREAMBLE.sub("", text, count=1)
+    rest = _PREAMBLE.sub("", _ECHO.sub("", text, count=1), count=1)
     return rest[:1].upper() + rest[1:] if rest != text else text
 
 

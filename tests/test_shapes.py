@@ -266,3 +266,24 @@ def test_a_claim_that_restates_the_question_or_counts_the_wrong_thing_does_not_a
     assert samples.verdict == "supported"
     again = Critic().check("The DiT-Mem memory encoder is trained [1].", src, question="How is the DiT-Mem memory encoder trained?")
     assert again.verdict == "not supported" and "restates" in again.claims[0].reasons[0]
+
+
+def test_each_side_of_a_comparison_is_checked_against_the_question_asked_of_it(fake_index, settings):
+    # the joined question names DPO, which uMedSum's abstract never mentions: checked against it, the
+    # right uMedSum answer would be withheld as "not about the question"
+    def reply(request):
+        if request.json_schema is not None:
+            return '{"quote": "", "verdict": "supported"}'
+        if "about GRAO only" in request.messages[-1].content:
+            return "The source above is about GRAO only. GRAO achieves a 17.65% relative improvement over DPO [1]."
+        return "uMedSum achieves an average relative performance improvement of 11.8% in reference-free metrics [2]."
+
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
+    answer = pipeline.ask(
+        "Who reports the bigger relative improvement: GRAO over DPO, or uMedSum over the previous state of the art "
+        "on reference-free metrics?"
+    )
+    assert answer.shape == "comparison" and answer.verdict == "supported", [c.reasons for c in answer.claims]
+    assert [r.label for r in answer.rows] == ["GRAO", "uMedSum"] and not any(r.missing for r in answer.rows)
+    assert "17.65%" in answer.rows[0].text and "11.8%" in answer.rows[1].text
+    assert not answer.answer.startswith("The source")
