@@ -126,8 +126,13 @@ class Place(ABC):
 
 
 def new_generation_name() -> str:
-    """A sortable, unique generation name, e.g. ``g20261124T215000-1a2b3c``."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    """A sortable, unique generation name, e.g. ``g20261124T215000.123456-1a2b3c``.
+
+    The microseconds matter: ingests within one second used to sort by their random suffix, and a
+    reader then took a newer generation for an older one (``close_older`` left it open).
+    Names without them (before issue 13) still sort before any later one.
+    """
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
     return f"g{stamp}-{secrets.token_hex(3)}"
 
 

@@ -458,6 +458,19 @@ def _open_deleted(under: Path) -> list[str]:
     return _open_under(under)
 
 
+def test_generation_names_sort_in_the_order_they_were_made():
+    """``close_older`` compares names: three ingests within one second once sorted by their random suffix,
+    and the server kept a pruned generation open (the 7 handles seen when the test below ran alone)."""
+    from rag.places import new_generation_name
+
+    names = []
+    for _ in range(20):  # one ingest after another (each holds the ingest lock): a few ms apart at the least
+        names.append(new_generation_name())
+        time.sleep(0.002)
+    assert sorted(names) == names and len(set(names)) == len(names)
+    assert "g20261124T215000-1a2b3c" < names[0]  # names made before the change still sort as older
+
+
 def test_closing_a_generation_lets_go_of_its_files_at_once(tmp_path, seed_papers):
     """Chroma's Rust side closes SQLite and HNSW files on its own threads after ``close()``;
     ``Place.close`` returns only once they are closed (was: 11 of 20 closes still held them)."""
