@@ -174,7 +174,7 @@ def test_cli_error_paths_exit_promptly_every_time(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_cli_exits_promptly_after_an_error_with_the_real_model_loaded(tmp_path):
+def test_cli_exits_promptly_after_an_error_with_the_embedded_backend(tmp_path):
     """The original hang: the embedded backend chosen, then an error (here: no index). 20 runs, none may hang.
 
     The index is now checked before llama.cpp loads, so this error no longer loads it at all;
