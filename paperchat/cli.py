@@ -103,7 +103,7 @@ def cmd_papers(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from paperchat.rag.pipeline import Done, Status, Token, check_question
-    from paperchat.rag.services import build_pipeline
+    from paperchat.rag.services import build_pipeline, build_retriever
 
     settings = _settings(args)
     check_question(args.question, settings.answer.max_question_chars)  # before loading any model
@@ -111,7 +111,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         settings.model.backend = args.backend
     if args.no_critique:
         settings.answer.critique = False
-    pipeline = build_pipeline(settings)
+    retriever = build_retriever(settings)
+    retriever.snapshot()  # a missing or unusable index is said before the model loads
+    pipeline = build_pipeline(settings, retriever=retriever)
     answer = None
     streamed = False
     for event in pipeline.run(args.question):

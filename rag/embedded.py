@@ -208,6 +208,8 @@ class EmbeddedLLM(LLM):
         with contextlib.suppress(AttributeError):
             # the in-process server also listens on a random loopback port; lock it with a random key
             params.api_keys = [os.urandom(16).hex()]
+        with contextlib.suppress(AttributeError):
+            params.endpoint_metrics = True  # the metrics task proves the task loop runs (_await_task_loop)
         started = time.perf_counter()
         try:
             self._server = xlc.Server(params)
@@ -216,9 +218,27 @@ class EmbeddedLLM(LLM):
                 f"llama.cpp could not load {self.path} ({err}). The file is damaged or not a chat model: "
                 "delete it to have it joined again, or choose another PAPERCHAT_EMBEDDED__MODEL."
             ) from None
+        self._await_task_loop()
         self.load_seconds = time.perf_counter() - started
         self._lock = threading.Lock()
         log.info("embedded model %s loaded in %.1f s (%d/%d threads)", display, self.load_seconds, threads, generation_threads)
+
+    def _await_task_loop(self) -> None:
+        """Return only once llama.cpp's task loop runs, so that dropping this model can stop it.
+
+        xllamacpp's ``Server()`` returns just before its thread enters the task loop, and the loop
+        sets its "running" flag on entry, unlocked. A model dropped in that gap (an error right
+        after loading) has its stop request overwritten, and ``~Server`` then joins the loop
+        thread forever: the CLI hang after an error (futex waits at 0% CPU). A metrics request is
+        answered by the loop itself, so once it returns the flag is set and a later stop is seen.
+        """
+        try:
+            reply = self._server.handle_metrics()
+        except Exception as err:  # never fatal: the model works, only an early drop could hang
+            reply = str(err)
+        if "llamacpp:" not in (reply or ""):
+            log.warning("llama.cpp did not answer a metrics request (%s); dropping the model right away may hang",
+                        (reply or "")[:120])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedLLM:

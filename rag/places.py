@@ -126,9 +126,54 @@ class Place(ABC):
 
 
 def new_generation_name() -> str:
-    """A sortable, unique generation name, e.g. ``g20261124T215000-1a2b3c``."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    """A sortable, unique generation name, e.g. ``g20261124T215000.123456-1a2b3c``.
+
+    The microseconds matter: ingests within one second used to sort by their random suffix, and a
+    reader then took a newer generation for an older one (``close_older`` left it open).
+    Names without them (before issue 13) still sort before any later one.
+    """
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
     return f"g{stamp}-{secrets.token_hex(3)}"
+
+
+#: Seconds :func:`_await_released` waits for Chroma to let go of a closed generation's files.
+RELEASE_WAIT_S = 2.0
+
+
+def _still_shared(client) -> bool:
+    """Whether the Chroma system behind a closed ``client`` still runs (other clients of the same path use it)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    return getattr(client, "_identifier", None) in getattr(SharedSystemClient, "_identifier_to_system", {})
+
+
+def _await_released(path: Path, timeout: float = RELEASE_WAIT_S) -> None:
+    """Wait until this process holds no file under ``path`` (Linux; elsewhere return at once).
+
+    Closing a Chroma ``PersistentClient`` drops its Rust bindings, which close the SQLite
+    connections and HNSW segment files on their own threads a few milliseconds later (seen:
+    11 of 20 closes still held them right after ``close()``, none 0.2 s later). Without this
+    wait a generation pruned right after its reader closed it was still held open, deleted,
+    when the server answered its next request.
+    """
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        return
+    prefix = str(path.resolve()) + os.sep
+    deadline = time.monotonic() + timeout
+    while True:
+        held = False
+        for fd in os.listdir(fds):
+            with contextlib.suppress(OSError):
+                if os.readlink(fds / fd).startswith(prefix):
+                    held = True
+                    break
+        if not held:
+            return
+        if time.monotonic() > deadline:
+            log.warning("Chroma still holds files under %s %.0f s after closing it", path, timeout)
+            return
+        time.sleep(0.01)
 
 
 class LocalPlace(Place):
@@ -205,6 +250,8 @@ class LocalPlace(Place):
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()  # only this generation's Chroma system (clear_system_cache would drop every one)
+            if not _still_shared(client):  # another client in this process (an ingest) may keep it open
+                _await_released(self._dir(name))
 
     def close_older(self, name: str) -> None:
         for old in [g for g in self._clients if g < name]:
@@ -299,20 +346,20 @@ class ServerPlace(Place):
 
         The record is a collection ``<prefix>-ingest-lock`` whose creation is atomic on the server
         (names are unique); its metadata names the owner and an expiry that a heartbeat extends while
-        the ingest runs. A lock whose owner died is taken over once it has expired.
+        the ingest runs. A lock whose owner died is taken over once it has expired (see :meth:`_take_lock`).
         """
         owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         name = f"{self.prefix}-ingest-lock"
-        if not self._take_lock(name, owner):
+        held = self._take_lock(name, owner)
+        if held is None:
             raise IngestBusyError(self.description)
         stop = threading.Event()
 
         def heartbeat() -> None:
             while not stop.wait(LOCK_TTL_S / 3):
                 with contextlib.suppress(Exception):
-                    coll = self.client.get_collection(name, embedding_function=None)
-                    if (coll.metadata or {}).get("owner") == owner:
-                        coll.modify(metadata={"owner": owner, "expires": time.time() + LOCK_TTL_S})
+                    # by id: once the lock was taken over (renamed away), this changes nothing
+                    held.modify(metadata={"owner": owner, "expires": time.time() + LOCK_TTL_S})
 
         beat = threading.Thread(target=heartbeat, name="paperchat-ingest-lock", daemon=True)
         beat.start()
@@ -321,27 +368,42 @@ class ServerPlace(Place):
         finally:
             stop.set()
             beat.join(timeout=5)
-            with contextlib.suppress(Exception):
-                if (self.client.get_collection(name, embedding_function=None).metadata or {}).get("owner") == owner:
-                    self.client.delete_collection(name)
+            self._retire(held, name, "released")
 
-    def _take_lock(self, name: str, owner: str) -> bool:
-        for _ in range(2):
+    def _take_lock(self, name: str, owner: str):
+        """The lock collection if this caller now holds the lock, else None (someone else does).
+
+        Only ``create_collection`` decides who holds it: the server creates a name once. An expired
+        lock is first renamed away *by its id* to a name of its own (``<lock>-expired-<id>``) and
+        deleted under that name, so a taker that read the same expired lock late can at most rename
+        or delete that same dead record, never a lock another taker has just created; of the takers
+        that then call ``create_collection``, exactly one wins.
+        """
+        for _ in range(3):
             try:
-                self.client.create_collection(name, embedding_function=None,
-                                              metadata={"owner": owner, "expires": time.time() + LOCK_TTL_S})
-                return True
+                return self.client.create_collection(
+                    name, embedding_function=None, metadata={"owner": owner, "expires": time.time() + LOCK_TTL_S}
+                )
             except Exception:  # the name exists: someone holds the lock (or held it and died)
-                try:
-                    held = self.client.get_collection(name, embedding_function=None).metadata or {}
-                except Exception:
-                    continue  # released meanwhile: try again
-                if float(held.get("expires", 0)) > time.time():
-                    return False
-                log.warning("taking over the ingest lock of %s, which expired", held.get("owner", "?"))
-                with contextlib.suppress(Exception):
-                    self.client.delete_collection(name)
-        return False
+                pass
+            try:
+                held = self.client.get_collection(name, embedding_function=None)
+            except Exception:
+                continue  # released meanwhile: try again
+            meta = held.metadata or {}
+            if float(meta.get("expires", 0)) > time.time():
+                return None
+            log.warning("taking over the ingest lock of %s, which expired", meta.get("owner", "?"))
+            self._retire(held, name, "expired")
+        return None
+
+    def _retire(self, held, name: str, why: str) -> None:
+        """Remove exactly this lock record (not whatever now carries the lock's name)."""
+        grave = f"{name}-{why}-{held.id}"
+        with contextlib.suppress(Exception):
+            held.modify(name=grave)  # by id; fails if the record is already gone
+        with contextlib.suppress(Exception):
+            self.client.delete_collection(grave)
 
 
 def open_place(settings: Settings) -> Place:
