@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import threading
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,6 @@ from paperchat.cli import main
 from paperchat.rag.corpus import load_papers, parse_jsonl
 from paperchat.rag.embeddings import HashingEmbedder
 from paperchat.rag.errors import ConfigError, CorpusError, IngestBusyError, QuestionError
-from .fakes import ScriptedLLM
 from paperchat.rag.pipeline import Pipeline, check_question
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import ServerSettings, Settings, unknown_env
@@ -27,7 +27,7 @@ from paperchat.ui.security import RateLimiter, Signer, embed_token
 from paperchat.ui.server import bind, serve
 
 from .conftest import ROOT
-from .fakes import SlowLLM, copying_reply
+from .fakes import ScriptedLLM, SlowLLM, copying_reply
 from .live import free_port
 
 API = "/api/v1"
