@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from paperchat.rag import prompts
 from paperchat.rag.corpus import Paper
 from paperchat.rag.critique import Critic, Source, listing_mismatch, number_bound_elsewhere, wrong_subject
 from paperchat.rag.pipeline import Pipeline

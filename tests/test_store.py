@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +20,6 @@ from paperchat.rag.store import IngestPlan, PaperIndex, plan_ingest, status
 
 from .conftest import ROOT, SEEDS
 from .fakes import FailingEmbedder
-from .live import free_port
 
 EXTRA = parse_jsonl(
     json.dumps(
@@ -149,7 +145,6 @@ def test_killed_ingest_keeps_serving_and_is_swept(settings, seed_papers, tmp_pat
     script = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})
-from pathlib import Path
 from paperchat.rag.corpus import load_papers
 from paperchat.rag.settings import Settings
 from paperchat.rag.store import PaperIndex
