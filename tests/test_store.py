@@ -144,6 +144,7 @@ def test_killed_ingest_keeps_serving_and_is_swept(settings, seed_papers, tmp_pat
     marker = tmp_path / "embedding-started"
     script = f"""
 import sys
+from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
 from paperchat.rag.corpus import load_papers
 from paperchat.rag.settings import Settings
