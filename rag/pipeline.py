@@ -532,6 +532,8 @@ class Pipeline:
             draft, usage = yield from self._draft(llm, sources_text, standalone, None, timings, started)
         timings.draft = time.perf_counter() - t
         timings.count(usage)
+        # a which-paper draft's subject is often just its citation ("[1] shows …"): the cited paper is the answer
+        to_check = name_the_subject(draft, sources) if plan.shape == "which-paper" else draft
 
         t = time.perf_counter()
         if self.critique:
@@ -545,11 +547,11 @@ class Pipeline:
             if side_drafts:  # each side is checked against the question asked of it, with the sources it saw
                 result = critic.check_parts(side_drafts, sources)
             else:
-                result = critic.check(draft, sources, sources_text, question=asked)
+                result = critic.check(to_check, sources, sources_text, question=asked)
             timings.critique_prompt_tokens = llm.usage.prompt_tokens - before[0]
             timings.critique_cached_tokens = llm.usage.cached_tokens - before[1]
         else:
-            result = no_critique(draft, sources)
+            result = no_critique(to_check, sources)
         if plan.refusal:
             result.verdict = "refused"
         answer_text, rows = finish(plan, result, sources)
@@ -604,6 +606,34 @@ class Pipeline:
             if isinstance(event, Done):
                 return event.answer
         raise RuntimeError("the pipeline ended without an answer")  # pragma: no cover
+
+
+_CITED_SUBJECT = re.compile(r"(^|(?<=[.!?]\s)|\n)\s*\[(\d+)\]\s+(?=[a-z])")
+_PAPER_SUBJECT = re.compile(
+    r"(^|(?<=[.!?]\s)|\n)\s*(?:the|this) (?:paper|work|study|article)\b(?=[^.\n]*?\[(\d+)\])", re.IGNORECASE
+)
+
+
+def name_the_subject(draft: str, sources: Sequence[Source]) -> str:
+    """A which-paper draft with "[1] shows …" / "The paper proposes … [1]" given the cited paper's name as subject.
+
+    For a which-paper question the cited paper is the answer, so the sentence is a full claim about it.
+
+    >>> from paperchat.rag.corpus import Paper
+    >>> src = [Source(n=1, paper=Paper(id="s", title="SPELL: Self-Play", abstract="x"), excerpt=[])]
+    >>> name_the_subject("[1] shows that one model can play three roles.", src)
+    'SPELL [1] shows that one model can play three roles.'
+    >>> name_the_subject("The paper proposes self-play for long documents [1].", src)
+    'SPELL proposes self-play for long documents [1].'
+    """
+    by_n = {s.n: s for s in sources}
+
+    def named(match: re.Match) -> str:
+        src = by_n.get(int(match.group(2)))
+        return f"{match.group(1)}{display_name(src.paper)} [{src.n}] " if src else match.group(0)
+
+    draft = _CITED_SUBJECT.sub(named, draft)
+    return _PAPER_SUBJECT.sub(lambda m: f"{m.group(1)}{display_name(by_n[int(m.group(2))].paper)}" if int(m.group(2)) in by_n else m.group(0), draft)
 
 
 _PREAMBLE = re.compile(

@@ -286,3 +286,14 @@ def test_each_side_of_a_comparison_is_checked_against_the_question_asked_of_it(f
     assert [r.label for r in answer.rows] == ["GRAO", "uMedSum"] and not any(r.missing for r in answer.rows)
     assert "17.65%" in answer.rows[0].text and "11.8%" in answer.rows[1].text
     assert not answer.answer.startswith("The source")
+
+
+def test_a_which_paper_draft_whose_subject_is_its_citation_names_the_paper(fake_index, settings):
+    # "[1] integrates …": the small model's way of answering "which paper"; the cited paper is the answer
+    reply = drafting("[1] integrates three cyclical roles-questioner, responder, and verifier-within a single model "
+                     "to enable continual self-improvement.")
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
+    answer = pipeline.ask("Which paper integrates questioner, responder and verifier roles within a single model?")
+    assert answer.shape == "which-paper" and answer.verdict == "supported", [c.reasons for c in answer.claims]
+    assert answer.answer.startswith("SPELL [1] integrates") or answer.answer.startswith("SPELL integrates"), answer.answer
+    assert answer.draft.startswith("[1] integrates")  # what the model wrote is kept as written
