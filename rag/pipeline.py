@@ -53,6 +53,7 @@ from .shapes import (
     side_questions,
     display_name,
     focus_overlap,
+    listing_fields,
     listing_sentence,
     mentions,
     metadata_claim,
@@ -351,7 +352,9 @@ class Pipeline:
         if claim is None:
             note = prompts.NOT_LISTED.format(field=FIELD_NAMES[shape.field], name=short_name(hit.paper.title))
             return Plan("metadata", [source], draft=note, related=related, refusal=True)
-        return Plan("metadata", [source], draft=claim)
+        # "When was it listed, and how many upvotes does it have?": every field asked is answered
+        more = [metadata_claim(hit.paper, f, 1) for f in listing_fields(question) if f != shape.field]
+        return Plan("metadata", [source], draft=" ".join([claim, *filter(None, more)]))
 
     def _plan_list(self, question: str) -> Plan:
         chosen: dict[str, tuple[float, Hit, str]] = {}
@@ -544,6 +547,8 @@ class Pipeline:
             asked = strip_names(standalone, plan.sides) if plan.sides else standalone
             if plan.shape == "list":
                 asked = ""  # the listed sentences are the abstracts' own; which papers match was decided by the plan
+            if plan.shape == "metadata" and len(listing_fields(standalone)) > 1:
+                asked = ""  # one claim per field asked, each written from the record (and checked against it)
             if side_drafts:  # each side is checked against the question asked of it, with the sources it saw
                 result = critic.check_parts(side_drafts, sources)
             else:

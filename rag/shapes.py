@@ -132,6 +132,20 @@ def listing_field(question: str) -> Field_ | None:
     return None
 
 
+def listing_fields(question: str) -> list[Field_]:
+    """Every listing field a question asks about (author names excepted), in the order of ``_FIELDS``.
+
+    >>> listing_fields("When was GRAO listed, and how many upvotes does it have?")
+    ['upvotes', 'date']
+    """
+    return [f for f, pattern in _FIELDS if f != "author_names" and pattern.search(question) and listing_field_ok(f, question)]
+
+
+def listing_field_ok(field: Field_, question: str) -> bool:
+    """Whether a matched field is really asked (a "page" or "code" is needed for links)."""
+    return field != "links" or bool(re.search(r"\b(code|github|repo|repository|link|url|website|page|demo)", question, re.IGNORECASE))
+
+
 def listing_date(paper: Paper):
     """The paper's listing date as a date, when the listing gives a year (else None).
 
@@ -259,9 +273,6 @@ def metadata_claim(paper: Paper, field: Field_, n: int) -> str | None:
     if field == "date":
         return f"{name} was listed on {value} [{n}]."
     return f"{name} links to {value} [{n}]."
-
-
-_SIDE_SPLIT = re.compile(r"\s+(?:or|vs\.?|versus|and|than|compared (?:to|with)|against)\s+", re.IGNORECASE)
 
 
 def comparison_sides(question: str) -> list[str]:

@@ -297,3 +297,10 @@ def test_a_which_paper_draft_whose_subject_is_its_citation_names_the_paper(fake_
     assert answer.shape == "which-paper" and answer.verdict == "supported", [c.reasons for c in answer.claims]
     assert answer.answer.startswith("SPELL [1] integrates") or answer.answer.startswith("SPELL integrates"), answer.answer
     assert answer.draft.startswith("[1] integrates")  # what the model wrote is kept as written
+
+
+def test_a_metadata_question_asking_two_fields_gets_both(fake_index, settings):
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(["unused"]))
+    answer = pipeline.ask("When was SPELL listed, and how many authors does it have?")
+    assert answer.shape == "metadata" and answer.verdict == "supported", [c.reasons for c in answer.claims]
+    assert "8 authors" in answer.answer and "Sep 28" in answer.answer, answer.answer
