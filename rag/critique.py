@@ -215,8 +215,29 @@ def missing_facts(claim: str, source_text: str) -> list[str]:
     ['13', 'GPUs']
     """
     missing = [n for n in numbers(claim) if not number_in(n, source_text)]
-    missing += [n for n in names(claim) + proper_nouns(claim) if not month_in(n, source_text) and n not in missing]
+    missing += [
+        n for n in names(claim) + proper_nouns(claim)
+        if not month_in(n, source_text) and not spelled_out(n, source_text) and n not in missing
+    ]
     return missing
+
+
+# common acronyms that an abstract may write out instead
+SPELLED_OUT = {
+    "LLM": "language model", "LLMS": "language model", "LM": "language model", "LMS": "language model",
+    "VLM": "vision language model", "VLMS": "vision language model", "LVLM": "vision language model",
+    "LVLMS": "vision language model", "RL": "reinforcement learning", "NLP": "natural language processing",
+}
+
+
+def spelled_out(name: str, text: str) -> bool:
+    """Whether a common acronym of the claim is written out in ``text``.
+
+    >>> spelled_out("LLMs", "large language models improve"), spelled_out("RL", "supervised fine-tuning")
+    (True, False)
+    """
+    words = SPELLED_OUT.get(name.upper())
+    return bool(words) and name_in(words, text)
 
 
 def weakest_clause(claim: str, source_text: str) -> tuple[str | None, float]:

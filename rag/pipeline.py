@@ -613,32 +613,38 @@ class Pipeline:
         raise RuntimeError("the pipeline ended without an answer")  # pragma: no cover
 
 
-_CITED_SUBJECT = re.compile(r"(^|(?<=[.!?]\s)|\n)\s*\[(\d+)\]\s+(?=[a-z])")
+# "[1] shows …" / "[1] Reduces …": a citation followed by a verb (not by a name)
+_CITED_SUBJECT = re.compile(r"(^|(?<=[.!?]\s)|\n)\s*\[(\d+)\]\s+([a-z][\w\-]*|[A-Z][a-z]+s\b)")
 _PAPER_SUBJECT = re.compile(
     r"(^|(?<=[.!?]\s)|\n)\s*(?:the|this) (?:paper|work|study|article)\b(?=[^.\n]*?\[(\d+)\])", re.IGNORECASE
 )
 
 
 def name_the_subject(draft: str, sources: Sequence[Source]) -> str:
-    """A which-paper draft with "[1] shows …" / "The paper proposes … [1]" given the cited paper's name as subject.
+    """A which-paper draft with "[1] shows …" / "The paper proposes … [1]" given the cited paper's title as subject.
 
     For a which-paper question the cited paper is the answer, so the sentence is a full claim about it.
 
     >>> from paperchat.rag.corpus import Paper
     >>> src = [Source(n=1, paper=Paper(id="s", title="SPELL: Self-Play", abstract="x"), excerpt=[])]
     >>> name_the_subject("[1] shows that one model can play three roles.", src)
-    'SPELL [1] shows that one model can play three roles.'
+    'SPELL: Self-Play [1] shows that one model can play three roles.'
+    >>> name_the_subject("[1] Plays three roles.", src), name_the_subject("[1] SPELL: Self-Play.", src)
+    ('SPELL: Self-Play [1] plays three roles.', '[1] SPELL: Self-Play.')
     >>> name_the_subject("The paper proposes self-play for long documents [1].", src)
-    'SPELL proposes self-play for long documents [1].'
+    'SPELL: Self-Play proposes self-play for long documents [1].'
     """
     by_n = {s.n: s for s in sources}
 
     def named(match: re.Match) -> str:
         src = by_n.get(int(match.group(2)))
-        return f"{match.group(1)}{display_name(src.paper)} [{src.n}] " if src else match.group(0)
+        verb = match.group(3)
+        if src is None or verb.lower() == src.paper.title.split(" ", 1)[0].lower():  # "[1] Transformers learn …": a title
+            return match.group(0)
+        return f"{match.group(1)}{src.paper.title} [{src.n}] {verb[0].lower()}{verb[1:]}"
 
     draft = _CITED_SUBJECT.sub(named, draft)
-    return _PAPER_SUBJECT.sub(lambda m: f"{m.group(1)}{display_name(by_n[int(m.group(2))].paper)}" if int(m.group(2)) in by_n else m.group(0), draft)
+    return _PAPER_SUBJECT.sub(lambda m: f"{m.group(1)}{by_n[int(m.group(2))].paper.title}" if int(m.group(2)) in by_n else m.group(0), draft)
 
 
 _PREAMBLE = re.compile(

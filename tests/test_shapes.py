@@ -295,7 +295,7 @@ def test_a_which_paper_draft_whose_subject_is_its_citation_names_the_paper(fake_
     pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
     answer = pipeline.ask("Which paper integrates questioner, responder and verifier roles within a single model?")
     assert answer.shape == "which-paper" and answer.verdict == "supported", [c.reasons for c in answer.claims]
-    assert answer.answer.startswith("SPELL [1] integrates") or answer.answer.startswith("SPELL integrates"), answer.answer
+    assert answer.answer.startswith(f"{SPELL} integrates"), answer.answer
     assert answer.draft.startswith("[1] integrates")  # what the model wrote is kept as written
 
 
