@@ -633,6 +633,8 @@ def name_the_subject(draft: str, sources: Sequence[Source]) -> str:
     ('SPELL: Self-Play [1] plays three roles.', '[1] SPELL: Self-Play.')
     >>> name_the_subject("The paper proposes self-play for long documents [1].", src)
     'SPELL: Self-Play proposes self-play for long documents [1].'
+    >>> name_the_subject('The paper "SPELL" proposes self-play [1].', src)
+    'The paper "SPELL" proposes self-play [1].'
     """
     by_n = {s.n: s for s in sources}
 
@@ -644,7 +646,14 @@ def name_the_subject(draft: str, sources: Sequence[Source]) -> str:
         return f"{match.group(1)}{src.paper.title} [{src.n}] {verb[0].lower()}{verb[1:]}"
 
     draft = _CITED_SUBJECT.sub(named, draft)
-    return _PAPER_SUBJECT.sub(lambda m: f"{m.group(1)}{by_n[int(m.group(2))].paper.title}" if int(m.group(2)) in by_n else m.group(0), draft)
+    def titled(match: re.Match) -> str:
+        src = by_n.get(int(match.group(2)))
+        sentence = re.split(r"(?<=[.!?])\s|\n", draft[match.end() :], maxsplit=1)[0]
+        if src is None or mentions(sentence, src.paper):  # 'The paper "Learning from Future" …' names it already
+            return match.group(0)
+        return f"{match.group(1)}{src.paper.title}"
+
+    return _PAPER_SUBJECT.sub(titled, draft)
 
 
 _PREAMBLE = re.compile(
