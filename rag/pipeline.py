@@ -646,6 +646,7 @@ def name_the_subject(draft: str, sources: Sequence[Source]) -> str:
         return f"{match.group(1)}{src.paper.title} [{src.n}] {verb[0].lower()}{verb[1:]}"
 
     draft = _CITED_SUBJECT.sub(named, draft)
+
     def titled(match: re.Match) -> str:
         src = by_n.get(int(match.group(2)))
         sentence = re.split(r"(?<=[.!?])\s|\n", draft[match.end() :], maxsplit=1)[0]
