@@ -577,7 +577,26 @@ class Critic:
         """Check every claim of ``draft`` against ``sources`` (and whether it answers ``question``)."""
         started = time.perf_counter()
         self.calls = 0
+        checks = self._check_claims(draft, {s.n: s for s in sources}, sources_text, question, on_claim)
+        return self._repair(checks, time.perf_counter() - started)
+
+    def check_parts(self, parts: Sequence[tuple[str, str, str]], sources: Sequence[Source]) -> Critique:
+        """Check a draft written in parts (the sides of a comparison): each part is ``(draft, question,
+        sources_text)``, checked against the question asked of it; one verdict for the whole."""
+        started = time.perf_counter()
+        self.calls = 0
         by_n = {s.n: s for s in sources}
+        checks = [c for draft, question, text in parts for c in self._check_claims(draft, by_n, text, question)]
+        return self._repair(checks, time.perf_counter() - started)
+
+    def _check_claims(
+        self,
+        draft: str,
+        by_n: dict[int, Source],
+        sources_text: str,
+        question: str,
+        on_claim: Callable[[ClaimCheck], None] | None = None,
+    ) -> list[ClaimCheck]:
         checks: list[ClaimCheck] = []
         for text, cited in split_claims(draft):
             check = self._check_claim(text, cited, by_n, sources_text, question)
@@ -588,21 +607,7 @@ class Critic:
             checks.append(check)
             if on_claim:
                 on_claim(check)
-        return self._repair(checks, time.perf_counter() - started)
-
-    def check_parts(self, parts: Sequence[tuple[str, str, str]], sources: Sequence[Source]) -> Critique:
-        """Check a draft written in parts (the sides of a comparison): each part is ``(draft, question,
-        sources_text)``, checked against the question asked of it; one verdict for the whole."""
-        started = time.perf_counter()
-        calls = 0
-        checks: list[ClaimCheck] = []
-        for draft, question, sources_text in parts:
-            checks += self.check(draft, sources, sources_text, question=question).claims
-            calls += self.calls
-        result = self._repair([c.model_copy(update={"reasons": [r for r in c.reasons if r != prompts.REMOVED_NOTE]}) for c in checks],
-                              time.perf_counter() - started)
-        result.model_calls = self.calls = calls
-        return result
+        return checks
 
     # -- one claim -------------------------------------------------------------------
 
