@@ -32,7 +32,7 @@ from .corpus import Paper, extract_urls
 from .embeddings import Embedder
 from .errors import PaperchatError
 from .models import LLM, Message, Request
-from .shapes import listing_sentence, mentions, short_name
+from .shapes import alias, listing_sentence, mentions, short_name
 from .text import (
     clauses,
     content_words,
@@ -287,6 +287,14 @@ def off_subject(question: str, paper: Paper) -> str | None:
     return None
 
 
+# "how many trainable parameters and training samples does ...": the words up to the verb
+_COUNTED = re.compile(
+    r"\bhow many ((?:[a-z][\w\-]*\s+){0,5}?[a-z][\w\-]*)"
+    r"(?=\s+(?:do|does|did|are|were|is|was|has|have|had|can|will|would)\b)",
+    re.IGNORECASE,
+)
+
+
 def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     """For a question asking for a quantity: why the claim does not give it (None if it does).
 
@@ -302,8 +310,11 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     focus = focus_words(question, paper.title)
     if not focus:
         return None
-    # "How many GPUs ...?": what is counted must stand next to the number in the source
-    counted = re.search(r"\bhow many ([a-z][\w\-]*)", question, re.IGNORECASE)
+    # "How many GPUs ...?": what is counted must stand next to the number in the source; it is the
+    # phrase up to the verb ("how many trainable parameters does ..." counts parameters)
+    counted = _COUNTED.search(question)
+    if counted is None:
+        counted = re.search(r"\bhow many ([a-z][\w\-]*)", question, re.IGNORECASE)
     unit = set(content_words(counted.group(1))) if counted else set()
     # "How many of PuzzleBen's questions are riddles?": what is counted is the riddles
     among = re.search(r"\bhow many of\b[^?]*?\b(?:are|were)\s+([a-z][\w\-]*)", question, re.IGNORECASE)
@@ -330,7 +341,23 @@ def restates(claim: str, question: str) -> bool:
     words = set(content_words(claim))
     asked = set(content_words(question))
     facts = [f for f in numbers(claim) + names(claim) if not name_in(f, question)]
-    return bool(words) and words <= asked and not facts
+    # stems alone would call "reflection tokens" a restatement of "to reflect": a word the question
+    # has only in another form (not just a plural or verb ending) is new
+    return bool(words) and words <= asked and not facts and _word_forms(claim) <= _word_forms(question)
+
+
+def _word_forms(text: str) -> set[str]:
+    """Content words as written, less a plural or verb ending ("trains" and "train" are one form).
+
+    >>> sorted(_word_forms("Reflection tokens reflect the trained models; it generates processes"))
+    ['generat', 'model', 'process', 'reflect', 'reflection', 'token', 'train']
+    """
+    words = [w for w in re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", fold(text)) if len(w) > 1 and content_words(w)]
+    return {_inflection.sub(lambda m: "ss" if m.group(0) in ("sses", "ss") else "y" if m.group(0) == "ies" else "", w)
+            if len(w) > 3 else w for w in words}
+
+
+_inflection = re.compile(r"(?:sses|ss|ies|es|s|ed|ing|e)$")
 
 
 def paper_sentences(paper: Paper) -> list[str]:
@@ -418,20 +445,48 @@ def wrong_subject(claim: str, chosen: Sequence[int], by_n: dict[int, Source]) ->
     return f"it is about {who}, but its facts are from source {', '.join(f'[{c}]' for c in chosen)}"
 
 
+_LIST_GLUE = re.compile(r"[\s,;%]*(?:and|or)?[\s,]*")
+
+
+def _number_spans(text: str) -> list[tuple[str, int, int]]:
+    """Each number of ``text`` with where it starts and ends.
+
+    >>> _number_spans("from 89.17 to 92.48")
+    [('89.17', 5, 10), ('92.48', 14, 19)]
+    """
+    spans, at = [], 0
+    for value in numbers(text):
+        start = text.find(value, at)
+        if start < 0:
+            break
+        spans.append((value, start, start + len(value)))
+        at = start + len(value)
+    return spans
+
+
 def respectively_pairs(sentence: str) -> dict[str, str]:
     """Numbers paired with the names they belong to in a "... respectively" sentence.
 
+    Only the run of numbers listed together ("15.6% and 9.1%") is paired, so other numbers of
+    the sentence ("Gemini 1.0 Pro") are not.
+
     >>> respectively_pairs("achieving 57.70%, 17.65% and 5.18% improvements over SFT, DPO and GRPO respectively.")
     {'57.70%': 'SFT', '17.65%': 'DPO', '5.18%': 'GRPO'}
+    >>> respectively_pairs("On Gemini 1.0 Pro it improves by 15.6% and 9.1% respectively on the MATH and HumanEval benchmarks.")
+    {'15.6%': 'MATH', '9.1%': 'HumanEval'}
     """
-    if "respectively" not in sentence.casefold():
+    text = sentence.replace("\\%", "%")
+    if "respectively" not in text.casefold():
         return {}
-    values = numbers(sentence.replace("\\%", "%"))
-    after = sentence.replace("\\%", "%")
-    last = max((after.rfind(v) + len(v) for v in values), default=-1)
-    labels = names(after[last:]) if last >= 0 else []
-    if len(values) >= 2 and len(values) == len(labels):
-        return dict(zip(values, labels))
+    spans = _number_spans(text)
+    run = spans[-1:]
+    for prev in reversed(spans[:-1]):  # the numbers listed together with the last one
+        if not _LIST_GLUE.fullmatch(text[prev[2] : run[0][1]]):
+            break
+        run.insert(0, prev)
+    labels = names(text[run[-1][2] :]) if run else []
+    if len(run) >= 2 and len(run) == len(labels):
+        return dict(zip((v for v, _, _ in run), labels))
     return {}
 
 
@@ -450,11 +505,92 @@ def number_bound_elsewhere(claim: str, paper: Paper) -> str | None:
         labels = set(pairs.values())
         for value in numbers(claim):
             for number, label in pairs.items():
-                if number_in(value, number) and number_in(number, value):
+                if same_number(value, number):
                     others = (claim_names & labels) - {label}
                     if others and label not in claim_names:
                         return f"the abstract gives {number} for {label}, not for {', '.join(sorted(others))}"
     return None
+
+
+def rebind_number(claim: str, paper: Paper) -> tuple[str, str] | None:
+    """The claim with a number that belongs to another item of a "respectively" list replaced by the
+    abstract's number for the one item the claim names, and why (None: nothing to repair).
+
+    >>> p = Paper(id="g", title="GRAO", abstract="GRAO achieves 57.70%, 17.65% and 5.18% gains over SFT, DPO and GRPO respectively.")
+    >>> rebind_number("GRAO improves over DPO by 57.70%.", p)
+    ('GRAO improves over DPO by 17.65%.', 'the abstract gives 57.70% for SFT and 17.65% for DPO: corrected to 17.65%')
+    >>> rebind_number("GRAO improves over SFT by 57.70%.", p) is None
+    True
+    """
+    claim_names = set(names(claim))
+    values = numbers(claim)
+    for sentence in split_sentences(paper.abstract):
+        pairs = respectively_pairs(sentence)
+        named = claim_names & set(pairs.values())
+        listed = [v for v in values if any(same_number(v, n) for n in pairs)]
+        if len(named) != 1 or len(listed) != 1:
+            continue
+        (label,) = named
+        given = next(n for n in pairs if same_number(listed[0], n))
+        if pairs[given] == label:
+            return None
+        right = next(n for n, lab in pairs.items() if lab == label)
+        value = listed[0]
+        # keep the claim's own way of writing a percentage ("17.65%" for "17.65\\%")
+        fixed_value = right if value.endswith("%") or not right.endswith("%") else right.rstrip("%")
+        fixed = re.sub(rf"(?<![\w.]){re.escape(value)}(?![\w])", fixed_value, claim, count=1)
+        if fixed == claim:
+            return None
+        return fixed, f"the abstract gives {given} for {pairs[given]} and {right} for {label}: corrected to {right}"
+    return None
+
+
+def rebind_relative(claim: str, paper: Paper) -> tuple[str, str] | None:
+    """The claim with its one number replaced when it calls an absolute figure "relative": the abstract's
+    sentence gives the relative figure beside it ("by 23% (a 51% relative increase)"), and why.
+
+    A number listed with others ("57.70%, 17.65% and 5.18% relative improvements") shares the qualifier.
+
+    >>> p = Paper(id="p", title="T", abstract="It outperforms them by 23% (a 51% relative increase).")
+    >>> rebind_relative("It reports a 23% relative increase.", p)
+    ('It reports a 51% relative increase.', 'the abstract calls 51% the relative figure, not 23%: corrected to 51%')
+    >>> rebind_relative("It reports a 51% relative increase.", p), rebind_relative("It wins by 23%.", p)
+    (None, None)
+    """
+    values = numbers(claim)
+    if "relative" not in fold(claim) or len(values) != 1:
+        return None
+    value = values[0]
+    for sentence in paper_sentences(paper):
+        text = sentence.replace("\\%", "%")
+        spans = _number_spans(text)
+        if not any(same_number(value, v) for v, _, _ in spans):
+            continue
+        relative = [v for i, (v, _, _) in enumerate(spans) if _qualified(text, spans, i, "relative")]
+        if len(relative) != 1 or any(same_number(value, v) for v in relative):
+            return None
+        right = relative[0]
+        fixed = re.sub(rf"(?<![\w.]){re.escape(value)}(?![\w])", right, claim, count=1)
+        return (fixed, f"the abstract calls {right} the relative figure, not {value}: corrected to {right}") if fixed != claim else None
+    return None
+
+
+def _qualified(text: str, spans: list[tuple[str, int, int]], i: int, word: str) -> bool:
+    """Whether the ``i``-th number of ``text`` (or the list it ends) is followed by ``word`` ("51% relative")."""
+    j = i
+    while j + 1 < len(spans) and _LIST_GLUE.fullmatch(text[spans[j][2] : spans[j + 1][1]]):
+        j += 1  # "57.70%, 17.65% and 5.18% relative": the qualifier after the list's last number
+    upto = spans[j + 1][1] if j + 1 < len(spans) else len(text)
+    return bool(re.match(rf"\W{{0,3}}(?:[a-z\-]+\W+)?{word}\b", text[spans[j][2] : upto], re.IGNORECASE))
+
+
+def same_number(a: str, b: str) -> bool:
+    """Whether two numbers as written are the same number ("51%" and "51 %").
+
+    >>> same_number("51%", "51 %"), same_number("5", "51")
+    (True, False)
+    """
+    return number_in(a, b) and number_in(b, a)
 
 
 def near(value: str, sentence: str, width: int = 8) -> str:
@@ -477,8 +613,12 @@ def facts_together(claim: str, paper: Paper) -> bool:
     >>> p = Paper(id="w", title="Self-J", abstract="WizardLM-13B-V1.2 rises from 89.17 to 92.48 on AlpacaEval.")
     >>> facts_together("WizardLM-13B-V1.2 goes from 89.17 to 92.48.", p), facts_together("It rises to 92.48.", p)
     (True, False)
+    >>> facts_together("With Self-J, WizardLM-13B-V1.2 goes from 89.17 to 92.48.", p)
+    True
     """
-    facts = list(dict.fromkeys(numbers(claim) + names(claim)))
+    # the paper's own name goes without saying in each of its sentences ("boosting WizardLM ..." in Self-J's)
+    own = [n for n in (short_name(paper.title), alias(paper)) if n]
+    facts = [f for f in dict.fromkeys(numbers(claim) + names(claim)) if not any(name_in(f, o) for o in own)]
     if len(facts) < 2:
         return False
     return any(
@@ -600,7 +740,7 @@ class Critic:
         checks: list[ClaimCheck] = []
         for text, cited in split_claims(draft):
             check = self._check_claim(text, cited, by_n, sources_text, question)
-            if check.kept and checks and checks[-1].verdict == "unsupported" and refers_back(text):
+            if check.kept and checks and _removed_statement(checks[-1]) and refers_back(text):
                 # "This approach ..." after a removed claim: what it refers to is gone
                 check.verdict = "unsupported"
                 check.reasons.append("it refers back to a claim that was removed")
@@ -640,6 +780,11 @@ class Critic:
             return check
         check.sources = chosen
         paper = by_n[chosen[0]].paper
+        repaired = rebind_number(text, paper) or rebind_relative(text, paper)
+        if repaired:  # a number given for the wrong item or as the wrong kind of figure: the right one
+            claim = claim.replace(text, repaired[0]) if terse else repaired[0]
+            text = check.text = repaired[0]
+            check.reasons.append(repaired[1])
         why = self._meaning_problem(claim, text, chosen, by_n, check, question)
         if why:
             check.verdict = "unsupported"
@@ -647,7 +792,8 @@ class Critic:
             return check
         sentence, _ = best_sentence(claim, paper)
         check.support = sentence
-        check.verdict = "supported" if set(chosen) <= {n for n in cited if n in by_n} and cited else "corrected"
+        as_cited = set(chosen) <= {n for n in cited if n in by_n} and cited
+        check.verdict = "supported" if as_cited and not repaired else "corrected"
         if self.llm is not None and not terse:
             if judge_can_change(check, by_n[chosen[0]].paper, self.high):
                 self._judge(check, by_n[chosen[0]], sources_text)
@@ -797,6 +943,14 @@ class Critic:
             seconds=round(seconds, 3),
             model_calls=self.calls,
         )
+
+
+def _removed_statement(check: ClaimCheck) -> bool:
+    """Whether ``check`` removed a statement that a next sentence could point back to (a removed
+    fragment such as "It is [1]." states nothing, so "It surpasses …" after it points at the paper)."""
+    return check.verdict == "unsupported" and not any(
+        r.startswith(("not a complete sentence", "too short")) for r in check.reasons
+    )
 
 
 def cite(text: str, sources: Sequence[int]) -> str:

@@ -203,3 +203,57 @@ def test_a_claim_pointing_back_at_a_removed_claim_is_removed_too():
     # the same sentence after a kept claim stays
     _, v = verdicts(f"{CORRECT} This shows that aggregating multiple independent verifications produces training data [1].")
     assert v == ["supported", "supported"]
+    # after a removed fragment ("It is [1].") there is no removed statement to point at: "It" is the paper
+    _, v = verdicts("It is [1]. It aggregates multiple independent verifications to produce training data [1].")
+    assert v == ["unsupported", "supported"]
+
+
+DIT_MEM = Paper(
+    id="d",
+    title="Learning Plug-and-play Memory for Guiding Video Diffusion Models",
+    abstract="We propose a learnable memory encoder DiT-Mem. During training, we keep the diffusion backbone frozen, "
+    "and only optimize the memory encoder. It yields a rather efficient training process on few training "
+    "parameters (150M) and 10K data samples, and enables plug-and-play usage at inference time.",
+)
+SELF_RAG = Paper(
+    id="r",
+    title="Self-RAG: Learning to Retrieve, Generate, and Critique through Self-Reflection",
+    abstract="We introduce Self-RAG, which trains a single LM that adaptively retrieves passages on-demand, and "
+    "generates and reflects on retrieved passages and its own generations using special tokens, called "
+    "reflection tokens.",
+)
+SELF_J = Paper(
+    id="j",
+    title="Self-Judge: Selective Instruction Following with Alignment Self-Evaluation",
+    abstract="We introduce Self-J, a novel self-training framework for developing judge models. Our judge models "
+    "serve as good reward models, e.g., boosting WizardLM-13B-V1.2 from 89.17 to 92.48 and from 12.03 to 15.90 "
+    "in version v1 and v2 of AlpacaEval respectively using best-of-32 sampling with our judge models.",
+)
+
+
+def test_right_answers_worded_as_the_question_are_kept():
+    # the counted thing is the whole phrase up to the verb: "training parameters (150M)" counts parameters
+    q = "How many trainable parameters and training samples does the DiT-Mem memory encoder need?"
+    draft = "The DiT-Mem memory encoder needs 150M trainable parameters and 10K training samples [1]."
+    assert Critic().check(draft, [Source(1, DIT_MEM, [])], question=q).verdict == "supported"
+    gpus = "How many GPUs does the DiT-Mem memory encoder need?"
+    assert Critic().check(draft, [Source(1, DIT_MEM, [])], question=gpus).verdict == "not supported"
+    # "reflection tokens" answers "what tokens ... to reflect", though the two words share a stem
+    q = "What special tokens does Self-RAG generate to reflect on retrieved passages and its own output?"
+    draft = "Self-RAG generates reflection tokens to reflect on retrieved passages and its own output [1]."
+    assert Critic().check(draft, [Source(1, SELF_RAG, [])], question=q).verdict == "supported"
+    echo = "Self-RAG generates special tokens to reflect on retrieved passages and its own output [1]."
+    assert Critic().check(echo, [Source(1, SELF_RAG, [])], question=q).verdict == "not supported"
+
+
+def test_the_judge_is_not_asked_when_the_facts_stand_in_one_sentence_of_the_papers_own():
+    # the paper's own name (Self-J) is not in the sentence with the numbers, and needs not be
+    llm = ScriptedLLM(['{"quote": "", "verdict": "unsupported"}'])
+    draft = (
+        "WizardLM-13B-V1.2's AlpacaEval v1 score increases from 89.17 to 92.48 using best-of-32 sampling "
+        "with Self-J judge models [1]."
+    )
+    result = Critic(llm=llm).check(draft, [Source(1, SELF_J, [])], question="How does Self-J change WizardLM's score?")
+    assert result.verdict == "supported" and llm.requests == []
+    wrong = draft.replace("92.48", "95.10")
+    assert Critic(llm=llm).check(wrong, [Source(1, SELF_J, [])]).verdict == "not supported"

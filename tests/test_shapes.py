@@ -157,11 +157,16 @@ GRAO = Paper(
 )
 
 
-def test_numbers_bound_to_another_thing_are_caught():
+def test_numbers_bound_to_another_thing_are_caught_and_repaired():
     assert number_bound_elsewhere("GRAO improves over DPO by 57.70%.", GRAO)
     assert number_bound_elsewhere("GRAO improves over SFT by 57.70%.", GRAO) is None
     result = Critic().check("GRAO gives a 57.70% relative improvement over DPO [1].", [Source(1, GRAO, [])])
-    assert result.verdict == "not supported"
+    assert result.answer == "GRAO gives a 17.65% relative improvement over DPO [1]."
+    assert result.claims[0].verdict == "corrected"
+    assert "corrected to 17.65%" in result.claims[0].reasons[0]
+    # two items named: nothing to choose between, so the wrong pairing is withheld, not repaired
+    both = Critic().check("GRAO gives a 57.70% relative improvement over DPO and GRPO [1].", [Source(1, GRAO, [])])
+    assert both.verdict == "not supported"
 
 
 def test_listing_claims_are_checked_against_the_record():
