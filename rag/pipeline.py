@@ -258,6 +258,7 @@ class Pipeline:
         self.critique = settings.answer.critique if critique is None else critique
         self.layout = layout or settings.answer.prompt_layout
         self.evidence_sentences = evidence_sentences or settings.answer.evidence_sentences
+        self.evidence_margin = settings.answer.evidence_margin
         self.name = "paperchat" if self.critique else "no-critique"
 
     # -- stages ---------------------------------------------------------------------
@@ -301,7 +302,9 @@ class Pipeline:
                 overlap = len(q_words & words) / max(1, len(q_words))
                 score = float(np.dot(vec, q_vec)) + 0.5 * overlap - 0.05 * rank
                 candidates.append((score, rank, i, sentence))
-        chosen = sorted(candidates, key=lambda c: -c[0])[: self.evidence_sentences]
+        ranked = sorted(candidates, key=lambda c: -c[0])
+        # sentences far below the best match rarely hold the answer, and each costs the model time to read
+        chosen = [c for c in ranked[: self.evidence_sentences] if c[0] >= ranked[0][0] - self.evidence_margin]
         sources: list[Source] = []
         for rank, hit in enumerate(hits):
             picked = sorted((i, s) for _, r, i, s in chosen if r == rank)

@@ -246,6 +246,10 @@ class AnswerSettings(BaseModel):
 
     sources: int = Field(4, ge=1, le=20, description="Papers whose sentences may be shown to the model.")
     evidence_sentences: int = Field(8, ge=1, le=60, description="Best-matching abstract sentences shown to the model.")
+    evidence_margin: float = Field(
+        0.5, ge=0, description="Sentences scoring this much below the best-matching one are not shown to the model "
+        "(shorter prompts start the answer sooner)."
+    )
     prompt_layout: Literal["rules_last", "rules_first"] = Field(
         "rules_last", description="Where the drafting rules sit: after the sources, or in the system message."
     )
