@@ -167,6 +167,16 @@ def split_claims(draft: str) -> list[tuple[str, list[int]]]:
     return claims
 
 
+def states_something(draft: str) -> bool:
+    """Whether the draft holds one complete statement (not only citations or fragments that name
+    sources as nouns, such as "The two datasets are [1] and [2].").
+
+    >>> states_something("[1]"), states_something("The two datasets are [1] and [2]."), states_something("SPELL uses self-play [1].")
+    (False, False, True)
+    """
+    return any(fragment(text) is None and len(content_words(text)) >= 2 for text, _ in split_claims(draft))
+
+
 def is_refusal(text: str) -> bool:
     """Whether a sentence says the sources do not answer.
 
@@ -414,14 +424,14 @@ def listing_mismatch(claim: str, paper: Paper) -> str | None:
     """
     if _AUTHOR_NAMES.search(claim):
         return "the listings give no author names"
-    for field, pattern in _LISTING_NUMBER.items():
-        actual = getattr(paper, field)
+    for attr, pattern in _LISTING_NUMBER.items():
+        actual = getattr(paper, attr)
         for m in pattern.finditer(claim):
             value = int(m.group(1) or m.group(2))
             if actual is None:
-                return f"the listing gives no {field}"
+                return f"the listing gives no {attr}"
             if value != actual:
-                return f"the listing gives {actual} {field}, not {value}"
+                return f"the listing gives {actual} {attr}, not {value}"
     return None
 
 

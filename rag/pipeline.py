@@ -38,7 +38,7 @@ from .critique import (
     no_critique,
     off_subject,
     paper_sentences,
-    split_claims,
+    states_something,
 )
 from .errors import QuestionError, QuestionTooLongError
 from .models import LLM, Collected, Message, Request, TokenCounts, Usage
@@ -459,9 +459,10 @@ class Pipeline:
             seed=self.settings.model.seed,
         )
         draft, usage = yield from self._stream(llm, request, timings, started)
-        if not split_claims(draft):
-            # A draft with no statement (the small model sometimes replies with a bare "[1]"):
-            # ask once more, for the sentence of the sources that answers the question.
+        if not states_something(draft):
+            # A draft with no statement (the small model sometimes replies with a bare "[1]", or names its
+            # sources as nouns: "The datasets are [1] and [2]."): ask once more, for the sentence of the
+            # sources that answers the question.
             yield Status("draft", "Looking for the sentence that answers it…")
             retry = [Message(r, c) for r, c in prompts.extract_messages(sources_text, question)]
             draft, usage = yield from self._stream(

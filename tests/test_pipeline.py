@@ -68,6 +68,11 @@ def test_bare_citation_draft_gets_one_extractive_retry(fake_index, settings):
     answer = Pipeline(settings, Retriever(fake_index), llm).ask("What roles does SPELL combine?")
     assert prompts.EXTRACT_RULES in llm.requests[1].messages[1].content
     assert answer.draft.startswith("SPELL integrates")
+    # sources named as nouns make no statement either
+    replies = iter(["SPELL combines the roles of [1] and [2].", "SPELL integrates the questioner, responder and verifier [1]."])
+    llm = ScriptedLLM(lambda r: '{"quote": "", "verdict": "supported"}' if r.json_schema else next(replies))
+    answer = Pipeline(settings, Retriever(fake_index), llm).ask("What roles does SPELL combine?")
+    assert prompts.EXTRACT_RULES in llm.requests[1].messages[1].content and answer.verdict == "supported"
 
 
 def test_no_critique_variant_passes_the_draft_through(fake_index, settings):
