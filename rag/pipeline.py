@@ -62,7 +62,7 @@ from .shapes import (
     topic_parts,
     topic_phrases,
 )
-from .text import content_words, name_in, names, proper_nouns, split_sentences
+from .text import content_words, fold, name_in, names, proper_nouns, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -376,6 +376,7 @@ class Pipeline:
     def _list_matches(self, topic: str) -> list[tuple[float, Hit, str]]:
         """Papers that match one topic of a list question: (score, hit, the sentence that matches best)."""
         hits = self.retriever.search(topic, k=self.settings.answer.list_candidates)
+        hits += self._stating(topic, {h.paper.id for h in hits})
         if not hits:
             return []
         embedder = self.retriever.embedder
@@ -400,9 +401,25 @@ class Pipeline:
         if not scored:
             return []
         top = max(score for score, _, _ in scored)
-        scored = _phrase_matches(topic, scored, top)
+        # a paper that states the topic's distinctive phrase is listed even when no abstract is close overall
+        scored = _phrase_matches(topic, scored, max(top, self.settings.answer.list_min_similarity))
         floor = max(self.settings.answer.list_min_similarity, top - self.settings.answer.list_margin)
         return [c for c in scored if c[0] >= floor]
+
+    def _stating(self, topic: str, seen: set[str]) -> list[Hit]:
+        """Papers not in ``seen`` that state a distinctive phrase of the topic word for word ("self-play"):
+        ranking can miss them when the phrase's words are common ("self" starts many titles)."""
+        papers = self.retriever.papers()
+        found: dict[str, Hit] = {}
+        for phrase in topic_phrases(topic):
+            key = fold(phrase)
+            stating = [p for p in papers if key in fold(f"{p.title} {p.abstract}") and name_in(phrase, f"{p.title} {p.abstract}")]
+            if len(stating) > self.settings.answer.list_max:
+                continue  # a phrase this common names no particular papers
+            for p in stating:
+                if p.id not in seen and p.id not in found:
+                    found[p.id] = Hit(paper=p, chunk=p.abstract, chunk_id=f"{p.id}:phrase", score=0.0)
+        return list(found.values())
 
     def _plan_comparison(self, question: str, field: str | None = None) -> Plan | None:
         sides = comparison_sides(question)

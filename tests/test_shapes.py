@@ -309,3 +309,18 @@ def test_a_metadata_question_asking_two_fields_gets_both(fake_index, settings):
     answer = pipeline.ask("When was SPELL listed, and how many authors does it have?")
     assert answer.shape == "metadata" and answer.verdict == "supported", [c.reasons for c in answer.claims]
     assert "8 authors" in answer.answer and "Sep 28" in answer.answer, answer.answer
+
+
+def test_a_list_names_every_paper_stating_the_topics_distinctive_phrase(fake_index, settings):
+    # "self-play" is stated by three seed papers; ranking on its words ("self" starts many titles) misses
+    # one, so the phrase is also looked for in every paper
+    llm = ScriptedLLM(lambda r: '{"quote": "", "verdict": "supported"}')
+    pipeline = Pipeline(settings, Retriever(fake_index), llm)
+    answer = pipeline.ask("Which papers use self-play?")
+    listed = {r.label for r in answer.rows}
+    assert answer.shape == "list" and len(listed) <= settings.answer.list_max
+    assert any(t.startswith("SPELL:") for t in listed) and any(t.startswith("SPaR:") for t in listed)
+    assert "Generating Pragmatic Examples to Train Neural Program Synthesizers" in listed
+    # a phrase that no abstract states close to the topic still lists the one paper that states it
+    answer = pipeline.ask("Which papers use a teacher-student setup?")
+    assert any(r.label.startswith("Point-DETR3D") for r in answer.rows)
