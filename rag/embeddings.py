@@ -13,6 +13,7 @@ import importlib.metadata
 import re
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,14 +79,17 @@ def _verified(path: Path, expected: str) -> Path:
 class MiniLMEmbedder(Embedder):
     """all-MiniLM-L6-v2 (int8 ONNX): WordPiece up to 256 tokens, mean pooling, L2 norm.
 
-    Loads lazily on first use; safe to share between threads.
+    Loads lazily on first use; safe to share between threads. The vectors of the last
+    ``cache_size`` texts are kept: answering embeds the same abstract sentences again and again.
     """
 
     name = "all-MiniLM-L6-v2-onnx-int8"
     dim = 384
     max_tokens = 256
 
-    def __init__(self, model_path: Path | None = None, tokenizer_path: Path | None = None, threads: int = 0):
+    def __init__(
+        self, model_path: Path | None = None, tokenizer_path: Path | None = None, threads: int = 0, cache_size: int = 8192
+    ):
         self._model_path = model_path
         self._tokenizer_path = tokenizer_path
         self._threads = threads
@@ -93,6 +97,8 @@ class MiniLMEmbedder(Embedder):
         self._tokenizer: Any = None
         self._inputs: tuple[str, ...] = ()
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
 
     def _load(self) -> None:
         import onnxruntime as ort
@@ -118,15 +124,28 @@ class MiniLMEmbedder(Embedder):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            if self._session is None:
-                self._load()
-            encodings = self._tokenizer.encode_batch(list(texts))
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._inputs:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feeds)[0]
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            if missing:
+                for text, vector in zip(missing, self._embed(missing)):
+                    self._cache[text] = vector.copy()
+            out = np.stack([self._cache[t] for t in texts])
+            for text in texts:
+                self._cache.move_to_end(text)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return out
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """Vectors for ``texts`` from the model (the caller holds the lock)."""
+        if self._session is None:
+            self._load()
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

@@ -54,3 +54,18 @@ def test_rrf_prefers_agreement():
     fused = rrf([["a", "b", "c"], ["b", "a", "d"]])
     assert max(fused, key=fused.get) in ("a", "b")
     assert fused["a"] == fused["b"] > fused["c"] > 0
+
+
+def test_minilm_keeps_recent_vectors_and_gives_the_same_ones_again():
+    from paperchat.rag.embeddings import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder(cache_size=2)
+    first = embedder.embed(["SPELL uses self-play.", "SPaR refines with tree search."])
+    again = embedder.embed(["SPaR refines with tree search.", "SPELL uses self-play.", "SPELL uses self-play."])
+    assert np.array_equal(again, first[[1, 0, 0]])
+    assert first.shape == (2, 384) and abs(float(np.linalg.norm(first[0])) - 1.0) < 1e-5
+    embedder.embed(["A third sentence."])  # the least recently used vector goes
+    assert list(embedder._cache) == ["SPELL uses self-play.", "A third sentence."]
+    # a cached vector is the one the model gives for the text alone
+    fresh = MiniLMEmbedder().embed(["SPELL uses self-play."])[0]
+    assert np.allclose(fresh, first[0], atol=1e-5)
