@@ -603,6 +603,85 @@ def same_number(a: str, b: str) -> bool:
     return number_in(a, b) and number_in(b, a)
 
 
+def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None:
+    """A claim correcting a number of the question that the paper it names does not give.
+
+    Asked "What did IMBUE's trial with 120 participants find?" of an abstract stating "a trial of
+    86 participants", the answer should say so rather than let the premise stand; the right
+    number is the one the abstract gives for the same thing (the word after the question's
+    number, within five words, or the item of a "respectively" list the question names).
+
+    >>> imbue = Paper(id="i", title="IMBUE: Simulation", abstract="Through a randomized trial of 86 participants, we find gains.")
+    >>> premise_check("What did IMBUE's trial with 120 participants find?", [Source(1, imbue, [])]).text
+    "IMBUE's abstract gives 86 participants, not 120."
+    >>> premise_check("What did IMBUE's trial with 86 participants find?", [Source(1, imbue, [])]) is None
+    True
+    """
+    def named(src: Source) -> bool:
+        other = alias(src.paper)
+        return mentions(question, src.paper) or bool(other and name_in(other, question))
+
+    papers = [s for s in sources if named(s)]
+    if len(papers) != 1:
+        return None
+    source = papers[0]
+    paper = source.paper
+    name = short_name(paper.title) if mentions(question, paper) else alias(paper) or short_name(paper.title)
+    for value in dict.fromkeys(numbers(question) + [q for q in quantities(question) if q[0].isdigit()]):
+        if number_in(value, source.text) or fold(value) in fold(source.text):
+            continue
+        before = question[: question.find(value)].split()
+        if before and before[-1][:1].isupper() and len(before) > 1:
+            continue  # part of a name: "Llama 2", "Gemini 1.5"
+        after = question[question.find(value) + len(value):]
+        unit = next(iter(content_words(" ".join(after.split()[:3]))), None)
+        label = next((n for n in names(after) if not mentions(n, paper)), None)
+        beside: dict[str, str] = {}  # numbers with the unit word right after them: "86 participants"
+        around: dict[str, str] = {}  # numbers with the unit word within five words
+        for sentence in paper_sentences(paper):
+            pairs = respectively_pairs(sentence)
+            for number, item in pairs.items():
+                if label and item == label:
+                    beside.setdefault(number, sentence)
+            if pairs and label:
+                continue
+            for number in numbers(sentence) + [q for q in quantities(sentence) if q[0].isdigit()]:
+                if unit and unit in content_words(_after(number, sentence, 2)):
+                    beside.setdefault(number, sentence)
+                elif unit and unit in content_words(near(number, sentence, 5)):
+                    around.setdefault(number, sentence)
+        found = beside if len(beside) == 1 else around if not beside else {}
+        support = None
+        if len(found) == 1:
+            right, support = next(iter(found.items()))
+            asked = set(content_words(" ".join(after.split()[:4])))
+            tail = []  # the abstract's words for the thing counted, as far as the question uses them too
+            for word in _after(right, support, 3).split():
+                if not content_words(word) or not set(content_words(word)) <= asked:
+                    break
+                tail.append(word.strip(".,;:()"))
+            shown = " ".join([right, *tail])
+            text = prompts.PREMISE_CORRECTED.format(name=name, right=shown, value=value)
+        else:
+            text = prompts.PREMISE_UNSTATED.format(name=name, value=value)
+        return ClaimCheck(
+            text=text, cited=[source.n], sources=[source.n], verdict="supported", support=support,
+            reasons=[f"the question's {value} is not in the abstract of {name}"],
+        )
+    return None
+
+
+def _after(value: str, sentence: str, width: int) -> str:
+    """The ``width`` words after where ``value`` occurs in ``sentence`` ('' if absent).
+
+    >>> _after("86", "a trial of 86 participants, we find", 2)
+    'participants, we'
+    """
+    words = sentence.split()
+    at = next((i for i, w in enumerate(words) if number_in(value, w) or fold(value) == fold(w).strip(".,;:()")), None)
+    return "" if at is None else " ".join(words[at + 1 : at + 1 + width])
+
+
 def near(value: str, sentence: str, width: int = 8) -> str:
     """The words of ``sentence`` within ``width`` words of where ``value`` occurs (the whole sentence if absent).
 
@@ -728,6 +807,11 @@ class Critic:
         started = time.perf_counter()
         self.calls = 0
         checks = self._check_claims(draft, {s.n: s for s in sources}, sources_text, question, on_claim)
+        premise = premise_check(question, sources) if question else None
+        if premise is not None:  # the question's own false number is corrected first
+            checks.insert(0, premise)
+            if on_claim:
+                on_claim(premise)
         return self._repair(checks, time.perf_counter() - started)
 
     def check_parts(self, parts: Sequence[tuple[str, str, str]], sources: Sequence[Source]) -> Critique:

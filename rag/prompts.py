@@ -21,6 +21,10 @@ WITHHELD = "The draft answer was withheld because the abstracts do not support i
 #: A listing field that the listing does not give (metadata questions).
 NOT_LISTED = "The listing of {name} does not give its {field}, so the papers do not answer this question."
 #: A side of a comparison for which no checked statement remains.
+#: A number of the question that the abstract of the paper it names does not give (a false premise).
+PREMISE_CORRECTED = "{name}'s abstract gives {right}, not {value}."
+PREMISE_UNSTATED = "{name}'s abstract does not state {value}."
+
 SIDE_MISSING = "not stated in the papers"
 #: Appended to a comparison when one side could not be answered.
 SIDE_NOT_STATED = "The papers do not state this for {side}."

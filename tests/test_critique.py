@@ -257,3 +257,28 @@ def test_the_judge_is_not_asked_when_the_facts_stand_in_one_sentence_of_the_pape
     assert result.verdict == "supported" and llm.requests == []
     wrong = draft.replace("92.48", "95.10")
     assert Critic(llm=llm).check(wrong, [Source(1, SELF_J, [])]).verdict == "not supported"
+
+
+IMBUE = Paper(
+    id="i",
+    title="IMBUE: Improving Interpersonal Effectiveness through Simulation and Just-in-time Feedback",
+    abstract="Through a randomized trial of 86 participants, we find that IMBUE's simulation-only variant "
+    "significantly improves participants' self-efficacy (up to 17%) and reduces negative emotions (up to 25%).",
+)
+
+
+def test_a_false_number_in_the_question_is_corrected_from_the_abstract():
+    q = "What did IMBUE's randomized trial with 120 participants find?"
+    draft = "IMBUE's randomized trial with 120 participants found that self-efficacy improves by up to 17% [1]."
+    result = Critic().check(draft, [Source(1, IMBUE, [])], question=q)
+    assert result.answer == "IMBUE's abstract gives 86 participants, not 120 [1]."
+    assert result.claims[0].reasons == ["the question's 120 is not in the abstract of IMBUE"]
+    assert result.claims[1].verdict == "unsupported"  # the draft repeated the false number
+    # the true number asks nothing to correct; a version number of a name ("Llama 2") is no premise
+    right = Critic().check(draft.replace("120", "86"), [Source(1, IMBUE, [])], question=q.replace("120", "86"))
+    assert right.verdict == "supported" and len(right.claims) == 1
+    named = Critic().check(draft.replace("120", "86"), [Source(1, IMBUE, [])], question="Does IMBUE beat Llama 2?")
+    assert not any("not in the abstract" in r for c in named.claims for r in c.reasons)
+    # a number the abstract gives for nothing like it: said to be absent, not replaced
+    nothing = Critic().check(draft, [Source(1, IMBUE, [])], question="Why did IMBUE train on 4096 GPUs?")
+    assert nothing.claims[0].text == "IMBUE's abstract does not state 4096."
