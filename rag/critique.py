@@ -363,11 +363,15 @@ def _word_forms(text: str) -> set[str]:
     ['generat', 'model', 'process', 'reflect', 'reflection', 'token', 'train']
     """
     words = [w for w in re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", fold(text)) if len(w) > 1 and content_words(w)]
-    return {_inflection.sub(lambda m: "ss" if m.group(0) in ("sses", "ss") else "y" if m.group(0) == "ies" else "", w)
-            if len(w) > 3 else w for w in words}
+    return {_INFLECTION.sub(_base, w) if len(w) > 3 else w for w in words}
 
 
-_inflection = re.compile(r"(?:sses|ss|ies|es|s|ed|ing|e)$")
+_INFLECTION = re.compile(r"(?:sses|ss|ies|es|s|ed|ing|e)$")
+
+
+def _base(ending: re.Match) -> str:
+    """What an inflection ending becomes: "processes" -> "process", "studies" -> "study", "trained" -> "train"."""
+    return {"sses": "ss", "ss": "ss", "ies": "y"}.get(ending.group(0), "")
 
 
 def paper_sentences(paper: Paper) -> list[str]:
