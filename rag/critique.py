@@ -631,7 +631,7 @@ def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None
     source = papers[0]
     paper = source.paper
     name = short_name(paper.title) if mentions(question, paper) else alias(paper) or short_name(paper.title)
-    for value in dict.fromkeys(numbers(question) + [q for q in quantities(question) if q[0].isdigit()]):
+    for value in _figures(question):
         if number_in(value, source.text) or fold(value) in fold(source.text):
             continue
         before = question[: question.find(value)].split()
@@ -649,7 +649,7 @@ def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None
                     beside.setdefault(number, sentence)
             if pairs and label:
                 continue
-            for number in numbers(sentence) + [q for q in quantities(sentence) if q[0].isdigit()]:
+            for number in _figures(sentence):
                 if unit and unit in content_words(_after(number, sentence, 2)):
                     beside.setdefault(number, sentence)
                 elif unit and unit in content_words(near(number, sentence, 5)):
@@ -673,6 +673,15 @@ def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None
             reasons=[f"the question's {value} is not in the abstract of {name}"],
         )
     return None
+
+
+def _figures(text: str) -> list[str]:
+    """The numbers of ``text``, with counts written with a suffix ("13K", "150M"), each once.
+
+    >>> _figures("13K examples, 150M parameters and 86 participants on Qwen2.5-7B")
+    ['86', '13K', '150M']
+    """
+    return list(dict.fromkeys(numbers(text) + [q for q in quantities(text) if q[0].isdigit()]))
 
 
 def _after(value: str, sentence: str, width: int) -> str:
