@@ -128,7 +128,9 @@ def reworded_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> lis
 
 
 def _check(critic: Critic, planted: Planted, sources: Sequence[Source], text: str, question: str) -> dict:
-    critique = critic.check(planted.text, sources, text, question=question)
+    # the answer is checked as the pipeline checks an answer to this shape of question ("DreamTuner [1]." answers
+    # a which-paper question)
+    critique = critic.check(planted.text, sources, text, question=question, shape=classify(question).shape)
     return {
         "kind": planted.kind, "must_flag": planted.must_flag, "flagged": flagged(planted, critique),
         "text": planted.text, "verdicts": [c.verdict for c in critique.claims], "answer": critique.answer,

@@ -32,7 +32,7 @@ from .corpus import Paper, extract_urls
 from .embeddings import Embedder
 from .errors import PaperchatError
 from .models import LLM, Message, Request
-from .shapes import alias, listing_sentence, mentions, short_name
+from .shapes import alias, focus_overlap, listing_sentence, mentions, short_name
 from .text import (
     clauses,
     content_words,
@@ -65,6 +65,9 @@ FACTS_SUPPORT = 0.75
 SEMANTIC_SUPPORT = 0.62
 #: A part of a claim in other words is not invented when a source sentence is this close in meaning.
 SEMANTIC_CLAUSE = 0.5
+#: A which-paper claim is withheld when another source fits the question's description by this much more.
+DESCRIPTION_MARGIN = 0.1
+_WHICH_PAPER_LEAD = re.compile(r"^\s*(?:which|what)\s+(?:paper|work|study|article)s?\s+(?:in the collection\s+)?", re.IGNORECASE)
 
 #: Questions that ask for a quantity: a claim answering one must give a number, about the thing asked.
 QUANTITY_QUESTION = re.compile(
@@ -598,6 +601,131 @@ def _qualified(text: str, spans: list[tuple[str, int, int]], i: int, word: str) 
     return bool(re.match(rf"\W{{0,3}}(?:[a-z\-]+\W+)?{word}\b", text[spans[j][2] : upto], re.IGNORECASE))
 
 
+_SIZE_WORDS = {
+    "larger": max, "largest": max, "bigger": max, "biggest": max,
+    "smaller": min, "smallest": min,
+}
+_SIZE_PHRASE = re.compile(r"\b(larger|largest|bigger|biggest|smaller|smallest)\s+(?:of\s+the\s+)?[a-z][\w\-]*", re.IGNORECASE)
+_MAGNITUDE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+
+
+def magnitude(value: str) -> tuple[float, str] | None:
+    """A number as written with its scale suffix read ("1B" is 1e9), and its kind ("%" or ""), or None.
+
+    >>> magnitude("500M"), magnitude("1.5B"), magnitude("12%"), magnitude("v2")
+    ((500000000.0, ''), (1500000000.0, ''), (12.0, '%'), None)
+    """
+    m = re.fullmatch(r"(\d+(?:[.,]\d+)*)\s*([kKmMbBtT]?)(%?)", value.strip())
+    if m is None:
+        return None
+    return float(m.group(1).replace(",", "")) * _MAGNITUDE[m.group(2).lower()], m.group(3)
+
+
+_AMOUNT = re.compile(r"(?<![\w.\-])\d+(?:[.,]\d+)*(?:\s*[kKmMbBtT](?![\w])|\s*%|(?![\w.%]))")
+
+
+def _amount_spans(text: str) -> list[tuple[str, int, int]]:
+    """Each amount of ``text`` (a number, with its scale suffix or percent sign) with where it starts and ends.
+
+    >>> _amount_spans("with 500M and 1B examples, 12% of GPT-4")
+    [('500M', 5, 9), ('1B', 14, 16), ('12%', 27, 30)]
+    """
+    return [(m.group(0), m.start(), m.end()) for m in _AMOUNT.finditer(text)]
+
+
+def rebind_extreme(claim: str, paper: Paper) -> tuple[str, str] | None:
+    """The claim with its one number replaced when it names "the larger/smaller X" but gives a number that
+    the abstract lists together with a larger (smaller) one of the same kind, and why.
+
+    >>> p = Paper(id="r", title="T", abstract="We use two datasets with 500M and 1B training examples respectively.")
+    >>> rebind_extreme("Its larger dataset has 500M training examples.", p)
+    ('Its larger dataset has 1B training examples.', 'the abstract lists 500M and 1B: the larger is 1B: corrected to 1B')
+    >>> rebind_extreme("Its larger dataset has 1B training examples.", p), rebind_extreme("It uses 500M examples.", p)
+    (None, None)
+    """
+    asked = _SIZE_PHRASE.search(claim)
+    values = [v for v, _, _ in _amount_spans(claim)]
+    if asked is None or len(values) != 1:
+        return None
+    value = values[0]
+    pick = _SIZE_WORDS[asked.group(1).lower()]
+    for sentence in split_sentences(paper.abstract):
+        text = sentence.replace("\\%", "%")
+        spans = _amount_spans(text)
+        at = next((i for i, (v, _, _) in enumerate(spans) if same_number(value, v)), None)
+        if at is None:
+            continue
+        run = [at]  # the numbers listed together with it ("500M and 1B")
+        while run[0] > 0 and _LIST_GLUE.fullmatch(text[spans[run[0] - 1][2] : spans[run[0]][1]]):
+            run.insert(0, run[0] - 1)
+        while run[-1] + 1 < len(spans) and _LIST_GLUE.fullmatch(text[spans[run[-1]][2] : spans[run[-1] + 1][1]]):
+            run.append(run[-1] + 1)
+        listed = [(magnitude(spans[i][0]), spans[i][0]) for i in run]
+        kinds = {m[1] for m, _ in listed if m is not None}
+        if len(listed) < 2 or None in (m for m, _ in listed) or len(kinds) != 1:
+            continue
+        right = pick(listed, key=lambda item: item[0][0])[1]
+        if same_number(right, value):
+            return None
+        fixed = re.sub(rf"(?<![\w.]){re.escape(value)}(?![\w])", right, claim, count=1)
+        word = "larger" if pick is max else "smaller"
+        shown = " and ".join(v for _, v in listed)
+        return (fixed, f"the abstract lists {shown}: the {word} is {right}: corrected to {right}") if fixed != claim else None
+    return None
+
+
+def names_only_a_paper(claim: str, papers: Sequence[Paper]) -> bool:
+    """Whether ``claim`` is no statement but the title (or short name) of one of ``papers``.
+
+    >>> p = Paper(id="k", title="Language Models (Mostly) Know What They Know", abstract="x")
+    >>> names_only_a_paper("Language Models (Mostly) Know What They Know.", [p]), names_only_a_paper("It knows P(True).", [p])
+    (True, False)
+    """
+    words = set(content_words(claim))
+    return bool(words) and not numbers(claim) and any(words <= set(content_words(p.title)) for p in papers)
+
+
+# "What probability are models asked …?", "Which base language model does SSRL train?": the thing asked for
+_ASKED_THING = re.compile(
+    r"^\s*(?:what|which)\s+((?:[a-z][\w\-]*\s+){0,2}?[a-z][\w\-]*)\s+"
+    r"(?:do|does|did|is|are|was|were|has|have|had|can|could|would|will|should)\b",
+    re.IGNORECASE,
+)
+# heads that do not say what kind of answer is wanted
+_VAGUE_HEADS = {"paper", "papers", "work", "works", "study", "studies", "article", "kind", "kinds", "type", "types",
+                "way", "ways", "part", "parts", "role", "aspect", "aspects", "thing", "things", "one", "ones"}
+
+
+def asked_thing(question: str) -> str | None:
+    """The noun a "What/Which <noun> …?" question asks for, or None when it asks for no kind of thing.
+
+    >>> asked_thing("What probability are language models asked to estimate?"), asked_thing("What does SINC introduce?")
+    ('probability', None)
+    >>> asked_thing("Which base language model does SSRL train?"), asked_thing("Which paper proposes SPELL?")
+    ('model', None)
+    """
+    m = _ASKED_THING.search(question)
+    if m is None:
+        return None
+    head = m.group(1).split()[-1].lower()
+    return None if head in _VAGUE_HEADS or not content_words(head) else head
+
+
+def gives_asked_thing(claim: str, question: str, head: str) -> bool:
+    """Whether ``claim`` can be the ``head`` the question asks for: it names it (in any word form), or it
+    gives a number or a name the question does not already hold.
+
+    >>> q = "What probability are models asked to estimate?"
+    >>> gives_asked_thing("They estimate the probability that answers are true.", q, "probability")
+    True
+    >>> gives_asked_thing("They estimate it as 0.8.", q, "probability"), gives_asked_thing("Performance improves with more samples.", q, "probability")
+    (True, False)
+    """
+    if _word_forms(head) & (_word_forms(claim) | _word_forms(claim.replace("-", " "))):
+        return True
+    return any(not name_in(f, question) for f in numbers(claim) + names(claim) + proper_nouns(claim))
+
+
 def same_number(a: str, b: str) -> bool:
     """Whether two numbers as written are the same number ("51%" and "51 %").
 
@@ -815,11 +943,16 @@ class Critic:
         sources_text: str = "",
         on_claim: Callable[[ClaimCheck], None] | None = None,
         question: str = "",
+        shape: str = "factoid",
     ) -> Critique:
-        """Check every claim of ``draft`` against ``sources`` (and whether it answers ``question``)."""
+        """Check every claim of ``draft`` against ``sources`` (and whether it answers ``question``, a
+        question of ``shape``: see :func:`paperchat.rag.shapes.classify`)."""
         started = time.perf_counter()
         self.calls = 0
-        checks = self._check_claims(draft, {s.n: s for s in sources}, sources_text, question, on_claim)
+        by_n = {s.n: s for s in sources}
+        checks = self._check_claims(draft, by_n, sources_text, question, on_claim, shape)
+        if question and shape != "which-paper":
+            self._answers_asked_thing(checks, question, by_n)
         premise = premise_check(question, sources) if question else None
         if premise is not None:  # the question's own false number is corrected first
             checks.insert(0, premise)
@@ -843,10 +976,11 @@ class Critic:
         sources_text: str,
         question: str,
         on_claim: Callable[[ClaimCheck], None] | None = None,
+        shape: str = "factoid",
     ) -> list[ClaimCheck]:
         checks: list[ClaimCheck] = []
         for text, cited in split_claims(draft):
-            check = self._check_claim(text, cited, by_n, sources_text, question)
+            check = self._check_claim(text, cited, by_n, sources_text, question, shape)
             if check.kept and checks and _removed_statement(checks[-1]) and refers_back(text):
                 # "This approach ..." after a removed claim: what it refers to is gone
                 check.verdict = "unsupported"
@@ -859,7 +993,13 @@ class Critic:
     # -- one claim -------------------------------------------------------------------
 
     def _check_claim(
-        self, text: str, cited: list[int], by_n: dict[int, Source], sources_text: str, question: str = ""
+        self,
+        text: str,
+        cited: list[int],
+        by_n: dict[int, Source],
+        sources_text: str,
+        question: str = "",
+        shape: str = "factoid",
     ) -> ClaimCheck:
         check = ClaimCheck(text=text, cited=cited)
         if is_refusal(text):
@@ -887,12 +1027,18 @@ class Critic:
             return check
         check.sources = chosen
         paper = by_n[chosen[0]].paper
-        repaired = rebind_number(text, paper) or rebind_relative(text, paper)
+        if question and shape != "which-paper" and names_only_a_paper(text, [by_n[n].paper for n in chosen]):
+            check.verdict = "unsupported"
+            check.reasons.append("does not answer the question: it only names a paper")
+            return check
+        repaired = rebind_number(text, paper) or rebind_relative(text, paper) or rebind_extreme(text, paper)
         if repaired:  # a number given for the wrong item or as the wrong kind of figure: the right one
             claim = claim.replace(text, repaired[0]) if terse else repaired[0]
             text = check.text = repaired[0]
             check.reasons.append(repaired[1])
         why = self._meaning_problem(claim, text, chosen, by_n, check, question)
+        if not why and question and shape == "which-paper":
+            why = self._fits_other_paper(question, chosen[0], by_n)
         if why:
             check.verdict = "unsupported"
             check.reasons.append(why)
@@ -980,6 +1126,44 @@ class Critic:
             if why:
                 return f"does not answer the question: {why}"
         return None
+
+    def _answers_asked_thing(self, checks: list[ClaimCheck], question: str, by_n: dict[int, Source]) -> None:
+        """Withhold an answer none of whose kept claims gives the kind of thing the question asks for
+        ("What probability …?" answered with how performance improves), when the cited abstracts name it."""
+        head = asked_thing(question)
+        kept = [c for c in checks if c.kept]
+        if head is None or not kept or any(gives_asked_thing(c.text, question, head) for c in kept):
+            return
+        cited = " ".join(by_n[n].paper.abstract for c in kept for n in c.sources if n in by_n)
+        if not _word_forms(head) & _word_forms(cited.replace("-", " ")):
+            return  # the abstracts call the thing asked for by other words: the answer may too
+        for c in kept:  # a claim drawn from the sentence that names the thing asked for gives it in other words
+            paper = by_n[c.sources[0]].paper if c.sources and c.sources[0] in by_n else None
+            closest = [best_sentence(c.text, paper)[0], self._similar(c.text, paper)[0]] if paper else []
+            if any(_word_forms(head) & _word_forms(s.replace("-", " ")) for s in closest if s):
+                return
+        for c in kept:
+            c.verdict = "unsupported"
+            c.reasons.append(f"does not answer the question: the answer names no {head} and gives no name or number")
+
+    def _fits_other_paper(self, question: str, n: int, by_n: dict[int, Source]) -> str | None:
+        """For a which-paper question: why the paper a claim names is not the answer (another source fits the
+        question's description clearly better), or None."""
+        if self.embedder is None or len(by_n) < 2:
+            return None
+        described = _WHICH_PAPER_LEAD.sub("", question)
+        fit = {m: self._description_fit(described, src.paper) for m, src in by_n.items()}
+        best = max(fit, key=fit.get)
+        if best != n and fit[best] - fit[n] >= DESCRIPTION_MARGIN:
+            return f"the question's description fits source [{best}] better than the paper this claim names"
+        return None
+
+    def _description_fit(self, described: str, paper: Paper) -> float:
+        """How well ``paper`` fits a description: the closest sentence's (or title's) cosine plus half the share
+        of the description's content words it uses (the weights of evidence selection)."""
+        _, cosine = self._similar(described, paper)
+        title = float(self.embedder.embed([paper.title])[0] @ self.embedder.embed([described])[0])
+        return max(cosine, title) + 0.5 * focus_overlap(described, f"{paper.title} {paper.abstract}")
 
     def _similar(self, text: str, paper: Paper) -> tuple[str | None, float]:
         """The sentence of ``paper`` closest in meaning to ``text`` (embedding cosine), and the cosine."""

@@ -47,14 +47,17 @@ from .settings import Settings
 from .shapes import (
     FIELD_NAMES,
     QuestionShape,
+    asks_listing,
     classify,
     compare_listing,
+    compound_parts,
     comparison_sides,
     side_questions,
     display_name,
     focus_overlap,
     listing_fields,
     listing_sentence,
+    lone_word_in,
     mentions,
     metadata_claim,
     short_name,
@@ -312,10 +315,10 @@ class Pipeline:
                 sources.append(Source(n=len(sources) + 1, paper=hit.paper, excerpt=[s for _, s in picked], chunk=hit.chunk))
         return sources
 
-    def sources_text(self, sources: Sequence[Source]) -> str:
-        """The numbered sources as the model sees them: title, chosen sentences, the listing's fields."""
+    def sources_text(self, sources: Sequence[Source], listing: bool = True) -> str:
+        """The numbered sources as the model sees them: title, chosen sentences, and (``listing``) the listing's fields."""
         return prompts.sources_block(
-            [(s.n, s.paper.title, [*s.excerpt, *filter(None, [listing_sentence(s.paper)])]) for s in sources]
+            [(s.n, s.paper.title, [*s.excerpt, *filter(None, [listing_sentence(s.paper) if listing else ""])]) for s in sources]
         )
 
     def critic(self, *, judge: bool = True, llm: LLM | None = None) -> Critic:
@@ -376,7 +379,8 @@ class Pipeline:
     def _list_matches(self, topic: str) -> list[tuple[float, Hit, str]]:
         """Papers that match one topic of a list question: (score, hit, the sentence that matches best)."""
         hits = self.retriever.search(topic, k=self.settings.answer.list_candidates)
-        hits += self._stating(topic, {h.paper.id for h in hits})
+        phrases, loose = self._topic_phrases(topic)
+        hits += self._stating(phrases, loose, {h.paper.id for h in hits})
         if not hits:
             return []
         embedder = self.retriever.embedder
@@ -402,18 +406,27 @@ class Pipeline:
             return []
         top = max(score for score, _, _ in scored)
         # a paper that states the topic's distinctive phrase is listed even when no abstract is close overall
-        scored = _phrase_matches(topic, scored, max(top, self.settings.answer.list_min_similarity))
+        scored = _phrase_matches(phrases, loose, scored, max(top, self.settings.answer.list_min_similarity))
         floor = max(self.settings.answer.list_min_similarity, top - self.settings.answer.list_margin)
         return [c for c in scored if c[0] >= floor]
 
-    def _stating(self, topic: str, seen: set[str]) -> list[Hit]:
+    def _topic_phrases(self, topic: str) -> tuple[list[str], set[str]]:
+        """The phrases a paper of the topic may state (:func:`topic_phrases`), and the hyphenated ones among them
+        that at most one paper writes as such: those are also stated by a paper that has each of their parts as a
+        word of its own ("the teacher is updated with the past student" is a teacher-student setup)."""
+        phrases = topic_phrases(topic)
+        texts = [f"{p.title} {p.abstract}" for p in self.retriever.papers()]
+        loose = {ph for ph in phrases if compound_parts(ph) and sum(name_in(ph, t) for t in texts) <= 1}
+        return phrases, loose
+
+    def _stating(self, phrases: Sequence[str], loose: set[str], seen: set[str]) -> list[Hit]:
         """Papers not in ``seen`` that state a distinctive phrase of the topic word for word ("self-play"):
         ranking can miss them when the phrase's words are common ("self" starts many titles)."""
         papers = self.retriever.papers()
         found: dict[str, Hit] = {}
-        for phrase in topic_phrases(topic):
+        for phrase in phrases:
             key = fold(phrase)
-            stating = [p for p in papers if key in fold(f"{p.title} {p.abstract}") and name_in(phrase, f"{p.title} {p.abstract}")]
+            stating = [p for p in papers if key in fold(f"{p.title} {p.abstract}") and _states(phrase, loose, f"{p.title} {p.abstract}")]
             if len(stating) > self.settings.answer.list_max:
                 continue  # a phrase this common names no particular papers
             for p in stating:
@@ -497,7 +510,7 @@ class Pipeline:
                 yield Token("\n")
             rules = prompts.SIDE_RULES.format(side=side, n=n)
             asked = plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
-            shown = self.sources_text([by_n[n]])
+            shown = self.sources_text([by_n[n]], listing=asks_listing(question))
             part, usage = yield from self._draft(llm, shown, asked, rules, timings, started)
             parts.append((drop_preamble(part), asked, shown))
             total.add(usage)
@@ -539,7 +552,8 @@ class Pipeline:
         plan = self.plan(standalone, classify(standalone))
         timings.retrieval = time.perf_counter() - t
         sources = plan.sources
-        sources_text = self.sources_text(sources)
+        # the listing's fields only for a question that may be about them: the prompt's length sets the first token's time
+        sources_text = self.sources_text(sources, listing=asks_listing(standalone))
 
         t = time.perf_counter()
         usage = Usage()
@@ -573,7 +587,7 @@ class Pipeline:
             if side_drafts:  # each side is checked against the question asked of it, with the sources it saw
                 result = critic.check_parts(side_drafts, sources)
             else:
-                result = critic.check(to_check, sources, sources_text, question=asked)
+                result = critic.check(to_check, sources, sources_text, question=asked, shape=plan.shape)
             timings.critique_prompt_tokens = llm.usage.prompt_tokens - before[0]
             timings.critique_cached_tokens = llm.usage.cached_tokens - before[1]
         else:
@@ -700,19 +714,28 @@ def drop_preamble(text: str) -> str:
     return rest[:1].upper() + rest[1:] if rest != text else text
 
 
-def _phrase_matches(topic: str, scored: list[tuple[float, Hit, str]], top: float) -> list[tuple[float, Hit, str]]:
+def _states(phrase: str, loose: set[str], text: str) -> bool:
+    """Whether ``text`` states ``phrase``: word for word, or, for a term in ``loose``, each of its parts as a word."""
+    if name_in(phrase, text):
+        return True
+    return phrase in loose and all(lone_word_in(part, text) for part in compound_parts(phrase))
+
+
+def _phrase_matches(
+    phrases: Sequence[str], loose: set[str], scored: list[tuple[float, Hit, str]], top: float
+) -> list[tuple[float, Hit, str]]:
     """Candidates that state a distinctive phrase of the topic ("tree search") rank with the best match,
     with the sentence that states it; a phrase that most candidates share ("language models") counts for nothing."""
     texts = [f"{h.paper.title} {h.paper.abstract}" for _, h, _ in scored]
     phrases = [
-        ph for ph in topic_phrases(topic)
-        if 0 < sum(name_in(ph, t) for t in texts) <= max(1, len(texts) // 2)
+        ph for ph in phrases
+        if 0 < sum(_states(ph, loose, t) for t in texts) <= max(1, len(texts) // 2)
     ]
     out = []
     for (score, hit, sentence), text in zip(scored, texts):
-        said = [ph for ph in phrases if name_in(ph, text)]
+        said = [ph for ph in phrases if _states(ph, loose, text)]
         if said:
-            stating = [s for s in split_sentences(hit.paper.abstract) if any(name_in(ph, s) for ph in said)]
+            stating = [s for s in split_sentences(hit.paper.abstract) if any(_states(ph, loose, s) for ph in said)]
             score, sentence = max(score, top), (stating[0] if stating else sentence)
         out.append((score, hit, sentence))
     return out

@@ -141,6 +141,24 @@ def listing_fields(question: str) -> list[Field_]:
     return [f for f, pattern in _FIELDS if f != "author_names" and pattern.search(question) and listing_field_ok(f, question)]
 
 
+_LISTING_WORDS = re.compile(
+    r"\b(authors?|co-?authors?|wrote|written|up-?votes?|votes?|popular|listed|listing|posted|published|released|"
+    r"dated?|when|year|month|recent|earlier|later|older|newer|links?|urls?|code|github|repo|repository|website|"
+    r"page|demo)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_listing(question: str) -> bool:
+    """Whether ``question`` may be about a listing's fields (authors, date, upvotes, links): only then does the
+    model see each source's listing line (every other question reads ~15% fewer prompt tokens).
+
+    >>> asks_listing("Who wrote more papers, and when were they listed?"), asks_listing("What does SPELL propose?")
+    (True, False)
+    """
+    return bool(listing_fields(question)) or bool(_LISTING_WORDS.search(question))
+
+
 def listing_field_ok(field: Field_, question: str) -> bool:
     """Whether a matched field is really asked (a "page" or "code" is needed for links)."""
     return field != "links" or bool(re.search(r"\b(code|github|repo|repository|link|url|website|page|demo)", question, re.IGNORECASE))
@@ -481,6 +499,27 @@ def topic_phrases(topic: str) -> list[str]:
             out += [" ".join(run[i : i + n]) for i in range(len(run) - n + 1)]
         run = []
     return list(dict.fromkeys(out))
+
+
+def compound_parts(term: str) -> list[str]:
+    """The parts of a hyphenated term that are words of their own (five letters or more), or [] when one
+    is not: a paper with a "teacher" and a "student" uses a teacher-student setup without writing the compound.
+
+    >>> compound_parts("teacher-student"), compound_parts("self-play"), compound_parts("plug-and-play")
+    (['teacher', 'student'], [], [])
+    """
+    parts = term.lower().split("-")
+    ok = len(parts) > 1 and all(len(p) >= 5 and p.isalpha() and content_words(p) for p in parts)
+    return parts if ok else []
+
+
+def lone_word_in(word: str, text: str) -> bool:
+    """Whether ``word`` (or its plural) stands in ``text`` as a word of its own, not inside a hyphenated term.
+
+    >>> lone_word_in("teacher", "the teacher is updated"), lone_word_in("teacher", "a teacher-student framework")
+    (True, False)
+    """
+    return re.search(rf"(?<![\w-]){re.escape(word)}s?(?![\w-])", text, re.IGNORECASE) is not None
 
 
 # verbs and nouns of a list topic that say what a paper does, not what it is about

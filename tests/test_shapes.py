@@ -75,11 +75,14 @@ def test_a_field_the_listing_lacks_is_refused_and_says_what_it_does_give(scripte
     assert names.verdict == "refused" and "author names" in names.answer
 
 
-def test_the_model_sees_the_listing_with_each_source(scripted):
+def test_the_model_sees_the_listing_only_when_the_question_may_be_about_it(scripted):
     pipeline, llm = scripted
+    pipeline.ask("What does SPELL use self-play for, and how recent is it?")
+    assert "Listing: 8 authors; listed on Sep 28." in llm.requests[0].messages[-1].content
+    # any other question reads fewer prompt tokens: the listing line is left out
     pipeline.ask("What does SPELL use self-play for in long-context reasoning?")
-    prompt = llm.requests[0].messages[-1].content
-    assert "Listing: 8 authors; listed on Sep 28." in prompt
+    prompt = llm.requests[-1].messages[-1].content
+    assert "SPELL" in prompt and "Listing:" not in prompt
 
 
 def drafting(draft: str, check=None):
