@@ -11,6 +11,8 @@ from paperchat.rag import prompts
 from paperchat.rag.corpus import Paper
 from paperchat.rag.critique import Critic, Source, answers_quantity, split_claims
 
+from paperchat.rag.embeddings import HashingEmbedder
+
 from .fakes import ScriptedLLM
 
 SPARK = Paper(
@@ -282,3 +284,65 @@ def test_a_false_number_in_the_question_is_corrected_from_the_abstract():
     # a number the abstract gives for nothing like it: said to be absent, not replaced
     nothing = Critic().check(draft, [Source(1, IMBUE, [])], question="Why did IMBUE train on 4096 GPUs?")
     assert nothing.claims[0].text == "IMBUE's abstract does not state 4096."
+
+
+KNOW = Paper(
+    id="know",
+    title="Language Models (Mostly) Know What They Know",
+    abstract=(
+        "We study whether language models can evaluate the validity of their own claims. We approach self-evaluation "
+        'by asking models to first propose answers, and then to evaluate the probability "P(True)" that their answers '
+        "are correct. Performance at self-evaluation further improves when we allow models to consider many of their "
+        "own samples before predicting the validity of one specific possibility."
+    ),
+)
+RECSYS = Paper(
+    id="recsys",
+    title="Self-supervised Learning for Large-scale Item Recommendations",
+    abstract="We evaluate our framework using two real-world datasets with 500M and 1B training examples respectively.",
+)
+
+
+def test_a_which_paper_answer_naming_a_paper_the_description_fits_worse_is_withheld():
+    # the draft names a paper (here by its bare title) that the question does not describe; another source fits
+    critic = Critic(embedder=HashingEmbedder())
+    question = "Which paper generates minute-long music compositions with relative attention?"
+    wrong = critic.check(f"{SPARK.title} [1].", SOURCES, question=question, shape="which-paper")
+    assert wrong.verdict == "not supported"
+    assert any("fits source [2] better" in r for r in wrong.claims[0].reasons)
+    right = critic.check("Music Transformer [2].", SOURCES, question=question, shape="which-paper")
+    assert right.verdict == "supported" and right.answer == "Music Transformer [2]."
+
+
+def test_a_claim_that_only_names_a_paper_answers_no_other_question():
+    draft = f"{SPARK.title} [1]. SPARK reaches 67.5 F1 on ProcessBench [1]."
+    result = Critic().check(draft, SOURCES, question="What F1 does SPARK reach on ProcessBench?")
+    assert [c.verdict for c in result.claims] == ["unsupported", "supported"]
+    assert "only names a paper" in result.claims[0].reasons[0]
+    assert result.answer == "SPARK reaches 67.5 F1 on ProcessBench [1]."
+    # for a which-paper question the title is the answer
+    which = Critic().check(f"{SPARK.title} [1].", SOURCES, question="Which paper reaches 67.5 F1 on ProcessBench?", shape="which-paper")
+    assert which.verdict == "supported"
+
+
+def test_an_answer_that_names_no_thing_of_the_kind_asked_for_is_withheld():
+    sources = [Source(1, KNOW, [])]
+    question = "What probability are language models asked to estimate about their own proposed answers?"
+    critic = Critic(embedder=HashingEmbedder())
+    # true, and in the abstract's words, but not a probability: the answer sentence was missed
+    off = critic.check("Performance at self-evaluation further improves when models consider many samples [1].", sources, question=question)
+    assert off.verdict == "not supported" and "names no probability" in " ".join(off.claims[0].reasons)
+    named = critic.check('Models estimate the probability "P(True)" that their answers are correct [1].', sources, question=question)
+    assert named.verdict == "supported"
+    # in other words: drawn from the sentence that names the probability, it is kept
+    other = critic.check("They are asked how likely it is that their proposed answers are correct [1].", sources, question=question)
+    assert other.verdict == "supported", other.claims[0].reasons
+
+
+def test_the_larger_of_two_listed_numbers_is_repaired():
+    sources = [Source(1, RECSYS, [])]
+    result = Critic().check("The item-recommendation study's larger dataset has 500M training examples [1].", sources)
+    assert result.claims[0].verdict == "corrected"
+    assert result.answer == "The item-recommendation study's larger dataset has 1B training examples [1]."
+    kept = Critic().check("The item-recommendation study's larger dataset has 1B training examples [1].", sources)
+    assert kept.claims[0].verdict == "supported"

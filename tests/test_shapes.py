@@ -327,3 +327,6 @@ def test_a_list_names_every_paper_stating_the_topics_distinctive_phrase(fake_ind
     # a phrase that no abstract states close to the topic still lists the one paper that states it
     answer = pipeline.ask("Which papers use a teacher-student setup?")
     assert any(r.label.startswith("Point-DETR3D") for r in answer.rows)
+    # one paper writes "teacher-student"; another updates "the teacher" with "the past student" in other words
+    future = next(r for r in answer.rows if r.label.startswith("Learning from Future"))
+    assert "teacher" in future.text and "student" in future.text
