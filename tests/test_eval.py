@@ -516,3 +516,25 @@ def test_report_html_opens_in_chromium_with_its_plots(settings, fake_index, ques
             assert shot.stat().st_size > 10_000
         finally:
             browser.close()
+
+
+def test_recheck_checks_a_recorded_draft_again_without_the_model(settings, fake_index):
+    from paperchat.eval.recheck import NoModel, recheck
+    from paperchat.rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings, Retriever(fake_index), NoModel())
+    question = "What F1 score does SPARK's process reward model reach on ProcessBench?"
+    record = {
+        "id": "r1", "pipeline": "paperchat", "question": question, "standalone_question": question, "type": "factoid",
+        "answerable": True, "keywords": ["67.5"], "extra": {}, "verdict": "supported", "scores": {"correct": 0.0},
+        "draft": f"{SPARK} [1].",  # the paper's title: it answers nothing
+    }
+    again = recheck(pipeline, record)
+    assert again["verdict"] == "not supported" and again["scores"]["correct"] == 0.0
+    assert again["answer"].startswith(prompts.REFUSAL)
+    right = recheck(pipeline, {**record, "draft": "SPARK's process reward model reaches 67.5 F1 on ProcessBench [1]."})
+    assert right["verdict"] == "supported" and right["scores"]["correct"] == 1.0
+    assert record["scores"] == {"correct": 0.0}  # the recorded row is left as it was
+    # nothing is drafted: asking the pipeline itself is refused with a sentence
+    with pytest.raises(ModelUnavailableError, match="No model is loaded"):
+        pipeline.ask(question)
