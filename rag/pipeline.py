@@ -479,8 +479,18 @@ class Pipeline:
 
     # -- drafting ---------------------------------------------------------------------
 
-    def _draft(self, llm: LLM, sources_text: str, question: str, rules: str | None, timings: Timings, started: float):
-        """Stream the model's draft as Token events; returns the draft and the last usage."""
+    def _draft(
+        self,
+        llm: LLM,
+        sources_text: str,
+        question: str,
+        rules: str | None,
+        timings: Timings,
+        started: float,
+        citation_answers: bool = False,
+    ):
+        """Stream the model's draft as Token events; returns the draft and the last usage. With ``citation_answers``
+        (a which-paper question) a draft that is only a citation ("[2]") names its answer and is not asked again."""
         messages = [Message(r, c) for r, c in prompts.draft_messages(sources_text, question, self.layout, rules)]
         request = Request(
             messages,
@@ -489,7 +499,7 @@ class Pipeline:
             seed=self.settings.model.seed,
         )
         draft, usage = yield from self._stream(llm, request, timings, started)
-        if not states_something(draft):
+        if not states_something(draft) and not (citation_answers and _BARE_CITATION.fullmatch(draft)):
             # A draft with no statement (the small model sometimes replies with a bare "[1]", or names its
             # sources as nouns: "The datasets are [1] and [2]."): ask once more, for the sentence of the
             # sources that answers the question.
@@ -567,7 +577,9 @@ class Pipeline:
             draft, usage, side_drafts = yield from self._draft_sides(llm, plan, standalone, timings, started)
         else:
             yield Status("draft", f"Drafting from {len(sources)} papers…")
-            draft, usage = yield from self._draft(llm, sources_text, standalone, None, timings, started)
+            draft, usage = yield from self._draft(
+                llm, sources_text, standalone, None, timings, started, citation_answers=plan.shape == "which-paper"
+            )
         timings.draft = time.perf_counter() - t
         timings.count(usage)
         # a which-paper draft's subject is often just its citation ("[1] shows …"): the cited paper is the answer
@@ -648,6 +660,8 @@ class Pipeline:
         raise RuntimeError("the pipeline ended without an answer")  # pragma: no cover
 
 
+# a draft that is only a citation: "[2]", "[2]." or "Source [2]"
+_BARE_CITATION = re.compile(r"\s*(?:source\s*)?\[(\d+)\]\W*", re.IGNORECASE)
 # "[1] shows …" / "[1] Reduces …": a citation followed by a verb (not by a name)
 _CITED_SUBJECT = re.compile(r"(^|(?<=[.!?]\s)|\n)\s*\[(\d+)\]\s+([a-z][\w\-]*|[A-Z][a-z]+s\b)")
 _PAPER_SUBJECT = re.compile(
@@ -670,8 +684,13 @@ def name_the_subject(draft: str, sources: Sequence[Source]) -> str:
     'SPELL: Self-Play proposes self-play for long documents [1].'
     >>> name_the_subject('The paper "SPELL" proposes self-play [1].', src)
     'The paper "SPELL" proposes self-play [1].'
+    >>> name_the_subject("[1]", src)  # a bare citation names the paper
+    'SPELL: Self-Play [1].'
     """
     by_n = {s.n: s for s in sources}
+    bare = _BARE_CITATION.fullmatch(draft)
+    if bare and int(bare.group(1)) in by_n:
+        return f"{by_n[int(bare.group(1))].paper.title} [{bare.group(1)}]."
 
     def named(match: re.Match) -> str:
         src = by_n.get(int(match.group(2)))

@@ -75,6 +75,18 @@ def test_bare_citation_draft_gets_one_extractive_retry(fake_index, settings):
     assert prompts.EXTRACT_RULES in llm.requests[1].messages[1].content and answer.verdict == "supported"
 
 
+def test_a_bare_citation_answers_a_which_paper_question_with_that_papers_title(fake_index, settings):
+    # for "which paper …" the cited source is the answer: it is named, checked, and not asked for again
+    llm = ScriptedLLM(lambda r: '{"quote": "", "verdict": "supported"}' if r.json_schema else "[1]")
+    answer = Pipeline(settings, Retriever(fake_index), llm).ask(
+        "Which paper uses self-play reinforcement learning for long-context language models?"
+    )
+    drafts = [r for r in llm.requests if r.json_schema is None]
+    assert len(drafts) == 1 and answer.shape == "which-paper"
+    assert answer.verdict == "supported" and answer.answer.startswith("SPELL: Self-Play Reinforcement Learning")
+    assert answer.answer.endswith("[1].") and answer.citations[0].title.startswith("SPELL")
+
+
 def test_no_critique_variant_passes_the_draft_through(fake_index, settings):
     llm = ScriptedLLM(lambda r: "SPELL was trained on 4096 TPUs [1].")
     answer = Pipeline(settings, Retriever(fake_index), llm, critique=False).ask("How was SPELL trained?")
