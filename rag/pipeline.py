@@ -415,18 +415,22 @@ class Pipeline:
         that at most one paper writes as such: those are also stated by a paper that has each of their parts as a
         word of its own ("the teacher is updated with the past student" is a teacher-student setup)."""
         phrases = topic_phrases(topic)
+        compounds = [ph for ph in phrases if compound_parts(ph)]
+        if not compounds:
+            return phrases, set()
         texts = [f"{p.title} {p.abstract}" for p in self.retriever.papers()]
-        loose = {ph for ph in phrases if compound_parts(ph) and sum(name_in(ph, t) for t in texts) <= 1}
-        return phrases, loose
+        return phrases, {ph for ph in compounds if sum(name_in(ph, t) for t in texts) <= 1}
 
     def _stating(self, phrases: Sequence[str], loose: set[str], seen: set[str]) -> list[Hit]:
         """Papers not in ``seen`` that state a distinctive phrase of the topic word for word ("self-play"):
         ranking can miss them when the phrase's words are common ("self" starts many titles)."""
         papers = self.retriever.papers()
+        texts = {p.id: f"{p.title} {p.abstract}" for p in papers}
         found: dict[str, Hit] = {}
         for phrase in phrases:
             key = fold(phrase)
-            stating = [p for p in papers if key in fold(f"{p.title} {p.abstract}") and _states(phrase, loose, f"{p.title} {p.abstract}")]
+            # a substring test first (cheap); a loose term is stated in other words, so it is read whole
+            stating = [p for p in papers if (phrase in loose or key in fold(texts[p.id])) and _states(phrase, loose, texts[p.id])]
             if len(stating) > self.settings.answer.list_max:
                 continue  # a phrase this common names no particular papers
             for p in stating:
