@@ -721,9 +721,18 @@ def gives_asked_thing(claim: str, question: str, head: str) -> bool:
     >>> gives_asked_thing("They estimate it as 0.8.", q, "probability"), gives_asked_thing("Performance improves with more samples.", q, "probability")
     (True, False)
     """
-    if _word_forms(head) & (_word_forms(claim) | _word_forms(claim.replace("-", " "))):
+    if names_thing(head, claim):
         return True
     return any(not name_in(f, question) for f in numbers(claim) + names(claim) + proper_nouns(claim))
+
+
+def names_thing(head: str, text: str) -> bool:
+    """Whether ``text`` names ``head`` in any word form, hyphenated terms read whole and by their parts.
+
+    >>> names_thing("role", "three cyclical roles-questioner, responder"), names_thing("factor", "two pivotal ones")
+    (True, False)
+    """
+    return bool(_word_forms(head) & (_word_forms(text) | _word_forms(text.replace("-", " "))))
 
 
 def same_number(a: str, b: str) -> bool:
@@ -1135,12 +1144,12 @@ class Critic:
         if head is None or not kept or any(gives_asked_thing(c.text, question, head) for c in kept):
             return
         cited = " ".join(by_n[n].paper.abstract for c in kept for n in c.sources if n in by_n)
-        if not _word_forms(head) & _word_forms(cited.replace("-", " ")):
+        if not names_thing(head, cited):
             return  # the abstracts call the thing asked for by other words: the answer may too
         for c in kept:  # a claim drawn from the sentence that names the thing asked for gives it in other words
             paper = by_n[c.sources[0]].paper if c.sources and c.sources[0] in by_n else None
             closest = [best_sentence(c.text, paper)[0], self._similar(c.text, paper)[0]] if paper else []
-            if any(_word_forms(head) & _word_forms(s.replace("-", " ")) for s in closest if s):
+            if any(names_thing(head, s) for s in closest if s):
                 return
         for c in kept:
             c.verdict = "unsupported"
@@ -1152,29 +1161,36 @@ class Critic:
         if self.embedder is None or len(by_n) < 2:
             return None
         described = _WHICH_PAPER_LEAD.sub("", question)
-        fit = {m: self._description_fit(described, src.paper) for m, src in by_n.items()}
+        q = self.embedder.embed([described])[0]
+        titles = self.embedder.embed([src.paper.title for src in by_n.values()]) @ q
+        fit = {m: self._description_fit(described, q, float(title), src.paper) for (m, src), title in zip(by_n.items(), titles)}
         best = max(fit, key=fit.get)
         if best != n and fit[best] - fit[n] >= DESCRIPTION_MARGIN:
             return f"the question's description fits source [{best}] better than the paper this claim names"
         return None
 
-    def _description_fit(self, described: str, paper: Paper) -> float:
-        """How well ``paper`` fits a description: the closest sentence's (or title's) cosine plus half the share
-        of the description's content words it uses (the weights of evidence selection)."""
-        _, cosine = self._similar(described, paper)
-        title = float(self.embedder.embed([paper.title])[0] @ self.embedder.embed([described])[0])
-        return max(cosine, title) + 0.5 * focus_overlap(described, f"{paper.title} {paper.abstract}")
+    def _description_fit(self, described: str, vector, title_cosine: float, paper: Paper) -> float:
+        """How well ``paper`` fits a description (``vector`` its embedding): the closest sentence's (or the title's)
+        cosine plus half the share of the description's content words it uses (the weights of evidence selection)."""
+        vectors = self._sentence_vectors(paper)
+        cosine = float((vectors @ vector).max()) if vectors is not None else 0.0
+        return max(cosine, title_cosine) + 0.5 * focus_overlap(described, f"{paper.title} {paper.abstract}")
+
+    def _sentence_vectors(self, paper: Paper):
+        """The embeddings of ``paper_sentences(paper)``, computed once per paper (None without sentences or embedder)."""
+        if self.embedder is None or not paper_sentences(paper):
+            return None
+        if paper.id not in self._vectors:
+            self._vectors[paper.id] = self.embedder.embed(paper_sentences(paper))
+        return self._vectors[paper.id]
 
     def _similar(self, text: str, paper: Paper) -> tuple[str | None, float]:
         """The sentence of ``paper`` closest in meaning to ``text`` (embedding cosine), and the cosine."""
-        sentences = paper_sentences(paper)
-        if not sentences or self.embedder is None:
+        vectors = self._sentence_vectors(paper)
+        if vectors is None:
             return None, 0.0
-        key = paper.id
-        if key not in self._vectors:
-            self._vectors[key] = self.embedder.embed(sentences)
-        q = self.embedder.embed([text])[0]
-        sims = self._vectors[key] @ q
+        sentences = paper_sentences(paper)
+        sims = vectors @ self.embedder.embed([text])[0]
         i = int(sims.argmax())
         return sentences[i], float(sims[i])
 
