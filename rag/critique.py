@@ -1047,7 +1047,7 @@ class Critic:
             check.reasons.append(repaired[1])
         why = self._meaning_problem(claim, text, chosen, by_n, check, question)
         if not why and question and shape == "which-paper":
-            why = self._fits_other_paper(question, chosen[0], by_n)
+            why = self._describes(question, text, by_n[chosen[0]]) or self._fits_other_paper(question, chosen[0], by_n)
         if why:
             check.verdict = "unsupported"
             check.reasons.append(why)
@@ -1154,6 +1154,20 @@ class Critic:
         for c in kept:
             c.verdict = "unsupported"
             c.reasons.append(f"does not answer the question: the answer names no {head} and gives no name or number")
+
+    def _describes(self, question: str, text: str, source: Source) -> str | None:
+        """For a which-paper claim that is only the paper's title ("[1]" drafts become one): the claim says "this
+        paper is the one described", so the description must hold for that paper as any claim's words and facts
+        must; why not, or None."""
+        if not names_only_a_paper(text, [source.paper]):
+            return None
+        described = _WHICH_PAPER_LEAD.sub("", question)
+        missing, support = self._fits(described, described, source)
+        if missing:
+            return f"the question's {', '.join(missing)} is not in the abstract of the paper named"
+        if support < self.low:
+            return "the abstract of the paper named does not state what the question describes"
+        return off_subject(question, source.paper)
 
     def _fits_other_paper(self, question: str, n: int, by_n: dict[int, Source]) -> str | None:
         """For a which-paper question: why the paper a claim names is not the answer (another source fits the

@@ -85,6 +85,12 @@ def test_a_bare_citation_answers_a_which_paper_question_with_that_papers_title(f
     assert len(drafts) == 1 and answer.shape == "which-paper"
     assert answer.verdict == "supported" and answer.answer.startswith("SPELL: Self-Play Reinforcement Learning")
     assert answer.answer.endswith("[1].") and answer.citations[0].title.startswith("SPELL")
+    # the title alone says "this is the paper described": a paper that does not state the description is withheld
+    off = Pipeline(settings, Retriever(fake_index), llm).ask(
+        "Which paper introduces a graph neural network for molecule property prediction?"
+    )
+    assert off.verdict == "not supported" and off.answer.startswith(prompts.REFUSAL)
+    assert any("does not state what the question describes" in r for r in off.claims[0].reasons)
 
 
 def test_no_critique_variant_passes_the_draft_through(fake_index, settings):
