@@ -309,7 +309,11 @@ def test_a_which_paper_answer_naming_a_paper_the_description_fits_worse_is_withh
     question = "Which paper generates minute-long music compositions with relative attention?"
     wrong = critic.check(f"{SPARK.title} [1].", SOURCES, question=question, shape="which-paper")
     assert wrong.verdict == "not supported"
-    assert any("fits source [2] better" in r for r in wrong.claims[0].reasons)
+    # the bare title says "this is the paper described": SPARK's abstract does not state the description
+    assert any("does not state what the question describes" in r for r in wrong.claims[0].reasons)
+    # and, whatever the claim says, another source fits the description clearly better
+    assert "fits source [2] better" in critic._fits_other_paper(question, 1, {s.n: s for s in SOURCES})
+    assert critic._fits_other_paper(question, 2, {s.n: s for s in SOURCES}) is None
     right = critic.check("Music Transformer [2].", SOURCES, question=question, shape="which-paper")
     assert right.verdict == "supported" and right.answer == "Music Transformer [2]."
 
