@@ -7,8 +7,10 @@ Order of checks for each claim (a sentence of the draft):
    benchmark name in the claim must appear in a cited abstract; most of the claim's
    content words must appear there too. A claim whose facts sit in a *different* source
    is re-cited to it ("corrected"). A claim with no citation gets the source that holds
-   its facts, or is unsupported; the refusal sentence needs no citation.
-2. **Model judgement** (optional): for claims that pass, the model quotes the supporting
+   its facts, or is unsupported; the refusal sentence needs no citation. A description
+   (no numbers) not mostly in the source's words needs a source sentence close in
+   meaning (MiniLM cosine, ``SEMANTIC_FLOOR``).
+2. **Model judgement** (optional; ``answer.model_judge``): for claims that pass, the model quotes the supporting
    sentence and says supported/unsupported, as JSON constrained by a schema. The quote
    must really be in the abstract; a claim the model rejects, or supports only with an
    unverifiable quote, is unsupported unless nearly all of it is in the source verbatim.
@@ -65,6 +67,10 @@ FACTS_SUPPORT = 0.75
 SEMANTIC_SUPPORT = 0.62
 #: A part of a claim in other words is not invented when a source sentence is this close in meaning.
 SEMANTIC_CLAUSE = 0.5
+#: A claim with no numbers (a description, which no number check guards) and not mostly in the source's
+#: words (below FACTS_SUPPORT) needs a sentence of a cited abstract at least this close in meaning: else it
+#: says something the abstract does not, in the abstract's words.
+SEMANTIC_FLOOR = 0.55
 #: A which-paper claim is withheld when another source fits the question's description by this much more.
 DESCRIPTION_MARGIN = 0.1
 _WHICH_PAPER_LEAD = re.compile(r"^\s*(?:which|what)\s+(?:paper|work|study|article)s?\s+(?:in the collection\s+)?", re.IGNORECASE)
@@ -123,6 +129,7 @@ class ClaimCheck(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     support: str | None = Field(None, description="The abstract sentence that supports the claim.")
     lexical_support: float = 0.0
+    closest: float | None = Field(None, description="Meaning similarity of the closest cited sentence (when measured).")
     model_verdict: str | None = None
     model_quote: str | None = None
     quote_verified: bool | None = None
@@ -1114,6 +1121,12 @@ class Critic:
         if part is not None and part_support < self.clause_low:
             if self.embedder is None or self._similar(part, paper)[1] < SEMANTIC_CLAUSE:
                 return f'"{part.strip(" .")}" is not in the cited abstract'
+        described = not (numbers(text) or quantities(text)) and len(content_words(text)) >= SHORT_CLAIM_WORDS
+        if described and check.lexical_support < FACTS_SUPPORT and self.embedder is not None:
+            cosine = max(self._similar(text, by_n[n].paper)[1] for n in chosen)
+            check.closest = round(cosine, 3)
+            if cosine < SEMANTIC_FLOOR:
+                return f"no sentence of the cited abstract says this (the closest is {cosine:.2f} alike in meaning)"
         why = (
             wrong_subject(text, chosen, by_n)
             or listing_mismatch(text, paper)

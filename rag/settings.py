@@ -254,8 +254,22 @@ class AnswerSettings(BaseModel):
         "rules_last", description="Where the drafting rules sit: after the sources, or in the system message."
     )
     critique: bool = Field(True, description="Run the self-critique pass.")
-    model_judge: bool = Field(True, description="Let the model judge claims the deterministic checks pass.")
+    model_judge: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Let the model judge claims the other checks pass: 'auto' asks an Ollama model, not the embedded "
+        "1.5B (measured: 1 claim of 119 rejected, one the meaning check also rejects, at ~7 s per claim).",
+    )
     list_candidates: int = Field(10, ge=2, le=50, description="Papers a 'which papers…' question looks through.")
+
+    @field_validator("model_judge", mode="before")
+    @classmethod
+    def _judge_from_bool(cls, value: object) -> object:
+        """Earlier versions took true/false: they mean 'always' / 'never'."""
+        if isinstance(value, bool):
+            return "always" if value else "never"
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return "always" if value.strip().lower() in ("true", "1", "yes", "on") else "never"
+        return value
     list_min_similarity: float = Field(
         0.5, ge=0, le=2, description="Least match score (MiniLM similarity + 0.25 x topic words found) to be listed."
     )

@@ -66,7 +66,7 @@ def test_model_server_dies_mid_stream_then_next_question_works(fake_index, setti
         fallback = ScriptedLLM(copying_reply, model="embedded-stand-in")
         llm = AutoLLM(OllamaLLM(standin.url, "qwen2.5:7b-instruct", timeout_s=10), lambda: fallback, recheck_s=3600)
         retriever = Retriever(fake_index)
-        settings.answer.model_judge = False
+        settings.answer.model_judge = "never"
         app = create_app(settings, Pipeline(settings, retriever, llm), retriever, mount_ui=False)
         with live_server(app) as url:
             standin.die_after = 3

@@ -211,3 +211,13 @@ def test_embedded_prefix_cache_skips_the_shared_prefix(real_settings):
     assert a.usage.prompt_tokens > 500
     assert b.usage.cached_tokens >= 0.9 * a.usage.prompt_tokens
     assert b.usage.prompt_seconds < a.usage.prompt_seconds / 3
+
+
+def test_model_judge_setting_takes_its_modes_and_the_old_true_false(monkeypatch):
+    assert Settings().answer.model_judge == "auto"
+    for given, mode in [("always", "always"), ("never", "never"), ("true", "always"), ("false", "never"), ("0", "never")]:
+        monkeypatch.setenv("PAPERCHAT_ANSWER__MODEL_JUDGE", given)
+        assert Settings().answer.model_judge == mode, given
+    monkeypatch.setenv("PAPERCHAT_ANSWER__MODEL_JUDGE", "sometimes")
+    with pytest.raises(ValueError):
+        Settings()

@@ -40,10 +40,33 @@ def test_sources_come_first_and_the_draft_prompt_has_no_refusal_escape(pipeline)
     assert prompts.REFUSAL not in user.content
 
 
+class _ServedByOllama(ScriptedLLM):
+    """A scripted model that reports the Ollama backend, as an Ollama-served model does."""
+
+    backend = "ollama"
+
+
+def test_the_model_judges_only_where_the_settings_and_backend_say(fake_index, settings):
+    claim = "SPELL has one single model act as questioner, responder and verifier to improve itself continually [1]."
+
+    def judge_calls(llm_class, mode):
+        llm = llm_class(lambda r: '{"quote": "", "verdict": "supported"}' if r.json_schema else claim)
+        settings.answer.model_judge = mode
+        answer = Pipeline(settings, Retriever(fake_index), llm).ask("What does SPELL use self-play for?")
+        assert answer.verdict == "supported"
+        return sum(r.json_schema is not None for r in llm.requests)
+
+    assert judge_calls(ScriptedLLM, "auto") == 0  # the embedded model (any non-Ollama one) does not judge
+    assert judge_calls(_ServedByOllama, "auto") >= 1
+    assert judge_calls(ScriptedLLM, "always") >= 1
+    assert judge_calls(_ServedByOllama, "never") == 0
+
+
 def test_judge_calls_reuse_the_drafts_prefix(fake_index, settings):
     # a claim in other words than the abstract's, so the model is asked to judge it
     claim = "SPELL has one single model act as questioner, responder and verifier to improve itself continually [1]."
     llm = ScriptedLLM(lambda r: '{"quote": "", "verdict": "supported"}' if r.json_schema else claim)
+    settings.answer.model_judge = "always"
     Pipeline(settings, Retriever(fake_index), llm).ask("What does SPELL use self-play for?")
     draft, *judges = llm.requests
     sources = draft.messages[1].content.split("\n\nQuestion:")[0]
