@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
+from paperchat.rag.errors import PaperchatError
 from paperchat.rag.services import build_pipeline, settings_from_env
 
 from .questions import load_questions
@@ -43,5 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main`` with a missing index or model file reported as a sentence, not a traceback."""
+    try:
+        return main(argv)
+    except PaperchatError as err:
+        print(f"{__name__.rsplit('.', 1)[-1]}: {err}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())

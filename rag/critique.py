@@ -1180,6 +1180,13 @@ class Critic:
             return f"the question's {', '.join(missing)} is not in the abstract of the paper named"
         if support < self.low:
             return "the abstract of the paper named does not state what the question describes"
+        # a description is words that may all occur in an unrelated abstract ("a protein-folding model that predicts
+        # structures from sequences" in Music Transformer's): as for any description, its meaning must be there too
+        if self.embedder is not None and not (numbers(described) or quantities(described)):
+            if lexical_support(described, source.text) < FACTS_SUPPORT:
+                cosine = self._similar(described, source.paper)[1]
+                if cosine < SEMANTIC_FLOOR:
+                    return f"no sentence of the paper named says what the question describes (the closest is {cosine:.2f} alike)"
         return off_subject(question, source.paper)
 
     def _fits_other_paper(self, question: str, n: int, by_n: dict[int, Source]) -> str | None:

@@ -291,8 +291,8 @@ class Pipeline:
             text = f"{text} (about {', '.join(dict.fromkeys(mentioned))})"
         return text
 
-    def evidence(self, question: str, hits: Sequence[Hit]) -> list[Source]:
-        """Numbered sources holding the sentences that best match the question."""
+    def evidence(self, question: str, hits: Sequence[Hit], limit: int | None = None) -> list[Source]:
+        """Numbered sources holding the (``limit``, default ``evidence_sentences``) sentences that best match the question."""
         embedder = self.retriever.embedder
         q_vec = embedder.embed([question])[0]
         q_words = set(content_words(question))
@@ -310,7 +310,7 @@ class Pipeline:
                 candidates.append((score, rank, i, sentence))
         ranked = sorted(candidates, key=lambda c: -c[0])
         # sentences far below the best match rarely hold the answer, and each costs the model time to read
-        chosen = [c for c in ranked[: self.evidence_sentences] if c[0] >= ranked[0][0] - self.evidence_margin]
+        chosen = [c for c in ranked[: limit or self.evidence_sentences] if c[0] >= ranked[0][0] - self.evidence_margin]
         sources: list[Source] = []
         for rank, hit in enumerate(hits):
             picked = sorted((i, s) for _, r, i, s in chosen if r == rank)
@@ -452,12 +452,15 @@ class Pipeline:
         sources: list[Source] = []
         missing: list[str] = []
         side_of: dict[str, int] = {}
+        asked = dict(zip(sides, side_questions(question)))
         for side in sides:
             hit = self._side_paper(side, question, [s.paper.id for s in sources])
             if hit is None:
                 missing.append(side)
                 continue
-            picked = self.evidence(question, [hit])
+            # the side is drafted from its own question, so its evidence is chosen for that question
+            own = asked.get(side) or strip_names(question, [s for s in sides if s != side])
+            picked = self.evidence(own, [hit], limit=self.settings.answer.side_sentences)
             excerpt = picked[0].excerpt if picked else split_sentences(hit.paper.abstract)[:3]
             sources.append(Source(n=len(sources) + 1, paper=hit.paper, excerpt=excerpt, chunk=hit.chunk))
             side_of[side] = sources[-1].n
@@ -474,7 +477,6 @@ class Pipeline:
             if all(claims):
                 draft = " ".join([*claims, *([compared] if compared else [])])
                 return Plan("comparison", sources, draft=draft, sides=sides, missing=missing, side_of=side_of)
-        asked = dict(zip(sides, side_questions(question)))
         return Plan("comparison", sources, sides=sides, missing=missing, side_of=side_of, side_questions=asked)
 
     def _side_paper(self, side: str, question: str, taken: Sequence[str]) -> Hit | None:
@@ -515,7 +517,7 @@ class Pipeline:
             # sources as nouns: "The datasets are [1] and [2]."): ask once more, for the sentence of the
             # sources that answers the question.
             yield Status("draft", "Looking for the sentence that answers it…")
-            retry = [Message(r, c) for r, c in prompts.extract_messages(sources_text, question)]
+            retry = [Message(r, c) for r, c in prompts.extract_messages(sources_text, question, self.layout)]
             draft, usage = yield from self._stream(
                 llm, Request(retry, max_tokens=request.max_tokens, temperature=0.0, seed=request.seed), timings, started
             )
@@ -533,6 +535,15 @@ class Pipeline:
             asked = plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
             shown = self.sources_text([by_n[n]], listing=asks_listing(question))
             part, usage = yield from self._draft(llm, shown, asked, rules, timings, started)
+            if not states_something(part):
+                # twice no statement (a bare "[1]"): the sentence of the side's own paper that best matches its
+                # question stands in, for the critique to check like any draft (else the side reads "not stated")
+                yield Status("draft", f"No statement for {side}: checking the best-matching sentence of its abstract…")
+                src = by_n[n]
+                hit = Hit(paper=src.paper, chunk=src.chunk or "", chunk_id=f"{src.paper.id}:side", score=0.0)
+                best = self.evidence(asked, [hit], limit=1)
+                if best and best[0].excerpt:
+                    part = f"{best[0].excerpt[0]} [{n}]"
             parts.append((drop_preamble(part), asked, shown))
             total.add(usage)
             total.generation_seconds += usage.generation_seconds

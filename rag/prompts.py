@@ -46,6 +46,13 @@ DRAFT_RULES = (
     "names and numbers exactly. Put the source number in brackets at the end of each sentence."
 )
 
+# The same rules for the system message (``rules_first``): there the sources come after them, and the
+# system message is the one part of every prompt that llama.cpp / Ollama read once for all questions.
+DRAFT_RULES_SYSTEM = (
+    "Answer each question with one to three complete sentences, using only the numbered sources given with it and "
+    "copying their names and numbers exactly. Put the source number in brackets at the end of each sentence."
+)
+
 # Comparisons are drafted one side at a time: the model sees only that side's paper.
 SIDE_RULES = (
     "The source above is about {side} only. Answer the question for {side} in one or two complete sentences that "
@@ -114,20 +121,23 @@ def draft_messages(
 ) -> list[tuple[str, str]]:
     """(role, content) pairs for the drafting call; ``rules`` replaces the drafting rules (comparisons)."""
     asked = DRAFT_QUESTION.format(question=question)
-    rules = rules or DRAFT_RULES
     if layout == "rules_first":
-        return [("system", f"{SYSTEM}\n\n{rules}"), ("user", f"{sources}\n\n{asked}")]
-    return [("system", SYSTEM), ("user", f"{sources}\n\n{asked}\n\n{rules}")]
+        # the drafting rules are part of every call's system message (cached once for all questions);
+        # rules for one kind of call (a comparison's side) still follow the question
+        user = f"{sources}\n\n{asked}" + (f"\n\n{rules}" if rules else "")
+        return [("system", f"{SYSTEM}\n\n{DRAFT_RULES_SYSTEM}"), ("user", user)]
+    return [("system", SYSTEM), ("user", f"{sources}\n\n{asked}\n\n{rules or DRAFT_RULES}")]
 
 
-def extract_messages(sources: str, question: str) -> list[tuple[str, str]]:
-    """(role, content) pairs for the extractive retry."""
-    return [("system", SYSTEM), ("user", f"{sources}\n\n{DRAFT_QUESTION.format(question=question)}\n\n{EXTRACT_RULES}")]
+def extract_messages(sources: str, question: str, layout: str = "rules_last") -> list[tuple[str, str]]:
+    """(role, content) pairs for the extractive retry (the same system message as the draft's)."""
+    system = f"{SYSTEM}\n\n{DRAFT_RULES_SYSTEM}" if layout == "rules_first" else SYSTEM
+    return [("system", system), ("user", f"{sources}\n\n{DRAFT_QUESTION.format(question=question)}\n\n{EXTRACT_RULES}")]
 
 
 def judge_messages(sources: str, claim: str, n: int, layout: str = "rules_last") -> list[tuple[str, str]]:
     """(role, content) pairs for judging one claim; same system message and sources as the draft."""
-    system = f"{SYSTEM}\n\n{DRAFT_RULES}" if layout == "rules_first" else SYSTEM
+    system = f"{SYSTEM}\n\n{DRAFT_RULES_SYSTEM}" if layout == "rules_first" else SYSTEM
     return [("system", system), ("user", f"{sources}\n\n{JUDGE_TASK.format(n=n, claim=claim)}")]
 
 

@@ -246,12 +246,17 @@ class AnswerSettings(BaseModel):
 
     sources: int = Field(4, ge=1, le=20, description="Papers whose sentences may be shown to the model.")
     evidence_sentences: int = Field(8, ge=1, le=60, description="Best-matching abstract sentences shown to the model.")
+    side_sentences: int = Field(
+        5, ge=1, le=60, description="Sentences of its own paper shown for each side of a comparison, chosen for that "
+        "side's question (each side is a separate prompt)."
+    )
     evidence_margin: float = Field(
         0.45, ge=0, description="Sentences scoring this much below the best-matching one are not shown to the model "
         "(shorter prompts start the answer sooner)."
     )
     prompt_layout: Literal["rules_last", "rules_first"] = Field(
-        "rules_last", description="Where the drafting rules sit: after the sources, or in the system message."
+        "rules_first", description="Where the drafting rules sit: in the system message (read once for all questions "
+        "by the prefix cache, so the answer starts sooner), or after the sources and question."
     )
     critique: bool = Field(True, description="Run the self-critique pass.")
     model_judge: Literal["auto", "always", "never"] = Field(

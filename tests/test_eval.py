@@ -538,3 +538,18 @@ def test_recheck_checks_a_recorded_draft_again_without_the_model(settings, fake_
     # nothing is drafted: asking the pipeline itself is refused with a sentence
     with pytest.raises(ModelUnavailableError, match="No model is loaded"):
         pipeline.ask(question)
+
+
+def test_recheck_without_an_index_says_how_to_build_one(tmp_path, monkeypatch, capsys):
+    from paperchat.eval.recheck import run
+
+    results = tmp_path / "results.jsonl"
+    question = "What F1 score does SPARK's process reward model reach on ProcessBench?"
+    record = {"id": "r1", "pipeline": "paperchat", "question": question, "type": "factoid", "answerable": True,
+              "keywords": ["67.5"], "extra": {}, "verdict": "supported", "scores": {"correct": 1.0}, "draft": "x [1]."}
+    results.write_text(json.dumps(record) + "\n")
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("PAPERCHAT_MODEL__BACKEND", "embedded")
+    assert run([str(results)]) == 2
+    err = capsys.readouterr().err
+    assert "paperchat ingest" in err and "Traceback" not in err

@@ -34,10 +34,11 @@ def test_sources_come_first_and_the_draft_prompt_has_no_refusal_escape(pipeline)
     pipeline.ask("What does SPELL use self-play for?")
     draft_request = pipeline.llm.requests[0]
     system, user = draft_request.messages
-    assert system.content == prompts.SYSTEM
+    # the default layout: the rules in the system message (cached for every question), the question last
+    assert system.content == f"{prompts.SYSTEM}\n\n{prompts.DRAFT_RULES_SYSTEM}"
     assert user.content.startswith(prompts.SOURCES_HEADER + "\n[1] ")
-    assert user.content.rstrip().endswith(prompts.DRAFT_RULES)
-    assert prompts.REFUSAL not in user.content
+    assert user.content.rstrip().endswith("Question: What does SPELL use self-play for?")
+    assert prompts.REFUSAL not in user.content and prompts.REFUSAL not in system.content
 
 
 class _ServedByOllama(ScriptedLLM):
@@ -168,3 +169,29 @@ def test_huge_question_is_refused_before_any_work(pipeline):
 def test_question_cleaning():
     assert check_question(b"What is\x00 SPELL?", 100) == "What is SPELL?"
     assert check_question("tab\tand\nnewline", 100) == "tab and newline"
+
+
+def test_rules_first_layout_keeps_one_system_message_for_every_call():
+    sources = prompts.sources_block([(1, "SPELL", ["It self-plays."])])
+    draft = prompts.draft_messages(sources, "What does SPELL do?", "rules_first")
+    side = prompts.draft_messages(sources, "What does SPELL do?", "rules_first", rules=prompts.SIDE_RULES.format(side="SPELL", n=1))
+    extract = prompts.extract_messages(sources, "What does SPELL do?", "rules_first")
+    judge = prompts.judge_messages(sources, "SPELL self-plays.", 1, "rules_first")
+    systems = {m[0][1] for m in (draft, side, extract, judge)}
+    assert systems == {f"{prompts.SYSTEM}\n\n{prompts.DRAFT_RULES_SYSTEM}"}, "every call shares the cached system message"
+    assert draft[1][1].endswith("Question: What does SPELL do?")
+    assert side[1][1].endswith(prompts.SIDE_RULES.format(side="SPELL", n=1)) and extract[1][1].endswith(prompts.EXTRACT_RULES)
+    last = prompts.draft_messages(sources, "What does SPELL do?")
+    assert last[0][1] == prompts.SYSTEM and last[1][1].endswith(prompts.DRAFT_RULES)
+
+
+def test_a_comparison_side_with_no_statement_is_answered_from_its_best_sentence_and_checked(fake_index, settings):
+    # the small model sometimes replies to a side with a bare "[1]", twice (draft and extractive retry)
+    llm = ScriptedLLM(lambda r: "[1]")
+    question = "Which reports the larger absolute improvement: SELF-GUIDE on generation tasks or SCoRe on HumanEval?"
+    events = list(Pipeline(settings, Retriever(fake_index), llm).run(question))
+    answer = events[-1].answer
+    assert any(isinstance(e, Status) and "No statement for SELF-GUIDE" in e.message for e in events)
+    assert "18%" in answer.answer and "9.1%" in answer.answer, answer.answer
+    assert answer.verdict in ("supported", "partially supported")
+    assert "do not state this" not in answer.answer
