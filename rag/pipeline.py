@@ -535,6 +535,7 @@ class Pipeline:
             asked = plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
             shown = self.sources_text([by_n[n]], listing=asks_listing(question))
             part, usage = yield from self._draft(llm, shown, asked, rules, timings, started)
+            part = drop_preamble(part)  # "The source above is about X only. [1]" echoes the rules and states nothing
             if not states_something(part):
                 # twice no statement (a bare "[1]"): the sentence of the side's own paper that best matches its
                 # question stands in, for the critique to check like any draft (else the side reads "not stated")
@@ -544,7 +545,7 @@ class Pipeline:
                 best = self.evidence(asked, [hit], limit=1)
                 if best and best[0].excerpt:
                     part = f"{best[0].excerpt[0]} [{n}]"
-            parts.append((drop_preamble(part), asked, shown))
+            parts.append((part, asked, shown))
             total.add(usage)
             total.generation_seconds += usage.generation_seconds
         return "\n".join(p for p, _, _ in parts), total, parts

@@ -186,9 +186,15 @@ def test_rules_first_layout_keeps_one_system_message_for_every_call():
 
 
 def test_a_comparison_side_with_no_statement_is_answered_from_its_best_sentence_and_checked(fake_index, settings):
-    # the small model sometimes replies to a side with a bare "[1]", twice (draft and extractive retry)
-    llm = ScriptedLLM(lambda r: "[1]")
+    # the small model sometimes replies to a side with a bare "[1]", twice (draft and extractive retry), or
+    # echoes the side rule before it ("The source above is about SELF-GUIDE only. [1]": a sentence, but no statement)
     question = "Which reports the larger absolute improvement: SELF-GUIDE on generation tasks or SCoRe on HumanEval?"
+    for reply in ("[1]", "The source above is about SELF-GUIDE only. [1]"):
+        llm = ScriptedLLM(lambda r: reply)
+        events = list(Pipeline(settings, Retriever(fake_index), llm).run(question))
+        answer = events[-1].answer
+        assert "18%" in answer.answer and "9.1%" in answer.answer, (reply, answer.answer)
+    llm = ScriptedLLM(lambda r: "[1]")
     events = list(Pipeline(settings, Retriever(fake_index), llm).run(question))
     answer = events[-1].answer
     assert any(isinstance(e, Status) and "No statement for SELF-GUIDE" in e.message for e in events)
