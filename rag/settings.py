@@ -265,6 +265,13 @@ class AnswerSettings(BaseModel):
         "1.5B (measured: 1 claim of 119 rejected, one the meaning check also rejects, at ~7 s per claim).",
     )
     list_candidates: int = Field(10, ge=2, le=50, description="Papers a 'which papers…' question looks through.")
+    list_min_similarity: float = Field(
+        0.5, ge=0, le=2, description="Least match score (MiniLM similarity + 0.25 x topic words found) to be listed."
+    )
+    list_margin: float = Field(0.15, ge=0, le=1, description="Listed papers are at most this much less similar than the best.")
+    list_max: int = Field(6, ge=1, le=20, description="Most papers named in a list answer.")
+    max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
+    history_turns: int = Field(3, ge=0, description="Past turns used to rewrite a follow-up question.")
 
     @field_validator("model_judge", mode="before")
     @classmethod
@@ -275,13 +282,6 @@ class AnswerSettings(BaseModel):
         if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
             return "always" if value.strip().lower() in ("true", "1", "yes", "on") else "never"
         return value
-    list_min_similarity: float = Field(
-        0.5, ge=0, le=2, description="Least match score (MiniLM similarity + 0.25 x topic words found) to be listed."
-    )
-    list_margin: float = Field(0.15, ge=0, le=1, description="Listed papers are at most this much less similar than the best.")
-    list_max: int = Field(6, ge=1, le=20, description="Most papers named in a list answer.")
-    max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
-    history_turns: int = Field(3, ge=0, description="Past turns used to rewrite a follow-up question.")
 
 
 class ServerSettings(BaseModel):
