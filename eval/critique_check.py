@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 
-from paperchat.rag.errors import PaperchatError
 from paperchat.rag.services import build_pipeline, settings_from_env
 
 from .questions import load_questions
-from .runner import _generated_checks, reworded_checks
+from .runner import _generated_checks, reworded_checks, run_tool
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,11 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """``main`` with a missing index or model file reported as a sentence, not a traceback."""
-    try:
-        return main(argv)
-    except PaperchatError as err:
-        print(f"{__name__.rsplit('.', 1)[-1]}: {err}", file=sys.stderr)
-        return 2
+    return run_tool(main, "critique_check", argv)
 
 
 if __name__ == "__main__":

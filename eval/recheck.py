@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from paperchat.rag.critique import is_refusal
-from paperchat.rag.errors import ModelUnavailableError, PaperchatError
+from paperchat.rag.errors import ModelUnavailableError
 from paperchat.rag.models import LLM
 from paperchat.rag.pipeline import finish, name_the_subject, strip_names
 from paperchat.rag.services import build_pipeline, settings_from_env
 from paperchat.rag.shapes import classify, listing_fields
 
 from . import metrics
-from .runner import read_results
+from .runner import read_results, run_tool
 
 
 class NoModel(LLM):
@@ -112,11 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     """``main`` with a missing index or model file reported as a sentence, not a traceback."""
-    try:
-        return main(argv)
-    except PaperchatError as err:
-        print(f"{__name__.rsplit('.', 1)[-1]}: {err}", file=sys.stderr)
-        return 2
+    return run_tool(main, "recheck", argv)
 
 
 if __name__ == "__main__":

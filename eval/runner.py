@@ -406,3 +406,12 @@ def main(args) -> int:
 
 
 __all__ = ["Problem", "Runner", "main", "read_results", "score", "summarize"]
+
+
+def run_tool(main: Callable[[list[str] | None], int], name: str, argv: list[str] | None = None) -> int:
+    """Run an eval tool's ``main``, a missing index or model file reported as a sentence, not a traceback."""
+    try:
+        return main(argv)
+    except PaperchatError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 2
