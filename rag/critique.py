@@ -129,7 +129,7 @@ class ClaimCheck(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     support: str | None = Field(None, description="The abstract sentence that supports the claim.")
     lexical_support: float = 0.0
-    closest: float | None = Field(None, description="Meaning similarity of the closest cited sentence (when measured).")
+    closest: float | None = Field(None, description="Meaning similarity of the closest cited sentence, when too low (the meaning check).")
     model_verdict: str | None = None
     model_quote: str | None = None
     quote_verified: bool | None = None
@@ -1121,11 +1121,10 @@ class Critic:
         if part is not None and part_support < self.clause_low:
             if self.embedder is None or self._similar(part, paper)[1] < SEMANTIC_CLAUSE:
                 return f'"{part.strip(" .")}" is not in the cited abstract'
-        described = not (numbers(text) or quantities(text)) and len(content_words(text)) >= SHORT_CLAIM_WORDS
-        if described and check.lexical_support < FACTS_SUPPORT and self.embedder is not None:
-            cosine = max(self._similar(text, by_n[n].paper)[1] for n in chosen)
-            check.closest = round(cosine, 3)
-            if cosine < SEMANTIC_FLOOR:
+        if len(content_words(text)) >= SHORT_CLAIM_WORDS:
+            cosine = self._unstated(text, check.lexical_support, [by_n[n].paper for n in chosen])
+            if cosine is not None:
+                check.closest = round(cosine, 3)
                 return f"no sentence of the cited abstract says this (the closest is {cosine:.2f} alike in meaning)"
         why = (
             wrong_subject(text, chosen, by_n)
@@ -1182,12 +1181,18 @@ class Critic:
             return "the abstract of the paper named does not state what the question describes"
         # a description is words that may all occur in an unrelated abstract ("a protein-folding model that predicts
         # structures from sequences" in Music Transformer's): as for any description, its meaning must be there too
-        if self.embedder is not None and not (numbers(described) or quantities(described)):
-            if lexical_support(described, source.text) < FACTS_SUPPORT:
-                cosine = self._similar(described, source.paper)[1]
-                if cosine < SEMANTIC_FLOOR:
-                    return f"no sentence of the paper named says what the question describes (the closest is {cosine:.2f} alike)"
+        cosine = self._unstated(described, lexical_support(described, source.text), [source.paper])
+        if cosine is not None:
+            return f"no sentence of the paper named says what the question describes (the closest is {cosine:.2f} alike)"
         return off_subject(question, source.paper)
+
+    def _unstated(self, description: str, lexical: float, papers: Sequence[Paper]) -> float | None:
+        """For a description (no numbers) with ``lexical`` support below FACTS_SUPPORT: the cosine of the closest
+        sentence of ``papers`` when it is below SEMANTIC_FLOOR (the meaning is not there), else None."""
+        if self.embedder is None or numbers(description) or quantities(description) or lexical >= FACTS_SUPPORT:
+            return None
+        cosine = max(self._similar(description, p)[1] for p in papers)
+        return cosine if cosine < SEMANTIC_FLOOR else None
 
     def _fits_other_paper(self, question: str, n: int, by_n: dict[int, Source]) -> str | None:
         """For a which-paper question: why the paper a claim names is not the answer (another source fits the
