@@ -348,7 +348,17 @@ class Pipeline:
             if plan is not None:
                 return plan
         hits = self.retriever.search(question, k=k)
-        return Plan(shape.shape if shape.shape != "comparison" else "factoid", self.evidence(question, hits))
+        kind = shape.shape if shape.shape != "comparison" else "factoid"
+        if hits and self.relevance(question, hits) < self.settings.answer.min_relevance:
+            # nothing found is about what was asked ("How many moons does Jupiter have?"): no draft to wait for
+            return Plan(kind, [], draft=prompts.REFUSAL, refusal=True)
+        return Plan(kind, self.evidence(question, hits))
+
+    def relevance(self, question: str, hits: Sequence[Hit]) -> float:
+        """How close the closest title or abstract sentence of ``hits`` is to ``question`` (MiniLM cosine)."""
+        embedder = self.retriever.embedder
+        texts = [t for h in hits for t in (h.paper.title, *split_sentences(h.paper.abstract))]
+        return float(np.max(embedder.embed(texts) @ embedder.embed([question])[0])) if texts else 0.0
 
     def _plan_metadata(self, question: str, shape: QuestionShape) -> Plan:
         hits = self.retriever.search(question, k=self.settings.answer.sources)

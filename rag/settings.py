@@ -258,6 +258,10 @@ class AnswerSettings(BaseModel):
         "rules_first", description="Where the drafting rules sit: in the system message (read once for all questions "
         "by the prefix cache, so the answer starts sooner), or after the sources and question."
     )
+    min_relevance: float = Field(
+        0.25, ge=-1, le=1, description="A question no title or sentence of the papers found is this close to (MiniLM "
+        "cosine) is refused at once, without asking the model: it is about something the collection does not hold."
+    )
     critique: bool = Field(True, description="Run the self-critique pass.")
     model_judge: Literal["auto", "always", "never"] = Field(
         "auto",

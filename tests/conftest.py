@@ -42,9 +42,14 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
 
 
+#: The relevance gate's floor is a MiniLM cosine; the hashing stand-in's cosines are on another scale, so tests
+#: that use it turn the gate off (tests/test_pipeline_real.py checks the gate with the real model).
+NO_GATE = {"min_relevance": -1.0}
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", model={"backend": "embedded"})
+    return Settings(data_dir=tmp_path / "data", model={"backend": "embedded"}, answer=NO_GATE)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +68,7 @@ def fake_index(settings, seed_papers) -> PaperIndex:
 @pytest.fixture(scope="module")
 def shared_index(tmp_path_factory, seed_papers) -> PaperIndex:
     """The seed papers indexed once per test module (real Chroma, deterministic test embedder)."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("served") / "data", model={"backend": "embedded"})
+    settings = Settings(data_dir=tmp_path_factory.mktemp("served") / "data", model={"backend": "embedded"}, answer=NO_GATE)
     index = PaperIndex(settings, HashingEmbedder())
     index.ingest(seed_papers)
     return index

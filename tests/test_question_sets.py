@@ -12,10 +12,14 @@ from paperchat.eval.questions import load_questions
 from paperchat.rag.corpus import Paper, normalize_text
 
 ROOT = Path(__file__).resolve().parent.parent
-SETS = {"questions": ROOT / "eval" / "questions.jsonl", "heldout": ROOT / "eval" / "heldout.jsonl"}
+SETS = {
+    "questions": ROOT / "eval" / "questions.jsonl",
+    "heldout": ROOT / "eval" / "heldout.jsonl",
+    "fresh": ROOT / "eval" / "fresh.jsonl",
+}
 #: Question shapes of issue 12 and the least number of rows each set holds of them.
 NEW_SHAPES = ("paraphrased", "comparison", "list", "metadata", "near-miss", "false-premise", "off-topic")
-MINIMUM = {"questions": 10, "heldout": 4}
+MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2}
 UNANSWERABLE_SHAPES = ("near-miss", "false-premise", "off-topic", "unanswerable")
 
 #: Function words, and the words nearly every title here has, that a paraphrase may still use.

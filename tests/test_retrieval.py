@@ -69,3 +69,29 @@ def test_minilm_keeps_recent_vectors_and_gives_the_same_ones_again():
     # a cached vector is the one the model gives for the text alone
     fresh = MiniLMEmbedder().embed(["SPELL uses self-play."])[0]
     assert np.allclose(fresh, first[0], atol=1e-5)
+
+
+def test_relevance_gate_refuses_off_topic_at_once_and_lets_every_answerable_question_through(real_settings, real_index):
+    """The gate (answer.min_relevance, a MiniLM cosine) refuses a question about nothing in the collection
+    without calling the model, and no answerable question of the public set falls under it."""
+    from paperchat.rag import prompts
+    from paperchat.rag.pipeline import Pipeline
+
+    from .fakes import ScriptedLLM
+
+    llm = ScriptedLLM(lambda r: "SPELL uses self-play [1].")
+    pipeline = Pipeline(real_settings, Retriever(real_index), llm)
+    floor = real_settings.answer.min_relevance
+    assert floor > 0
+    for question in ("How many moons does Jupiter have?", "What is a good recipe for sourdough bread?"):
+        answer = pipeline.ask(question)
+        assert (answer.verdict, answer.answer, answer.citations) == ("refused", prompts.REFUSAL, [])
+    assert llm.requests == []
+    low = {
+        q["id"]: round(pipeline.relevance(q["question"], pipeline.retriever.search(q["question"], k=4)), 3)
+        for q in QUESTIONS
+        if q["answerable"]
+    }
+    assert min(low.values()) >= floor, sorted(low.items(), key=lambda kv: kv[1])[:5]
+    answer = pipeline.ask("What does SPELL propose?")
+    assert len(llm.requests) == 1 and answer.verdict != "refused"
