@@ -349,10 +349,18 @@ class Pipeline:
                 return plan
         hits = self.retriever.search(question, k=k)
         kind = shape.shape if shape.shape != "comparison" else "factoid"
-        if hits and self.relevance(question, hits) < self.settings.answer.min_relevance:
+        if hits and self.unrelated(question, hits):
             # nothing found is about what was asked ("How many moons does Jupiter have?"): no draft to wait for
             return Plan(kind, [], draft=prompts.REFUSAL, refusal=True)
         return Plan(kind, self.evidence(question, hits))
+
+    def unrelated(self, question: str, hits: Sequence[Hit]) -> bool:
+        """Whether no paper of ``hits`` is about what ``question`` asks: no name the question uses ("SPARK",
+        "GPT-4o"; not plain capitalised words) is in them, and no title or sentence of theirs comes within
+        ``answer.min_relevance`` of it (a name found keeps the question, whatever its language or wording)."""
+        if any(name_in(n, f"{h.paper.title} {h.paper.abstract}") for n in names(question) for h in hits):
+            return False
+        return self.relevance(question, hits) < self.settings.answer.min_relevance
 
     def relevance(self, question: str, hits: Sequence[Hit]) -> float:
         """How close the closest title or abstract sentence of ``hits`` is to ``question`` (MiniLM cosine)."""

@@ -95,3 +95,6 @@ def test_relevance_gate_refuses_off_topic_at_once_and_lets_every_answerable_ques
     assert min(low.values()) >= floor, sorted(low.items(), key=lambda kv: kv[1])[:5]
     answer = pipeline.ask("What does SPELL propose?")
     assert len(llm.requests) == 1 and answer.verdict != "refused"
+    # a name the papers hold keeps a question whatever its wording or language
+    french = "Quel score F1 atteint SPARK sur ProcessBench ?"
+    assert not pipeline.unrelated(french, pipeline.retriever.search(french, k=4))
