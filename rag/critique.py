@@ -874,7 +874,9 @@ def facts_together(claim: str, paper: Paper) -> bool:
 
 
 REFERS_BACK = re.compile(
-    r"^(?:this|these|that|those|such|it|its|they|their|there|thus|hence|therefore|as a result|in addition|also)\b",
+    r"^(?:this|these|that|those|such|it|its|they|their|there|thus|hence|therefore|as a result|in addition|also)\b"
+    # "The code for this work is …": the subject is what the sentence before named
+    r"|^(?:[\w\-]+\s+){1,4}?(?:this|these|such)\s+(?:work|method|approach|paper|model|framework|system|study|technique)s?\b",
     re.IGNORECASE,
 )
 
@@ -883,6 +885,8 @@ def refers_back(claim: str) -> bool:
     """Whether the claim opens by pointing at what the sentence before it said.
 
     >>> refers_back("This approach helps in reducing the search space."), refers_back("SPELL uses self-play.")
+    (True, False)
+    >>> refers_back("The code for this work is available at https://github.com/x/y."), refers_back("SPELL beats this baseline.")
     (True, False)
     """
     return bool(REFERS_BACK.match(claim.strip()))

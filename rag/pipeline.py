@@ -46,6 +46,7 @@ from .retrieval import Hit, Retriever
 from .settings import Settings
 from .shapes import (
     FIELD_NAMES,
+    alias,
     QuestionShape,
     asks_listing,
     classify,
@@ -390,8 +391,10 @@ class Pipeline:
     def _plan_list(self, question: str) -> Plan:
         chosen: dict[str, tuple[float, Hit, str]] = {}
         # "X or Y" asks for the papers of either topic: each part is matched on its own
-        for topic in topic_parts(topic_of(question)):
-            for score, hit, sentence in self._list_matches(topic):
+        parts = topic_parts(topic_of(question))
+        for topic in parts:
+            # a question about one word ("segmentation") lists the papers using it; a part of "X or Y" is no topic alone
+            for score, hit, sentence in self._list_matches(topic, lone_word=len(parts) == 1):
                 if hit.paper.id not in chosen or chosen[hit.paper.id][0] < score:
                     chosen[hit.paper.id] = (score, hit, sentence)
         ranked = sorted(chosen.values(), key=lambda c: -c[0])[: self.settings.answer.list_max]
@@ -401,24 +404,26 @@ class Pipeline:
         lines = [f"{display_name(src.paper)}: {src.excerpt[0].rstrip()} [{src.n}]" for src in sources]
         return Plan("list", sources, draft="\n".join(lines))
 
-    def _list_matches(self, topic: str) -> list[tuple[float, Hit, str]]:
+    def _list_matches(self, topic: str, lone_word: bool = False) -> list[tuple[float, Hit, str]]:
         """Papers that match one topic of a list question: (score, hit, the sentence that matches best)."""
+        asked = [n for n in names(topic) + lone_proper_nouns(topic) if n.upper() not in GENERIC_ACRONYMS]
+        if asked:  # a named benchmark, model or method: every paper that names it, nothing else
+            found = []
+            for paper in self.retriever.papers():
+                said = [s for s in split_sentences(paper.abstract) if not INJECTION.search(s) and any(names_version(n, s) for n in asked)]
+                if said:
+                    found.append((2.0, Hit(paper=paper, chunk=paper.abstract, chunk_id=f"{paper.id}:name", score=0.0), said[0]))
+            return found
         hits = self.retriever.search(topic, k=self.settings.answer.list_candidates)
-        phrases, loose = self._topic_phrases(topic)
+        phrases, loose = self._topic_phrases(topic, lone_word)
         hits += self._stating(phrases, loose, {h.paper.id for h in hits})
         if not hits:
             return []
         embedder = self.retriever.embedder
         q = embedder.embed([topic])[0]
-        asked = [n for n in names(topic) if n.upper() not in GENERIC_ACRONYMS]
         scored = []
         for hit in hits:
             sentences = [s for s in split_sentences(hit.paper.abstract) if not INJECTION.search(s)]
-            if asked:  # a named benchmark or method: the papers that name it, nothing else
-                said = [s for s in sentences if any(re.search(rf"\b{re.escape(n)}\b", s) for n in asked)]
-                if said:
-                    scored.append((2.0, hit, said[0]))
-                continue
             vectors = embedder.embed([hit.paper.title, *sentences])
             sims = vectors @ q
             best = int(np.argmax(sims[1:])) + 1 if len(sims) > 1 else 0
@@ -435,11 +440,11 @@ class Pipeline:
         floor = max(self.settings.answer.list_min_similarity, top - self.settings.answer.list_margin)
         return [c for c in scored if c[0] >= floor]
 
-    def _topic_phrases(self, topic: str) -> tuple[list[str], set[str]]:
+    def _topic_phrases(self, topic: str, lone_word: bool = False) -> tuple[list[str], set[str]]:
         """The phrases a paper of the topic may state (:func:`topic_phrases`), and the hyphenated ones among them
         that at most one paper writes as such: those are also stated by a paper that has each of their parts as a
         word of its own ("the teacher is updated with the past student" is a teacher-student setup)."""
-        phrases = topic_phrases(topic)
+        phrases = topic_phrases(topic, lone_word)
         compounds = [ph for ph in phrases if compound_parts(ph)]
         if not compounds:
             return phrases, set()
@@ -635,8 +640,8 @@ class Pipeline:
             asked = strip_names(standalone, plan.sides) if plan.sides else standalone
             if plan.shape == "list":
                 asked = ""  # the listed sentences are the abstracts' own; which papers match was decided by the plan
-            if plan.shape == "metadata" and len(listing_fields(standalone)) > 1:
-                asked = ""  # one claim per field asked, each written from the record (and checked against it)
+            if plan.draft is not None and (plan.shape == "comparison" or len(listing_fields(standalone)) > 1):
+                asked = ""  # one claim per field (or side) asked, each written from the record (and checked against it)
             if side_drafts:  # each side is checked against the question asked of it, with the sources it saw
                 result = critic.check_parts(side_drafts, sources)
             else:
@@ -774,6 +779,25 @@ def drop_preamble(text: str) -> str:
     return rest[:1].upper() + rest[1:] if rest != text else text
 
 
+def lone_proper_nouns(text: str) -> list[str]:
+    """Capitalised words of ``text`` that name something alone (a model family such as "Qwen"), not as part of a
+    run of capitalised words ("Monte Carlo Tree Search" is a phrase, read as one).
+
+    >>> lone_proper_nouns("run experiments on Qwen models"), lone_proper_nouns("use Monte Carlo Tree Search")
+    (['Qwen'], [])
+    """
+    return [p for p in proper_nouns(text) if not re.search(rf"[A-Z][\w\-]*\s+{p}\b|\b{p}\s+[A-Z]", text)]
+
+
+def names_version(name: str, text: str) -> bool:
+    """Whether ``text`` names ``name`` as a word, or a version of it ("Qwen" in "Qwen2.5-Math-7B" or "Qwen-2.5-7B").
+
+    >>> names_version("Qwen", "on Qwen2.5-Math-7B and Qwen-2.5-7B"), names_version("Qwen", "QwenLM"), names_version("GPT-4", "GPT-4o")
+    (True, False, False)
+    """
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?:-?\d[\w.\-]*)?(?!\w)", text) is not None
+
+
 def _states(phrase: str, loose: set[str], text: str) -> bool:
     """Whether ``text`` states ``phrase``: word for word, or, for a term in ``loose``, each of its parts as a word."""
     if name_in(phrase, text):
@@ -849,6 +873,11 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
         cited = [n for c in kept for n in c.sources if n in by_n]
         if cited and not any(mentions(answer, by_n[n].paper) for n in cited):
             answer = f'The paper is "{by_n[cited[0]].paper.title}" [{cited[0]}]. {answer}'
+        for n in dict.fromkeys(cited):  # the abstract's name for its method, when the title lacks it: "… From Data (PIT)"
+            paper, other = by_n[n].paper, alias(by_n[n].paper)
+            if other and paper.title in answer and not name_in(other, answer):
+                quoted = f'"{paper.title}"' if f'"{paper.title}"' in answer else paper.title
+                answer = answer.replace(quoted, f"{quoted} ({other})", 1)
     elif plan.shape == "list" and kept:
         for c in kept:
             if not c.sources or c.sources[0] not in by_n:

@@ -23,7 +23,7 @@ Shape = Literal["factoid", "which-paper", "list", "comparison", "metadata"]
 Field_ = Literal["authors", "author_names", "date", "upvotes", "links"]
 
 _LIST = re.compile(
-    r"\b(which|what) (other )?(papers|works|articles|studies|ones)\b|\blist (all |the |every )?(papers|works)\b"
+    r"\b(which|what) (other |of the )?(papers|works|articles|studies|ones)\b|\blist (all |the |every )?(papers|works)\b"
     r"|\b(are there|find|name|show me|give me) (any |some |all |the |two |three |several )?(papers|works|studies)\b"
     r"|\b(papers|works) (in the collection |here )?(that|which|about|on|dealing|using|proposing)\b"
     r"|\bhow many papers\b|\bmore than one paper\b|\bseveral papers\b",
@@ -31,9 +31,9 @@ _LIST = re.compile(
 )
 _COMPARISON = re.compile(
     r"\b(compare[ds]?|comparison|versus|vs\.?|differ(s|ence)?|in contrast)\b"
-    r"|\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger|most|best)\b.*\b(or|than)\b"
+    r"|\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger|most|best|earlier|later|older|newer)\b.*\b(or|than)\b"
     r"|\bor\b.*\b(higher|lower|better|worse|more|fewer|larger|smaller|faster|slower|bigger)\b"
-    r"|\bwhich (one |of the two |of them )?(is|has|was|reaches|gets|uses|achieves|reports)\b.*\bor\b"
+    r"|\bwhich (one |of the two |of them )?(is|has|was|came|reaches|gets|uses|achieves|reports)\b.*\bor\b"
     r"|\bboth\b.*\band\b|\band\b[^.?]*\b(both|each)\b|^\W*(does|do|did|is|are|was|were|has|have)\b.*\bor\b",
     re.IGNORECASE,
 )
@@ -49,7 +49,8 @@ _FIELDS: tuple[tuple[Field_, re.Pattern[str]], ...] = (
         r"|(first|last|lead|main|corresponding) author|names? of (the )?authors?|authors'? names)\b",
         re.IGNORECASE)),
     ("authors", re.compile(
-        r"\b(how many (authors|people|researchers|co-?authors|writers)|(number|count) of (authors|co-?authors)"
+        r"\b(how many (authors|co-?authors|writers)|how many (people|researchers)\b(?=[^?]{0,40}\b(wrote|write|authored|"
+        r"authors?|listed|behind|contributed|worked on)\b)|(number|count) of (authors|co-?authors)"
         r"|author count|authors? (does|did) .{0,60}\bhave|written by how many)\b",
         re.IGNORECASE)),
     ("upvotes", re.compile(r"\b(up-?votes?|how many votes|votes? (does|did|has)|how popular|likes)\b", re.IGNORECASE)),
@@ -116,11 +117,11 @@ def listing_field(question: str) -> Field_ | None:
     >>> listing_field("Which paper lists more authors, SSRL or SPELL?"), listing_field("What does SPELL do?")
     ('authors', None)
     """
-    if re.search(r"\b(more|fewer|most|least) (authors|co-?authors)\b|\bauthors? count\b", question, re.I):
+    if re.search(r"\b(more|fewer|most|least) (authors|co-?authors)\b|\bauthors? (count|list)\b", question, re.I):
         return "authors"
     if re.search(r"\b(more|fewer|most|least) (up-?votes|votes)\b", question, re.I):
         return "upvotes"
-    if re.search(r"\b(listed|posted|published|released|dated|appeared) (earlier|later|first|last|before|after)\b"
+    if re.search(r"\b(listed|posted|published|released|dated|appeared|came out|come out) (earlier|later|first|last|before|after)\b"
                  r"|\b(earlier|later|older|newer|more recent)\b.{0,40}\b(listed|posted|published|date|listing)\b"
                  r"|\bwhich (was|is) (listed|posted|published) (earlier|later|first)\b", question, re.I):
         return "date"
@@ -417,7 +418,7 @@ def topic_of(question: str) -> str:
     'reinforcement learning for reasoning'
     """
     text = re.sub(
-        r"^\s*(which|what|list|name|find|show me|give me|are there)( all| the| any| some| other)?"
+        r"^\s*(which|what|list|name|find|show me|give me|are there)( all| the| any| some| other| of the)?"
         r"( papers| works| articles| studies| ones)?( in the collection| here| in this collection)?"
         r"( are| is| that| which| do| does| deal| discuss)*( about| on| with| using| use| study| propose)?\s*",
         "",
@@ -450,12 +451,19 @@ def alias(paper: Paper) -> str | None:
     'STIC'
     >>> alias(Paper(id="y", title="SPELL: Self-play", abstract="We propose SPELL, a framework.")) is None
     True
+    >>> alias(Paper(id="z", title="Implicit Self-Improvement", abstract="We propose an ImPlicit Self-ImprovemenT (PIT) framework."))
+    'PIT'
     """
     for sentence in re.split(r"(?<=[.!?])\s+", paper.abstract):
         m = _INTRODUCES.search(sentence)
         if not m:
             continue
         rest = sentence[m.end():]
+        # "an ImPlicit Self-ImprovemenT (PIT) framework": an acronym in brackets is the name given
+        bracketed = re.match(r"[^.()]{0,80}?\(([A-Z][A-Za-z0-9\-]*[A-Z][A-Za-z0-9\-]*)\)", rest)
+        if bracketed and bracketed.group(1).upper() not in _GENERIC_NAMES:
+            name = bracketed.group(1)
+            return None if mentions(name, paper) or name_in(name, paper.title) else name
         for name in names(rest):  # in the order they appear
             name = name.strip("-.,")
             inner_capital = any(c.isupper() and i > 0 and name[i - 1] != "-" for i, c in enumerate(name))
@@ -478,14 +486,16 @@ def display_name(paper: Paper) -> str:
     return f"{name} ({other})" if other else name
 
 
-def topic_phrases(topic: str) -> list[str]:
+def topic_phrases(topic: str, lone_word: bool = False) -> list[str]:
     """The phrases of a list topic that a matching paper may state word for word: runs of two or three
-    content words, and single hyphenated terms.
+    content words, and single hyphenated terms (and, with ``lone_word``, a topic's only word of six letters or more).
 
     >>> topic_phrases("improve a model with tree search")
     ['tree search']
     >>> topic_phrases("a teacher-student setup")
     ['teacher-student', 'teacher-student setup']
+    >>> topic_phrases("segmentation", lone_word=True)  # a whole topic of one word (not a part of "X or Y") is that word
+    ['segmentation']
     """
     words = re.findall(r"[A-Za-z][\w\-]*", topic)
     keep = {w for w in words if content_words(w) and w.lower() not in _LIST_FILLER}
@@ -498,6 +508,8 @@ def topic_phrases(topic: str) -> list[str]:
         for n in (2, 3):
             out += [" ".join(run[i : i + n]) for i in range(len(run) - n + 1)]
         run = []
+    if lone_word and not out and len(keep) == 1 and len(next(iter(keep))) >= 6:
+        out = list(keep)
     return list(dict.fromkeys(out))
 
 
