@@ -315,6 +315,13 @@ _COUNTED = re.compile(
 )
 
 
+# nouns that count people: "how many people took part" is answered by "86 participants"
+_PEOPLE = frozenset(content_words(
+    "people persons individuals humans participants subjects users annotators volunteers respondents patients "
+    "workers raters experts clinicians doctors students learners players"
+))
+
+
 def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     """For a question asking for a quantity: why the claim does not give it (None if it does).
 
@@ -340,6 +347,8 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     among = re.search(r"\bhow many of\b[^?]*?\b(?:are|were)\s+([a-z][\w\-]*)", question, re.IGNORECASE)
     if among and content_words(among.group(1)):
         unit = set(content_words(among.group(1)))
+    if unit & _PEOPLE:  # "how many people": the abstract counts them as participants, users, annotators …
+        unit |= _PEOPLE
     sentences = [paper.title, *paper_sentences(paper)]
     for value in values:
         for sentence in sentences:

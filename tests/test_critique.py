@@ -350,3 +350,11 @@ def test_the_larger_of_two_listed_numbers_is_repaired():
     assert result.answer == "The item-recommendation study's larger dataset has 1B training examples [1]."
     kept = Critic().check("The item-recommendation study's larger dataset has 1B training examples [1].", sources)
     assert kept.claims[0].verdict == "supported"
+
+
+def test_a_count_of_people_is_answered_by_the_abstracts_word_for_them(seed_papers):
+    """"How many people took part?" is answered by "86 participants"; a number that counts something else is not."""
+    imbue = next(p for p in seed_papers if p.title.startswith("IMBUE"))
+    question = "How many people took part in IMBUE's randomized trial?"
+    assert answers_quantity("86 participants took part in IMBUE's randomized trial.", question, imbue) is None
+    assert answers_quantity("17 people took part in IMBUE's randomized trial.", question, imbue) is not None
