@@ -883,6 +883,10 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
             if not c.sources or c.sources[0] not in by_n:
                 continue
             src = by_n[c.sources[0]]
+            same = next((r for r in rows if r.sources[0] == src.n), None)
+            if same is not None:  # a line the critique re-cited to a paper already listed joins that paper's row
+                same.text = f"{same.text} {cite(c.text, c.sources)}"
+                continue
             rows.append(AnswerRow(label=src.paper.title, text=cite(c.text, c.sources), sources=c.sources))
         names_ = "; ".join(f"{display_name(by_n[r.sources[0]].paper)} [{r.sources[0]}]" for r in rows)
         answer = f"{len(rows)} paper{'s' if len(rows) != 1 else ''} match: {names_}."

@@ -413,3 +413,20 @@ def test_a_listing_comparison_keeps_each_sides_record_when_the_question_quotes_a
     counts = {p.title.split(":")[0]: p.authors for p in seed_papers if p.title.startswith(("SSRL", "Learning to Align"))}
     assert answer.verdict == "supported", [(c.text, c.reasons) for c in answer.claims]
     assert all(f"{n} authors" in answer.answer for n in counts.values())
+
+
+def test_a_listed_line_re_cited_to_a_paper_already_listed_joins_its_row(seed_papers):
+    """Each paper is listed once: a second kept line for it (re-cited there by the critique) joins its row."""
+    from paperchat.rag.critique import ClaimCheck, Critique
+    from paperchat.rag.pipeline import Plan, finish
+
+    a, b = (Source(n=i, paper=p, excerpt=[]) for i, p in enumerate(seed_papers[:2], 1))
+    claims = [
+        ClaimCheck(text="First line.", cited=[1], sources=[1], verdict="supported"),
+        ClaimCheck(text="Second line.", cited=[2], sources=[1], verdict="corrected"),
+        ClaimCheck(text="Third line.", cited=[2], sources=[2], verdict="supported"),
+    ]
+    answer, rows = finish(Plan("list", [a, b]), Critique(claims=claims, verdict="supported", answer=""), [a, b])
+    assert answer.startswith("2 papers match:") and answer.count("[1]") == 1
+    assert [r.sources[0] for r in rows] == [1, 2]
+    assert rows[0].text == "First line [1]. Second line [1]."
