@@ -65,6 +65,7 @@ from .shapes import (
     topic_of,
     topic_parts,
     topic_phrases,
+    two_asks,
 )
 from .text import content_words, fold, name_in, names, proper_nouns, split_sentences
 
@@ -293,7 +294,8 @@ class Pipeline:
         return text
 
     def evidence(self, question: str, hits: Sequence[Hit], limit: int | None = None) -> list[Source]:
-        """Numbered sources holding the (``limit``, default ``evidence_sentences``) sentences that best match the question."""
+        """Numbered sources holding the (``limit``, default ``evidence_sentences``) sentences that best match the question;
+        for a question that asks two things (:func:`two_asks`), all of the best-matching paper's sentences."""
         embedder = self.retriever.embedder
         q_vec = embedder.embed([question])[0]
         q_words = set(content_words(question))
@@ -312,6 +314,11 @@ class Pipeline:
         ranked = sorted(candidates, key=lambda c: -c[0])
         # sentences far below the best match rarely hold the answer, and each costs the model time to read
         chosen = [c for c in ranked[: limit or self.evidence_sentences] if c[0] >= ranked[0][0] - self.evidence_margin]
+        if ranked and limit is None and two_asks(question):
+            # the second ask's sentence is often worded unlike the question ("beyond plain step-by-step optimization"
+            # for "surpass plain gradient descent"): the paper that best answers the first ask is shown whole
+            best = ranked[0][1]
+            chosen += [c for c in candidates if c[1] == best and c not in chosen]
         sources: list[Source] = []
         for rank, hit in enumerate(hits):
             picked = sorted((i, s) for _, r, i, s in chosen if r == rank)

@@ -428,6 +428,21 @@ def topic_of(question: str) -> str:
     return text.strip(" ?.!") or question
 
 
+_SECOND_ASK = re.compile(
+    r",?\s+and\s+(?:what|how|which|why|when|who|where|does|do|did|is|are|was|were|can)\b|\?\s+\S.*\?",
+    re.IGNORECASE,
+)
+
+
+def two_asks(question: str) -> bool:
+    """Whether ``question`` asks two things at once ("Which paper …, and what do they …?").
+
+    >>> two_asks("Which paper argues X, and what do they learn beyond it?"), two_asks("What do A and B share?")
+    (True, False)
+    """
+    return _SECOND_ASK.search(question) is not None
+
+
 def topic_parts(topic: str) -> list[str]:
     """The topics of "X or Y" / "X and/or Y" asked together, each on its own.
 

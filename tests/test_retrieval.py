@@ -98,3 +98,26 @@ def test_relevance_gate_refuses_off_topic_at_once_and_lets_every_answerable_ques
     # a name the papers hold keeps a question whatever its wording or language
     french = "Quel score F1 atteint SPARK sur ProcessBench ?"
     assert not pipeline.unrelated(french, pipeline.retriever.search(french, k=4))
+
+
+def test_a_question_that_asks_two_things_shows_the_whole_best_paper(real_settings, real_index):
+    """MiniLM ranks "surpass plain gradient descent by learning an iterative curvature correction" low for "what do
+    they pick up beyond plain step-by-step optimization": asked as the second part of a question, it still reaches
+    the model, because the paper that answers the first part is shown whole; asked alone, the usual budget holds."""
+    from paperchat.rag.pipeline import Pipeline
+    from paperchat.rag.text import split_sentences
+
+    from .fakes import ScriptedLLM
+
+    pipeline = Pipeline(real_settings, Retriever(real_index), ScriptedLLM(lambda r: ""))
+    question = ("Which paper argues that trained attention-only networks act as mesa-optimizers, and what do they "
+                "pick up beyond plain step-by-step optimization that lets them do better?")
+    sources = pipeline.evidence(question, pipeline.retriever.search(question, k=real_settings.answer.sources))
+    top = sources[0]
+    assert top.paper.title == "Transformers learn in-context by gradient descent"
+    assert top.excerpt == [s for s in split_sentences(top.paper.abstract)]
+    assert any("curvature correction" in s for s in top.excerpt)
+    first = question.split(", and")[0] + "?"
+    alone = pipeline.evidence(first, pipeline.retriever.search(first, k=real_settings.answer.sources))
+    assert sum(len(s.excerpt) for s in alone) <= real_settings.answer.evidence_sentences
+    assert not any("curvature correction" in s for src in alone for s in src.excerpt)
