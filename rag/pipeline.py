@@ -47,6 +47,7 @@ from .settings import Settings
 from .shapes import (
     FIELD_NAMES,
     alias,
+    asks_introduced,
     QuestionShape,
     asks_listing,
     classify,
@@ -56,6 +57,7 @@ from .shapes import (
     side_questions,
     display_name,
     focus_overlap,
+    introducing,
     listing_fields,
     listing_sentence,
     lone_word_in,
@@ -79,6 +81,9 @@ MAX_TURN_CHARS = 4000
 RELATED_MIN_SIMILARITY = 0.35
 #: Weight of the share of a list topic's words found in a paper, added to its MiniLM similarity.
 LIST_COVERAGE_WEIGHT = 0.25
+#: Added to a sentence that introduces something when the question asks what a paper introduces
+#: (half of what a sentence holding every word of the question gains).
+INTRODUCING_WEIGHT = 0.25
 
 
 def clean_history(history: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
@@ -299,6 +304,9 @@ class Pipeline:
         embedder = self.retriever.embedder
         q_vec = embedder.embed([question])[0]
         q_words = set(content_words(question))
+        # "What does SINC introduce …?" is answered where the paper introduces something ("we propose …, that
+        # introduces a meta-model"), whatever else the sentence shares with the question
+        asks_new = asks_introduced(question)
         candidates: list[tuple[float, int, int, str]] = []
         for rank, hit in enumerate(hits):
             sentences = [s for s in split_sentences(hit.paper.abstract) if not INJECTION.search(s)]
@@ -310,6 +318,8 @@ class Pipeline:
                 words = title_words | set(content_words(sentence))
                 overlap = len(q_words & words) / max(1, len(q_words))
                 score = float(np.dot(vec, q_vec)) + 0.5 * overlap - 0.05 * rank
+                if asks_new and introducing(sentence):
+                    score += INTRODUCING_WEIGHT
                 candidates.append((score, rank, i, sentence))
         ranked = sorted(candidates, key=lambda c: -c[0])
         # sentences far below the best match rarely hold the answer, and each costs the model time to read

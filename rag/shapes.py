@@ -456,6 +456,30 @@ def topic_parts(topic: str) -> list[str]:
 
 
 _INTRODUCES = re.compile(r"\b(?:propose|introduce|present|call|name|dub|term|develop)(?:s|d|ed)?\b", re.IGNORECASE)
+_ASKS_INTRODUCED = re.compile(
+    r"\bwhat\b[^?]*?\b(?:does|do|did)\b[^?]*?\b(?:propose|introduce|present|develop)\b", re.IGNORECASE
+)
+
+
+def asks_introduced(question: str) -> bool:
+    """Whether ``question`` asks what a paper introduces ("What does SINC introduce …?"), not about something
+    introduced ("What two strategies are proposed …?", "… their own proposed answers").
+
+    >>> asks_introduced("What does SINC introduce so that X?"), asks_introduced("What two modules are proposed?")
+    (True, False)
+    """
+    return _ASKS_INTRODUCED.search(question) is not None
+
+
+def introducing(text: str) -> bool:
+    """Whether ``text`` uses a verb of introducing ("we propose", "SINC introduces").
+
+    >>> introducing("To answer it, we propose a framework that introduces a meta-model."), introducing("It scores 4.0%.")
+    (True, False)
+    """
+    return _INTRODUCES.search(text) is not None
+
+
 _GENERIC_NAMES = {"LLM", "LLMS", "RL", "AI", "VLM", "VLMS", "LVLM", "LVLMS", "MLLM", "MLLMS", "SFT", "GPT-4"}
 
 

@@ -121,3 +121,18 @@ def test_a_question_that_asks_two_things_shows_the_whole_best_paper(real_setting
     alone = pipeline.evidence(first, pipeline.retriever.search(first, k=real_settings.answer.sources))
     assert sum(len(s.excerpt) for s in alone) <= real_settings.answer.evidence_sentences
     assert not any("curvature correction" in s for src in alone for s in src.excerpt)
+
+
+def test_what_a_paper_introduces_is_read_where_it_introduces_it(real_settings, real_index):
+    """"What does SINC introduce so that …?" shares most words with the abstract's own question ("How can we enable
+    in-context learning without relying on …?"); the answer is where the paper introduces something."""
+    from paperchat.rag.pipeline import Pipeline
+
+    from .fakes import ScriptedLLM
+
+    pipeline = Pipeline(real_settings, Retriever(real_index), ScriptedLLM(lambda r: ""))
+    question = ("What does SINC introduce so that vision-language in-context learning does not depend on a large "
+                "language model's own in-context ability?")
+    sources = pipeline.evidence(question, pipeline.retriever.search(question, k=real_settings.answer.sources))
+    assert sources[0].paper.title.startswith("SINC")
+    assert any("introduces a meta-model" in s for s in sources[0].excerpt)
