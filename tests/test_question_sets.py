@@ -16,10 +16,11 @@ SETS = {
     "questions": ROOT / "eval" / "questions.jsonl",
     "heldout": ROOT / "eval" / "heldout.jsonl",
     "fresh": ROOT / "eval" / "fresh.jsonl",
+    "fresh2": ROOT / "eval" / "fresh2.jsonl",
 }
 #: Question shapes of issue 12 and the least number of rows each set holds of them.
 NEW_SHAPES = ("paraphrased", "comparison", "list", "metadata", "near-miss", "false-premise", "off-topic")
-MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2}
+MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2}
 UNANSWERABLE_SHAPES = ("near-miss", "false-premise", "off-topic", "unanswerable")
 
 #: Function words, and the words nearly every title here has, that a paraphrase may still use.
