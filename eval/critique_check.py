@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     for c in checks:
         if c["flagged"] != c["must_flag"]:
             print(f"  {'missed' if c['must_flag'] else 'false alarm'} {c['id']} {c['kind']}: {c['text'][:120]}")
+            if not c["must_flag"]:
+                print(f"      why: {'; '.join(c['reasons'])[:300]}")
     return 0
 
 

@@ -134,6 +134,7 @@ def _check(critic: Critic, planted: Planted, sources: Sequence[Source], text: st
     return {
         "kind": planted.kind, "must_flag": planted.must_flag, "flagged": flagged(planted, critique),
         "text": planted.text, "verdicts": [c.verdict for c in critique.claims], "answer": critique.answer,
+        "reasons": [r for c in critique.claims if c.verdict == "unsupported" for r in c.reasons],
     }
 
 

@@ -34,7 +34,7 @@ from .corpus import Paper, extract_urls
 from .embeddings import Embedder
 from .errors import PaperchatError
 from .models import LLM, Message, Request
-from .shapes import alias, focus_overlap, listing_sentence, mentions, short_name
+from .shapes import alias, asked_sides, focus_overlap, listing_sentence, mentions, short_name, two_asks
 from .text import (
     clauses,
     content_words,
@@ -46,6 +46,7 @@ from .text import (
     proper_nouns,
     quantities,
     split_sentences,
+    STOPWORDS,
 )
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,33 @@ SEMANTIC_CLAUSE = 0.5
 #: words (below FACTS_SUPPORT) needs a sentence of a cited abstract at least this close in meaning: else it
 #: says something the abstract does not, in the abstract's words.
 SEMANTIC_FLOOR = 0.55
+#: A claim that shares no word with the question and is less alike in meaning (MiniLM cosine) answers something else
+#: (the relevance gate's floor, ``answer.min_relevance``, for the question against the papers).
+UNRELATED_CLAIM = 0.25
+_ELSEWHERE = "it is about something else"
 #: A which-paper claim is withheld when another source fits the question's description by this much more.
 DESCRIPTION_MARGIN = 0.1
-_WHICH_PAPER_LEAD = re.compile(r"^\s*(?:which|what)\s+(?:paper|work|study|article)s?\s+(?:in the collection\s+)?", re.IGNORECASE)
+_WHICH_PAPER_LEAD = re.compile(
+    r"^\s*(?:(?:which|what)\s+(?:paper|work|study|article|method|model|framework|system|approach)s?\s+"
+    r"|(?:is there|do you know|i remember|there's|there is)\s+(?:a|any|the|one)\s+"
+    r"(?:paper|work|study|article|method|model|framework|system|approach)\s+(?:that|which|where|in which)?\s*)"
+    r"(?:in the collection\s+)?",
+    re.IGNORECASE,
+)
+# "… what's it called?": the ask after the description
+_NAME_ASK = re.compile(r"[?.]?\s*(?:so\s+)?what(?:'s| is| was) (?:it|this|that|the method|the paper) called\s*\??\s*$"
+                       r"|[?.]?\s*what(?:'s| is) its name\s*\??\s*$", re.IGNORECASE)
+
+
+def description_of(question: str) -> str:
+    """What a which-paper question says of the paper, without the asking around it.
+
+    >>> description_of("is there a method that finds defects in unseen categories? what's it called?")
+    'finds defects in unseen categories'
+    >>> description_of("Which paper trains judges?")
+    'trains judges?'
+    """
+    return _NAME_ASK.sub("", _WHICH_PAPER_LEAD.sub("", question)).strip()
 
 #: Questions that ask for a quantity: a claim answering one must give a number, about the thing asked.
 QUANTITY_QUESTION = re.compile(
@@ -159,13 +184,20 @@ def split_claims(draft: str) -> list[tuple[str, list[int]]]:
     [('SPARK reaches 67.5 F1.', [2])]
     >>> split_claims("DreamTuner (1) personalizes diffusion from one photo.")
     [('DreamTuner personalizes diffusion from one photo.', [1])]
+    >>> split_claims("SPaR reports IFEval [1]; the judges use AlpacaEval [2].")
+    [('SPaR reports IFEval.', [1]), ('The judges use AlpacaEval.', [2])]
     """
     claims: list[tuple[str, list[int]]] = []
     for line in draft.replace("\r", "").split("\n"):
         line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line).strip()
         if not line:
             continue
-        for sentence in split_sentences(line):
+        # "SPaR reports IFEval [1]; the judges use AlpacaEval [2].": a citation closes a claim; each part is a sentence
+        parts = [re.split(r"(?<=\])\s*;\s+", whole) for whole in split_sentences(line)]
+        for sentence in (
+            (p[:1].upper() + p[1:] if i else p) + ("." if i < len(split) - 1 else "")
+            for split in parts for i, p in enumerate(split)
+        ):
             cited = [int(x) for m in _CITATION.finditer(sentence) for x in re.findall(r"\d+", m.group(1) or m.group(2))]
             text = _CITATION.sub("", sentence)
             text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split())).strip()
@@ -290,6 +322,33 @@ def focus_words(question: str, title: str = "") -> set[str]:
     return set(content_words(question)) - generic - set(content_words(name))
 
 
+def own_ask(question: str, papers: Sequence[Paper]) -> str:
+    """The part of a question about two papers (:func:`~paperchat.rag.shapes.asked_sides`) that asks about the one
+    paper of ``papers``, else the whole question.
+
+    >>> p = Paper(id="g", title="GRAO: Alignment", abstract="GRAO beats GRPO by 5.18%.")
+    >>> own_ask("GRAO vs SCoRe: how much does GRAO beat GRPO, and by how much does SCoRe help?", [p])
+    'How much does GRAO beat GRPO?'
+    """
+    if len(papers) != 1:
+        return question
+    for side, asked in asked_sides(question):
+        if mentions(side, papers[0]) or name_in(side, f"{papers[0].title} {papers[0].abstract}"):
+            return asked
+    return question
+
+
+def unnamed(question: str, paper: Paper) -> list[str]:
+    """The names ``question`` asks about (not field-wide acronyms) that ``paper``'s title and abstract lack.
+
+    >>> unnamed("Did SPARK beat GPT-4 on ProcessBench?", Paper(id="s", title="SPARK", abstract="It tops ProcessBench."))
+    ['GPT-4']
+    """
+    text = f"{paper.title}. {paper.abstract}"
+    asked = [n for n in dict.fromkeys(names(question) + proper_nouns(question)) if n.upper() not in GENERIC_ACRONYMS]
+    return [n for n in asked if not name_in(n, text)]
+
+
 def off_subject(question: str, paper: Paper) -> str | None:
     """Why a claim from ``paper`` cannot answer ``question``: a name the question asks about is not in it.
 
@@ -299,9 +358,7 @@ def off_subject(question: str, paper: Paper) -> str | None:
     >>> off_subject("How does Momentum-GS use GPUs?", p) is None
     True
     """
-    text = f"{paper.title}. {paper.abstract}"
-    asked = [n for n in dict.fromkeys(names(question) + proper_nouns(question)) if n.upper() not in GENERIC_ACRONYMS]
-    missing = [n for n in asked if not name_in(n, text)]
+    missing = unnamed(question, paper)
     if missing:
         return f"the question is about {', '.join(missing)}, which the cited abstract does not mention"
     return None
@@ -322,6 +379,13 @@ _PEOPLE = frozenset(content_words(
 ))
 
 
+# words that name the same figure: "what improvements does STIC report?" is answered by "performance gains of 4.0%"
+_SAME_FIGURE = (
+    frozenset(content_words("improvement improve gain boost increase enhancement lift rise outperform surpass")),
+    frozenset(content_words("reduction reduce decrease drop fewer less saving")),
+)
+
+
 def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     """For a question asking for a quantity: why the claim does not give it (None if it does).
 
@@ -337,6 +401,9 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     focus = focus_words(question, paper.title)
     if not focus:
         return None
+    for same in _SAME_FIGURE:
+        if focus & same:
+            focus = focus | same
     # "How many GPUs ...?": what is counted must stand next to the number in the source; it is the
     # phrase up to the verb ("how many trainable parameters does ..." counts parameters)
     counted = _COUNTED.search(question)
@@ -690,6 +757,24 @@ def rebind_extreme(claim: str, paper: Paper) -> tuple[str, str] | None:
     return None
 
 
+def asked_phrase(claim: str, question: str, paper: Paper) -> bool:
+    """Whether a short answer with no name or number ("Gradient-based methods") stands word for word in a sentence
+    of ``paper`` that also holds a word of what the question asks about, and is not the question's own words.
+
+    >>> p = Paper(id="s", title="SINC", abstract="SINC outperforms gradient-based methods. It uses prompts.")
+    >>> asked_phrase("Gradient-based methods.", "What does it outperform?", p), asked_phrase("Prompts.", "What does it outperform?", p)
+    (True, False)
+    """
+    phrase = fold(claim).strip(" .!?;:,")
+    if not phrase or set(content_words(phrase)) <= set(content_words(question)):
+        return False
+    focus = focus_words(question, paper.title)
+    for sentence in paper_sentences(paper):
+        if re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", fold(sentence)) and focus & set(content_words(sentence)):
+            return True
+    return False
+
+
 def names_only_a_paper(claim: str, papers: Sequence[Paper]) -> bool:
     """Whether ``claim`` is no statement but the title (or short name) of one of ``papers``.
 
@@ -737,9 +822,51 @@ def gives_asked_thing(claim: str, question: str, head: str) -> bool:
     >>> gives_asked_thing("They estimate it as 0.8.", q, "probability"), gives_asked_thing("Performance improves with more samples.", q, "probability")
     (True, False)
     """
+    claim = without_echo(claim, question)  # "The benchmarks used to test X were …": the head is the question's
     if names_thing(head, claim):
         return True
     return any(not name_in(f, question) for f in numbers(claim) + names(claim) + proper_nouns(claim))
+
+
+def without_echo(claim: str, question: str, least: int = 5) -> str:
+    """What ``claim`` adds to ``question`` when it repeats a run of at least ``least`` of its words: the claim
+    without the question's words (else the claim as it is).
+
+    >>> without_echo("The benchmarks used to test the method were offline traces.", "Which benchmarks were used to test the method?")
+    'offline traces.'
+    >>> without_echo("SPARK uses 47.4% accuracy.", "What accuracy does SPARK reach?")
+    'SPARK uses 47.4% accuracy.'
+    """
+    words = claim.split()
+    folded = [fold(w).strip(",.?;:") for w in words]
+    asked = [fold(w).strip(",.?;:") for w in question.split()]
+    runs = {tuple(asked[i : i + least]) for i in range(len(asked) - least + 1)}
+    if not any(tuple(folded[i : i + least]) in runs for i in range(len(folded) - least + 1)):
+        return claim
+    kept = [w for w, f in zip(words, folded) if f not in set(asked) and f not in STOPWORDS]
+    return " ".join(kept)
+
+
+#: Share of an answer's own words that a sentence naming the thing asked for must hold for the answer to be its items.
+ITEMS_SHARE = 0.6
+
+
+def gives_items(claim: str, question: str, head: str, paper: Paper) -> bool:
+    """Whether ``claim`` names at least two things, not in the question, that a sentence of ``paper`` gives as the
+    ``head`` asked for ("questioner, responder, verifier" from "three cyclical roles-questioner, responder, and verifier").
+
+    >>> p = Paper(id="s", title="SPELL", abstract="SPELL has three roles-questioner, responder, and verifier. The questioner asks.")
+    >>> gives_items("Questioner, responder, verifier.", "What roles does SPELL play?", "role", p)
+    True
+    >>> gives_items("It asks questions.", "What roles does SPELL play?", "role", p)
+    False
+    """
+    new = _word_forms(claim.replace("-", " ")) - _word_forms(question)
+    for sentence in paper_sentences(paper):
+        shared = new & _word_forms(sentence.replace("-", " "))
+        if names_thing(head, sentence) and len(shared) >= 2 and len(shared) >= ITEMS_SHARE * len(new):
+            return True
+    return False
 
 
 def names_thing(head: str, text: str) -> bool:
@@ -982,6 +1109,21 @@ class Critic:
         checks = self._check_claims(draft, by_n, sources_text, question, on_claim, shape)
         if question and shape != "which-paper":
             self._answers_asked_thing(checks, question, by_n)
+        if question and any(_ELSEWHERE in r for c in checks for r in c.reasons):
+            # a draft that wandered off the question: its other claims that share no word with it went too
+            asked = set(content_words(question))
+            for c in checks:
+                words = content_words(c.text)
+                facts = numbers(c.text) + names(c.text)
+                if c.kept and not facts and len(words) >= SHORT_CLAIM_WORDS and not set(words) & asked:
+                    c.verdict = "unsupported"
+                    c.reasons.append(f"does not answer the question: {_ELSEWHERE}, like the claim before")
+        if question and two_asks(question) and QUANTITY_QUESTION.search(question):
+            kept = [c for c in checks if c.kept]
+            if kept and not any(quantities(c.text) for c in kept):
+                for c in kept:
+                    c.verdict = "unsupported"
+                    c.reasons.append("does not answer the question: it gives no number, and the question asks for one")
         premise = premise_check(question, sources) if question else None
         if premise is not None:  # the question's own false number is corrected first
             checks.insert(0, premise)
@@ -1040,6 +1182,11 @@ class Critic:
             return check
         has_facts = bool(numbers(text) or names(text) or quantities(text) or proper_nouns(text))
         terse = len(content_words(text)) < 2
+        phrase = False
+        if terse and question and not has_facts:
+            # "Biomedical [1]." answers "what domain did they try it on?" when a cited abstract says it where it
+            # speaks of what the question asks ("… on biomedical domain"): that sentence is its support
+            phrase = has_facts = any(n in by_n and asked_phrase(text, question, by_n[n].paper) for n in cited)
         if terse and not (question and has_facts):
             check.reasons.append("too short to be a statement the sources could support")
             return check
@@ -1048,15 +1195,17 @@ class Critic:
         bad = [n for n in cited if n not in by_n]
         if bad:
             check.reasons.append(f"cites source {', '.join(map(str, bad))}, which does not exist")
-        # a terse answer ("47.4% [1].") is read together with the question it answers
-        claim = f"{question} {text}" if terse else text
+        # a terse answer ("47.4% [1].") is read together with the question it answers (in a question about two
+        # papers, the part asked of the cited one)
+        claim = f"{own_ask(question, [by_n[n].paper for n in cited if n in by_n])} {text}" if terse and not phrase else text
         chosen = self._choose_sources(claim, text, cited, by_n, check)
         if not chosen:
             check.verdict = "unsupported"
             return check
         check.sources = chosen
         paper = by_n[chosen[0]].paper
-        if question and shape != "which-paper" and names_only_a_paper(text, [by_n[n].paper for n in chosen]):
+        # naming a paper answers "which paper …?" and, row by row, "which papers …?"
+        if question and shape not in ("which-paper", "list") and names_only_a_paper(text, [by_n[n].paper for n in chosen]):
             check.verdict = "unsupported"
             check.reasons.append("does not answer the question: it only names a paper")
             return check
@@ -1065,7 +1214,7 @@ class Critic:
             claim = claim.replace(text, repaired[0]) if terse else repaired[0]
             text = check.text = repaired[0]
             check.reasons.append(repaired[1])
-        why = self._meaning_problem(claim, text, chosen, by_n, check, question)
+        why = self._meaning_problem(claim, text, chosen, by_n, check, question, shape)
         if not why and question and shape == "which-paper":
             why = self._describes(question, text, by_n[chosen[0]]) or self._fits_other_paper(question, chosen[0], by_n)
         if why:
@@ -1124,7 +1273,8 @@ class Critic:
         return []
 
     def _meaning_problem(
-        self, claim: str, text: str, chosen: list[int], by_n: dict[int, Source], check: ClaimCheck, question: str
+        self, claim: str, text: str, chosen: list[int], by_n: dict[int, Source], check: ClaimCheck, question: str,
+        shape: str = "factoid",
     ) -> str | None:
         """Why the claim, though its words are in the source, does not say what the source says."""
         joined = " ".join(by_n[n].text for n in chosen)
@@ -1148,6 +1298,9 @@ class Critic:
             return why
         if question and restates(text, question):
             return "does not answer the question: it only restates it"
+        if question and shape != "which-paper" and self._unrelated(claim, question):
+            # "what's a good flour-to-water ratio for a sourdough starter?" answered with a judge model's abstract
+            return f"does not answer the question: {_ELSEWHERE}"
         if question:
             papers = [by_n[n].paper for n in chosen]
             # a claim citing several papers answers for them together (comparisons, lists)
@@ -1156,10 +1309,33 @@ class Critic:
                 title=" / ".join(p.title for p in papers),
                 abstract=" ".join(f"{p.abstract} {listing_sentence(p)}" for p in papers),
             )
-            why = off_subject(question, together) or answers_quantity(text, question, together)
+            why = off_subject(question, together)
+            if why and (shape in ("comparison", "list") or two_asks(question)):
+                # a question about several papers ("what did SPaR use, and which one did Self-Judge use?") is
+                # answered claim by claim: a name the claim's paper lacks may belong to another cited paper
+                others = [src.paper for m, src in by_n.items() if m not in chosen]
+                missing = unnamed(question, together)
+                if all(any(not unnamed(name, p) for p in others) for name in missing):
+                    why = None
+            if not why and not (two_asks(question) and not quantities(text)):
+                # a question that asks two things ("Which paper …, and what rate did it reach?") may get its
+                # number in one claim and the rest in another: the answer as a whole must give it
+                why = answers_quantity(text, question, together)
             if why:
                 return f"does not answer the question: {why}"
         return None
+
+    def _unrelated(self, text: str, question: str) -> bool:
+        """Whether a claim of SHORT_CLAIM_WORDS or more, with no name or number, shares no content word with the
+        question and is further from it in meaning (MiniLM cosine) than UNRELATED_CLAIM: true, perhaps, but about
+        something else."""
+        words = content_words(text)
+        if self.embedder is None or len(words) < SHORT_CLAIM_WORDS or set(words) & set(content_words(question)):
+            return False  # a short answer ("Gradient-based methods.") is no less an answer for its few words
+        if numbers(text) or names(text):
+            return False  # its names and numbers are checked as such ("SFT (given coverage); RLHF via …")
+        vectors = self.embedder.embed([text, question])
+        return float(vectors[0] @ vectors[1]) < UNRELATED_CLAIM
 
     def _answers_asked_thing(self, checks: list[ClaimCheck], question: str, by_n: dict[int, Source]) -> None:
         """Withhold an answer none of whose kept claims gives the kind of thing the question asks for
@@ -1176,6 +1352,8 @@ class Critic:
             closest = [best_sentence(c.text, paper)[0], self._similar(c.text, paper)[0]] if paper else []
             if any(names_thing(head, s) for s in closest if s):
                 return
+            if paper and gives_items(c.text, question, head, paper):
+                return
         for c in kept:
             c.verdict = "unsupported"
             c.reasons.append(f"does not answer the question: the answer names no {head} and gives no name or number")
@@ -1186,7 +1364,7 @@ class Critic:
         must; why not, or None."""
         if not names_only_a_paper(text, [source.paper]):
             return None
-        described = _WHICH_PAPER_LEAD.sub("", question)
+        described = description_of(question)
         missing, support = self._fits(described, described, source)
         if missing:
             return f"the question's {', '.join(missing)} is not in the abstract of the paper named"
@@ -1212,7 +1390,7 @@ class Critic:
         question's description clearly better), or None."""
         if self.embedder is None or len(by_n) < 2:
             return None
-        described = _WHICH_PAPER_LEAD.sub("", question)
+        described = description_of(question)
         q = self.embedder.embed([described])[0]
         titles = self.embedder.embed([src.paper.title for src in by_n.values()]) @ q
         fit = {m: self._description_fit(described, q, float(title), src.paper) for (m, src), title in zip(by_n.items(), titles)}

@@ -23,7 +23,7 @@ Shape = Literal["factoid", "which-paper", "list", "comparison", "metadata"]
 Field_ = Literal["authors", "author_names", "date", "upvotes", "links"]
 
 _LIST = re.compile(
-    r"\b(which|what) (other |of the )?(papers|works|articles|studies|ones)\b|\blist (all |the |every )?(papers|works)\b"
+    r"\b(which|what) (other |of the |of these |of those )?(papers|works|articles|studies|ones)\b|\blist (all |the |every )?(papers|works)\b"
     r"|\b(are there|find|name|show me|give me) (any |some |all |the |two |three |several )?(papers|works|studies)\b"
     r"|\b(papers|works) (in the collection |here )?(that|which|about|on|dealing|using|proposing)\b"
     r"|\bhow many papers\b|\bmore than one paper\b|\bseveral papers\b",
@@ -39,8 +39,9 @@ _COMPARISON = re.compile(
 )
 _WHICH_PAPER = re.compile(
     r"\b(which|what) (paper|work|article|study|method|model|framework|system|approach)\b"
-    r"|\b(is there|do you have|find|name) (a|any|the) (paper|work|study)\b|\bthe paper (that|which|where)\b"
-    r"|\bwhat is the (name|title) of\b|\bin which paper\b|\bwhich one\b",
+    r"|\b(is there|do you have|find|name) (a|any|the) (paper|work|study|method|model|framework|system|approach)\b"
+    r"|\bthe paper (that|which|where)\b|\bwhat is the (name|title) of\b|\bin which paper\b|\bwhich one\b"
+    r"|\bwhat(?:'s| is| was) (it|this|that) called\b|\bwhat(?:'s| is) its name\b",
     re.IGNORECASE,
 )
 _FIELDS: tuple[tuple[Field_, re.Pattern[str]], ...] = (
@@ -100,7 +101,7 @@ def classify(question: str) -> QuestionShape:
     'factoid'
     """
     field = listing_field(question)
-    if _COMPARISON.search(question) and len(comparison_sides(question)) == 2:
+    if (_COMPARISON.search(question) and len(comparison_sides(question)) == 2) or asked_sides(question):
         return QuestionShape("comparison", field)
     if field:
         return QuestionShape("metadata", field)
@@ -304,6 +305,9 @@ def comparison_sides(question: str) -> list[str]:
     >>> comparison_sides("Which is better?")
     []
     """
+    two = asked_sides(question)
+    if two:  # "what did SPaR use, and which one did Self-Judge use?": one ask of each
+        return [side for side, _ in two]
     quoted = re.findall(r"[\"“]([^\"”]{3,120})[\"”]", question)
     if not quoted:
         by_clause = _clause_sides(question)
@@ -381,6 +385,63 @@ def _clause_sides(question: str) -> list[str]:
     return []
 
 
+_CLAUSE_TURN = re.compile(
+    r",?\s+and\s+(?=(?:what|how|which|why|when|who|where|does|do|did|is|are|was|were|can|by how)\b)", re.IGNORECASE
+)
+# "the self-reference AI feedback paper", "the Self-Specialization paper": a paper named or described by its kind
+_PAPER_PHRASE = re.compile(r"\bthe ((?:[\w\-']+\s+){0,5}?[\w\-']+)\s+(?:paper|study|work|framework|method|system)\b", re.IGNORECASE)
+_EACH = re.compile(r"\beach(?: of them| one)?\b", re.IGNORECASE)
+
+
+def _clause_side(clause: str) -> str | None:
+    """The paper one ask of a question is about: "the X paper/study" (its name, else its description), else the
+    first name the ask uses; None when it names nothing ("how much less data does it use")."""
+    described = _PAPER_PHRASE.search(clause)
+    if described:
+        inner = described.group(1)
+        named = [n for n in names(inner) if n not in _GENERIC_SIDES]
+        if named:
+            return named[0]
+        return inner if len(content_words(inner)) >= 2 else None
+    found = [n for n in names(clause) + proper_nouns(clause) if n not in _GENERIC_SIDES and n.upper() not in _GENERIC_NAMES]
+    return min(found, key=clause.find) if found else None
+
+
+def _as_question(text: str) -> str:
+    text = " ".join(text.split()).strip(" ,;.?")
+    return text[:1].upper() + text[1:] + "?"
+
+
+def asked_sides(question: str) -> list[tuple[str, str]]:
+    """For a question that asks one thing of each of two papers: each paper's side (a name or a description) and
+    the question asked of it alone; [] otherwise.
+
+    >>> asked_sides("what benchmark did SPaR use, and which one did Self-Judge use to test its judges?")
+    [('SPaR', 'What benchmark did SPaR use?'), ('Self-Judge', 'Which benchmark did Self-Judge use to test its judges?')]
+    >>> asked_sides("SELF-GUIDE and STIC both train on their own data. What gains does each report?")
+    [('SELF-GUIDE', 'What gains does SELF-GUIDE report?'), ('STIC', 'What gains does STIC report?')]
+    >>> asked_sides("What gain does STIC report, and how much less data does it use?")
+    []
+    """
+    turn = _CLAUSE_TURN.search(question)
+    if turn:
+        left, right = question[: turn.start()], question[turn.end() :]
+        left = re.split(r"(?<=[.?!:])\s+", left.strip())[-1]  # "GRAO vs SCoRe: how much …": the ask, not its heading
+        a, b = _clause_side(left), _clause_side(right)
+        if not a or not b or fold(a) in fold(b) or fold(b) in fold(a):
+            return []
+        asked = re.match(r"\s*(?:what|which)\s+([a-z][\w\-]*)", left, re.IGNORECASE)
+        if asked:  # "…, and which one did Self-Judge use": one is the thing the first ask named
+            right = re.sub(r"^(which|what) one\b", lambda m: f"{m.group(1)} {asked.group(1)}", right.strip(), flags=re.IGNORECASE)
+        return [(a, _as_question(left)), (b, _as_question(right))]
+    sentences = re.split(r"(?<=[.?!])\s+", question.strip())
+    if len(sentences) >= 2 and _EACH.search(sentences[-1]):
+        sides = comparison_sides(" ".join(sentences[:-1]))
+        if len(sides) == 2:
+            return [(side, _as_question(_EACH.sub(side, sentences[-1]))) for side in sides]
+    return []
+
+
 def side_questions(question: str) -> list[str]:
     """The comparison asked of each side alone (for drafting one side at a time); [] if the clauses do not part.
 
@@ -389,6 +450,9 @@ def side_questions(question: str) -> list[str]:
     >>> side_questions("How does SCoRe's gain on MATH compare with SELF-GUIDE's gain on classification tasks?")
     ["What is SCoRe's gain on MATH?", "What is SELF-GUIDE's gain on classification tasks?"]
     """
+    two = asked_sides(question)
+    if two:
+        return [asked for _, asked in two]
     split = _clause_split(question)
     if split is None or not _clause_sides(question):
         return []
@@ -418,7 +482,7 @@ def topic_of(question: str) -> str:
     'reinforcement learning for reasoning'
     """
     text = re.sub(
-        r"^\s*(which|what|list|name|find|show me|give me|are there)( all| the| any| some| other| of the)?"
+        r"^\s*(which|what|list|name|find|show me|give me|are there|any)( all| the| any| some| other| of these| of those| of the)?"
         r"( papers| works| articles| studies| ones)?( in the collection| here| in this collection)?"
         r"( are| is| that| which| do| does| deal| discuss)*( about| on| with| using| use| study| propose)?\s*",
         "",
@@ -450,7 +514,11 @@ def topic_parts(topic: str) -> list[str]:
     ['medical summarization', 'segmenting MRI volumes']
     >>> topic_parts("self-play")
     ['self-play']
+    >>> topic_parts("deal with video, either generating it or understanding it"), topic_parts("guide a student (or parts of it)")
+    (['deal with video'], ['guide a student'])
     """
+    topic = re.sub(r"\s*\([^)]*\)", "", topic)  # "a student (or parts of the model)": an aside, not a topic
+    topic = re.sub(r",?\s+(?:either|whether)\b.*$", "", topic)  # "video, either generating it or understanding it"
     parts = [p.strip(" ,") for p in re.split(r"\s+(?:or|and/or)\s+(?:on\s+|in\s+)?", topic) if p.strip(" ,")]
     return parts or [topic]
 
@@ -527,7 +595,7 @@ def display_name(paper: Paper) -> str:
 
 def topic_phrases(topic: str, lone_word: bool = False) -> list[str]:
     """The phrases of a list topic that a matching paper may state word for word: runs of two or three
-    content words, and single hyphenated terms (and, with ``lone_word``, a topic's only word of six letters or more).
+    content words, and single hyphenated terms (and, with ``lone_word``, a topic's only word of five letters or more).
 
     >>> topic_phrases("improve a model with tree search")
     ['tree search']
@@ -547,7 +615,7 @@ def topic_phrases(topic: str, lone_word: bool = False) -> list[str]:
         for n in (2, 3):
             out += [" ".join(run[i : i + n]) for i in range(len(run) - n + 1)]
         run = []
-    if lone_word and not out and len(keep) == 1 and len(next(iter(keep))) >= 6:
+    if lone_word and not out and len(keep) == 1 and len(next(iter(keep))) >= 5:
         out = list(keep)
     return list(dict.fromkeys(out))
 
@@ -574,7 +642,9 @@ def lone_word_in(word: str, text: str) -> bool:
 
 
 # verbs and nouns of a list topic that say what a paper does, not what it is about
-_LIST_FILLER = {"improve", "improves", "use", "uses", "using", "model", "models", "paper", "papers", "work", "study", "method"}
+_LIST_FILLER = {"improve", "improves", "use", "uses", "using", "model", "models", "paper", "papers", "work", "study", "method",
+                "deal", "deals", "tackle", "tackles", "address", "addresses", "handle", "handles", "involve", "involves",
+                "kind", "kinds", "sort", "sorts", "form", "forms", "type", "types"}
 
 
 def focus_overlap(question: str, text: str) -> float:

@@ -17,6 +17,10 @@ _NAME = re.compile(
     r"\b(?:[A-Za-z]*[A-Z][a-z]*[A-Z0-9][\w.\-]*|[A-Z][a-z]+-[A-Z0-9][\w.\-]*|[A-Za-z]+\d[\w.\-]*"
     r"|\d+(?:\.\d+)?[A-Za-z][\w.\-]*)"
 )
+#: A lowercase ending that says what kind of thing is named ("GPT-4-class", "DBT-style"): not part of the name.
+_DESCRIBING_SUFFIX = re.compile(
+    r"-(?:style|like|class|based|level|type|inspired|sized|scale|grade|esque|powered|driven|derived|generated)$"
+)
 #: Every Unicode hyphen and dash, and the minus sign: matched as "-" by :func:`fold` and the eval's keywords.
 DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -83,10 +87,12 @@ def names(text: str) -> list[str]:
     ['Qwen2.5-Math-7B', 'GPT-4o', 'ProcessBench', 'MCTS', '13B']
     >>> names("Self-RAG and 3D Gaussian Splatting")
     ['Self-RAG', '3D']
+    >>> names("GPT-4-class models teach DBT-style skills")  # a describing suffix is not part of the name
+    ['GPT-4', 'DBT']
     """
     out = []
     for m in _NAME.finditer(text):
-        token = m.group(0).rstrip(".-")
+        token = _DESCRIBING_SUFFIX.sub("", m.group(0).rstrip(".-"))
         if len(token) >= 2 and token not in out:
             out.append(token)
     return out

@@ -358,3 +358,80 @@ def test_a_count_of_people_is_answered_by_the_abstracts_word_for_them(seed_paper
     question = "How many people took part in IMBUE's randomized trial?"
     assert answers_quantity("86 participants took part in IMBUE's randomized trial.", question, imbue) is None
     assert answers_quantity("17 people took part in IMBUE's randomized trial.", question, imbue) is not None
+
+
+SPELL_ROLES = Paper(
+    id="spell",
+    title="SPELL: Self-Play Reinforcement Learning for evolving Long-Context Language Models",
+    abstract=(
+        "We propose SPELL, a multi-role self-play reinforcement learning framework for long-context reasoning. "
+        "SPELL integrates three cyclical roles-questioner, responder, and verifier-within a single model. "
+        "The questioner generates questions from raw documents; the responder learns to solve them; and the verifier "
+        "evaluates the responder's output, producing reward signals. SPELL achieves an average 7.6-point gain in pass@8 "
+        "on six long-context benchmarks."
+    ),
+)
+
+
+def test_a_claim_about_one_of_two_papers_asked_about_is_not_off_subject():
+    """"What F1 does SPARK reach, and what does Music Transformer reduce?": each claim answers for its own paper."""
+    question = "What F1 does SPARK reach on ProcessBench, and what does Music Transformer reduce to linear?"
+    draft = "SPARK reaches 67.5 F1 on ProcessBench [1]. Music Transformer reduces the memory requirement to linear [2]."
+    result = Critic().check(draft, SOURCES, question=question, shape="comparison")
+    assert [c.verdict for c in result.claims] == ["supported", "supported"], [c.reasons for c in result.claims]
+    # one ask alone still needs its own paper: the other paper's name is not excused
+    alone = Critic().check("Music Transformer reaches linear memory [2].", SOURCES, question="What F1 does SPARK reach on ProcessBench?")
+    assert alone.verdict == "not supported"
+
+
+def test_a_question_asking_which_paper_and_a_number_gets_them_in_different_claims():
+    question = "Which paper produces training data from multiple verifications, and what F1 did it reach on ProcessBench?"
+    draft = "SPARK aggregates multiple independent verifications to produce training data [1]. It achieves 67.5 F1 on ProcessBench [1]."
+    result = Critic().check(draft, SOURCES, question=question, shape="which-paper")
+    assert result.verdict == "supported", [c.reasons for c in result.claims]
+    # without any number the answer does not give what was asked
+    bare = Critic().check("SPARK aggregates multiple independent verifications to produce training data [1].", SOURCES,
+                          question=question, shape="which-paper")
+    assert bare.verdict == "not supported" and "gives no number" in " ".join(bare.claims[0].reasons)
+
+
+def test_claims_about_something_else_are_withheld_with_their_wordless_siblings(minilm):
+    """An off-topic question the gate let through: a draft that recites an abstract is withheld, not shown as true."""
+    question = "What is a good flour-to-water ratio for a sourdough starter?"
+    draft = ("Music relies heavily on repetition to build structure and meaning [2]. "
+             "We propose a Transformer with relative attention that reduces the memory requirement [2].")
+    result = Critic(embedder=minilm).check(draft, SOURCES, question=question)
+    assert result.verdict == "not supported"
+    assert all("about something else" in " ".join(c.reasons) for c in result.claims)
+    # a short answer or one with numbers is not judged by its distance in meaning
+    terse = Critic(embedder=minilm).check("Linear memory [2].", SOURCES, question="What does relative attention reduce the memory to?")
+    assert terse.verdict != "not supported", [c.reasons for c in terse.claims]
+
+
+def test_terse_answers_without_names_are_read_where_the_abstract_speaks_of_the_question():
+    """"Gradient-based methods [1]." answers "What does it outperform?" when a sentence of the abstract that speaks of
+    outperforming says it; a phrase from elsewhere in the abstract does not."""
+    sinc = Paper(id="sinc", title="SINC: Self-Supervised In-Context Learning", abstract=(
+        "We propose a meta-model that learns on self-supervised prompts. "
+        "Extensive experiments show that SINC outperforms gradient-based methods in vision-language tasks."))
+    sources = [Source(1, sinc, [])]
+    kept = Critic().check("Gradient-based methods [1].", sources, question="What does SINC outperform?")
+    assert kept.verdict == "supported", [c.reasons for c in kept.claims]
+    wrong = Critic().check("Prompts [1].", sources, question="What does SINC outperform?")
+    assert wrong.verdict == "not supported"
+
+
+def test_roles_listed_without_the_word_roles_answer_what_roles():
+    sources = [Source(1, SPELL_ROLES, [])]
+    question = "What roles does SPELL's single model play during self-play?"
+    result = Critic().check("Questioner, responder and verifier [1].", sources, question=question)
+    assert result.verdict == "supported", [c.reasons for c in result.claims]
+
+
+def test_an_answer_that_repeats_the_question_and_adds_no_thing_of_the_asked_kind_is_withheld():
+    sources = [Source(1, SPELL_ROLES, [])]
+    question = "Which benchmarks were used to test the verifier that evaluates the responder's output?"
+    echo = "The benchmarks used to test the verifier that evaluates the responder's output were raw documents [1]."
+    result = Critic().check(echo, sources, question=question)
+    assert result.verdict == "not supported"
+    assert "names no benchmarks" in " ".join(r for c in result.claims for r in c.reasons), [c.reasons for c in result.claims]

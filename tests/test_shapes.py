@@ -12,7 +12,7 @@ from paperchat.rag.corpus import Paper
 from paperchat.rag.critique import Critic, Source, listing_mismatch, number_bound_elsewhere, wrong_subject
 from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.retrieval import Retriever
-from paperchat.rag.shapes import classify, comparison_sides, listing_sentence
+from paperchat.rag.shapes import topic_of, topic_parts, classify, comparison_sides, listing_sentence
 
 from .fakes import ScriptedLLM, copying_reply
 
@@ -42,6 +42,13 @@ MUSIC = "Music Transformer"
         ("Which has the longer author list, SPELL or SSRL?", "comparison", "authors"),
         ("Which one came out first, SPELL or Music Transformer?", "comparison", "date"),
         ("Which of the papers are about self-play?", "list", None),
+        # readers' phrasings found by the second fresh set's first run (eval/fresh2.jsonl)
+        ("what benchmark did SPaR use, and which one did Self-Judge use?", "comparison", None),
+        ("which models were the annotators in the AI feedback paper, and what base model did the Self-Specialization paper build on?", "comparison", None),
+        ("SELF-GUIDE and STIC both train on self-generated data. What improvements does each report?", "comparison", None),
+        ("What gain does STIC report, and how much less data does it use?", "factoid", None),
+        ("which of these papers deal with video?", "list", None),
+        ("is there a method that finds defects in unseen categories? what's it called?", "which-paper", None),
     ],
 )
 def test_questions_are_classified_by_what_they_ask(question, shape, field):
@@ -430,3 +437,34 @@ def test_a_listed_line_re_cited_to_a_paper_already_listed_joins_its_row(seed_pap
     assert answer.startswith("2 papers match:") and answer.count("[1]") == 1
     assert [r.sources[0] for r in rows] == [1, 2]
     assert rows[0].text == "First line [1]. Second line [1]."
+
+
+def test_a_question_asking_one_thing_of_each_of_two_papers_is_drafted_side_by_side(fake_index, settings):
+    """"What benchmark did SPaR use, and which one did Self-Judge use …?": each side is drafted from its own paper,
+    asked only its own part, and checked against that part (not against the other side's name)."""
+    seen = []
+
+    def reply(request):
+        prompt = request.messages[-1].content
+        seen.append(prompt)
+        if "about SPaR only" in prompt:
+            return "SPaR reports its gains on IFEval [1]."
+        return "Self-Judge shows its judges work as reward models on AlpacaEval [2]."
+
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
+    answer = pipeline.ask("what benchmark did SPaR use to show its gains, and which one did Self-Judge use to show its judges work?")
+    assert answer.shape == "comparison" and len(seen) == 2
+    assert "Question: What benchmark did SPaR use to show its gains?" in seen[0] and "Self-Judge" not in seen[0]
+    assert "Question: Which benchmark did Self-Judge use to show its judges work?" in seen[1]
+    assert answer.verdict == "supported", [c.reasons for c in answer.claims]
+    assert "IFEval" in answer.answer and "AlpacaEval" in answer.answer
+
+
+def test_list_topics_drop_asides_and_filler(fake_index, settings, seed_papers):
+    """"which papers tackle some kind of segmentation?" is the one-word topic "segmentation"; "(or parts of the
+    model)" and ", either generating it or understanding it" elaborate the topic, they are not topics of their own."""
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM([]))
+    answer = pipeline.ask("which papers tackle some kind of segmentation?")
+    stating = {p.title for p in seed_papers if "segmentation" in f"{p.title} {p.abstract}".lower()}
+    assert {c.title for c in answer.citations} == stating
+    assert topic_parts(topic_of("which of these papers deal with video, either generating it or understanding it?")) == ["video"]
