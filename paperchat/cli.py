@@ -272,9 +272,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record is logged, not as it was when logging was set up (a program
+    that calls :func:`main` and later swaps or closes its stderr, as pytest does, gets no "--- Logging error ---")."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     if verbosity < 2:  # libraries' chatter only with -vv
         handler.addFilter(lambda r: r.levelno >= logging.WARNING or r.name.split(".")[0] in ("paperchat", "rag", "ui", "eval"))

@@ -79,3 +79,28 @@ def test_ingest_and_search_with_no_network_at_all(tmp_path):
     search = run("search", "vision-language hallucination self-reflection", "--json")
     assert search.returncode == 0, search.stderr
     assert json.loads(search.stdout)[0]["title"].startswith("Self-Consistency as a Free Lunch")
+
+
+def test_cli_logging_writes_to_the_stderr_of_the_moment(monkeypatch):
+    """A program (or test run) that calls the CLI and later swaps and closes its stderr still gets the log lines,
+    not "--- Logging error ---" from a handler holding the closed stream."""
+    import io
+    import logging
+
+    from paperchat import cli
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        first = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", first)
+        cli._configure_logging(0)
+        first.close()
+        now = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", now)
+        monkeypatch.setattr(logging, "raiseExceptions", True)
+        logging.getLogger("paperchat.test").warning("the model server is gone")
+        assert "WARNING paperchat.test: the model server is gone" in now.getvalue()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
