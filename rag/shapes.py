@@ -492,10 +492,8 @@ def topic_of(question: str) -> str:
     return text.strip(" ?.!") or question
 
 
-_SECOND_ASK = re.compile(
-    r",?\s+and\s+(?:what|how|which|why|when|who|where|does|do|did|is|are|was|were|can)\b|\?\s+\S.*\?",
-    re.IGNORECASE,
-)
+# ", and what …" (where the ask turns, :data:`_CLAUSE_TURN`) or a second question after a first
+_SECOND_ASK = re.compile(rf"{_CLAUSE_TURN.pattern}|\?\s+\S.*\?", re.IGNORECASE)
 
 
 def two_asks(question: str) -> bool:
