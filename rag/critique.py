@@ -76,6 +76,7 @@ SEMANTIC_FLOOR = 0.55
 #: (the relevance gate's floor, ``answer.min_relevance``, for the question against the papers).
 UNRELATED_CLAIM = 0.25
 _ELSEWHERE = "it is about something else"
+_NO_NUMBER = "it gives no number, and the question asks for one"
 #: A which-paper claim is withheld when another source fits the question's description by this much more.
 DESCRIPTION_MARGIN = 0.1
 _WHICH_PAPER_LEAD = re.compile(
@@ -397,7 +398,7 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
         return None
     values = quantities(claim)
     if not values:
-        return "it gives no number, and the question asks for one"
+        return _NO_NUMBER
     focus = focus_words(question, paper.title)
     if not focus:
         return None
@@ -1109,21 +1110,9 @@ class Critic:
         checks = self._check_claims(draft, by_n, sources_text, question, on_claim, shape)
         if question and shape != "which-paper":
             self._answers_asked_thing(checks, question, by_n)
-        if question and any(_ELSEWHERE in r for c in checks for r in c.reasons):
-            # a draft that wandered off the question: its other claims that share no word with it went too
-            asked = set(content_words(question))
-            for c in checks:
-                words = content_words(c.text)
-                facts = numbers(c.text) + names(c.text)
-                if c.kept and not facts and len(words) >= SHORT_CLAIM_WORDS and not set(words) & asked:
-                    c.verdict = "unsupported"
-                    c.reasons.append(f"does not answer the question: {_ELSEWHERE}, like the claim before")
-        if question and two_asks(question) and QUANTITY_QUESTION.search(question):
-            kept = [c for c in checks if c.kept]
-            if kept and not any(quantities(c.text) for c in kept):
-                for c in kept:
-                    c.verdict = "unsupported"
-                    c.reasons.append("does not answer the question: it gives no number, and the question asks for one")
+        if question:
+            self._stays_on_question(checks, question)
+            self._gives_asked_number(checks, question)
         premise = premise_check(question, sources) if question else None
         if premise is not None:  # the question's own false number is corrected first
             checks.insert(0, premise)
@@ -1337,6 +1326,29 @@ class Critic:
         vectors = self.embedder.embed([text, question])
         return float(vectors[0] @ vectors[1]) < UNRELATED_CLAIM
 
+    @staticmethod
+    def _stays_on_question(checks: list[ClaimCheck], question: str) -> None:
+        """A draft that wandered off the question (a claim removed as about something else): its other claims of
+        SHORT_CLAIM_WORDS or more, with no name or number, that share no word with the question go too."""
+        if not any(_ELSEWHERE in r for c in checks for r in c.reasons):
+            return
+        asked = set(content_words(question))
+        _withhold(
+            [c for c in checks if c.kept and not numbers(c.text) + names(c.text)
+             and len(content_words(c.text)) >= SHORT_CLAIM_WORDS and not set(content_words(c.text)) & asked],
+            f"{_ELSEWHERE}, like the claim before",
+        )
+
+    @staticmethod
+    def _gives_asked_number(checks: list[ClaimCheck], question: str) -> None:
+        """A question that asks two things and a quantity ("Which paper …, and what rate did it reach?") may get
+        the number in any claim, but the answer as a whole must give one."""
+        if not (two_asks(question) and QUANTITY_QUESTION.search(question)):
+            return
+        kept = [c for c in checks if c.kept]
+        if not any(quantities(c.text) for c in kept):
+            _withhold(kept, _NO_NUMBER)
+
     def _answers_asked_thing(self, checks: list[ClaimCheck], question: str, by_n: dict[int, Source]) -> None:
         """Withhold an answer none of whose kept claims gives the kind of thing the question asks for
         ("What probability …?" answered with how performance improves), when the cited abstracts name it."""
@@ -1354,9 +1366,7 @@ class Critic:
                 return
             if paper and gives_items(c.text, question, head, paper):
                 return
-        for c in kept:
-            c.verdict = "unsupported"
-            c.reasons.append(f"does not answer the question: the answer names no {head} and gives no name or number")
+        _withhold(kept, f"the answer names no {head} and gives no name or number")
 
     def _describes(self, question: str, text: str, source: Source) -> str | None:
         """For a which-paper claim that is only the paper's title ("[1]" drafts become one): the claim says "this
@@ -1480,6 +1490,13 @@ class Critic:
             seconds=round(seconds, 3),
             model_calls=self.calls,
         )
+
+
+def _withhold(claims: Sequence[ClaimCheck], why: str) -> None:
+    """Remove ``claims`` from the answer: they do not answer the question, for the reason ``why``."""
+    for c in claims:
+        c.verdict = "unsupported"
+        c.reasons.append(f"does not answer the question: {why}")
 
 
 def _removed_statement(check: ClaimCheck) -> bool:
