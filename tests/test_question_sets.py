@@ -17,10 +17,13 @@ SETS = {
     "heldout": ROOT / "eval" / "heldout.jsonl",
     "fresh": ROOT / "eval" / "fresh.jsonl",
     "fresh2": ROOT / "eval" / "fresh2.jsonl",
+    "fresh3": ROOT / "eval" / "fresh3.jsonl",
+    # follow-up questions: each row also has a "history" of earlier turns (see the test at the end)
+    "conversations": ROOT / "eval" / "conversations.jsonl",
 }
 #: Question shapes of issue 12 and the least number of rows each set holds of them.
 NEW_SHAPES = ("paraphrased", "comparison", "list", "metadata", "near-miss", "false-premise", "off-topic")
-MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2}
+MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2, "fresh3": 2, "conversations": 0}
 UNANSWERABLE_SHAPES = ("near-miss", "false-premise", "off-topic", "unanswerable")
 
 #: Function words, and the words nearly every title here has, that a paraphrase may still use.
@@ -207,3 +210,14 @@ def test_reworded_and_terse_answers_are_there_and_hold_the_keywords():
             cited = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text)})
             assert cited == list(range(1, len(r.papers) + 1)), f"{r.id} {kind} cites {cited}"
         assert normalize_text(r.extra["reworded"]) != normalize_text(r.answer)
+
+
+def test_conversation_rows_follow_a_history_of_earlier_turns():
+    rows, _ = _rows("conversations")
+    assert len(rows) >= 16
+    for r in rows:
+        history = r.extra.get("history")
+        assert isinstance(history, list) and history, f"{r.id}: a follow-up needs earlier turns"
+        for turn in history:
+            assert isinstance(turn, dict) and set(turn) == {"question", "answer"}, r.id
+            assert all(isinstance(v, str) and v.strip() for v in turn.values()), r.id
