@@ -35,6 +35,7 @@ from .embeddings import Embedder
 from .errors import PaperchatError
 from .models import LLM, Message, Request
 from .shapes import alias, asked_sides, focus_overlap, listing_sentence, mentions, short_name, two_asks
+from .verify import Rereader
 from .text import (
     clauses,
     content_words,
@@ -1090,6 +1091,8 @@ class Critic:
     clause_low: float = CLAUSE_SUPPORT
     judge_tokens: int = 64
     embedder: Embedder | None = None
+    #: re-reads each kept claim's numbers and names from its abstract through the model (None: not done)
+    rereader: Rereader | None = None
     calls: int = field(default=0, init=False)
     _vectors: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -1214,12 +1217,28 @@ class Critic:
         check.support = sentence
         as_cited = set(chosen) <= {n for n in cited if n in by_n} and cited
         check.verdict = "supported" if as_cited and not repaired else "corrected"
+        if self.rereader is not None and not terse and len(chosen) == 1:
+            self._reread(check, paper, question)
+            if not check.kept:
+                return check
         if self.llm is not None and not terse:
             if judge_can_change(check, by_n[chosen[0]].paper, self.high):
                 self._judge(check, by_n[chosen[0]], sources_text)
             else:
                 check.reasons.append("kept without asking the model: the source states it in these words")
         return check
+
+    def _reread(self, check: ClaimCheck, paper: Paper, question: str) -> None:
+        """Re-derive the claim's numbers and names from ``paper``'s abstract (see :mod:`paperchat.rag.verify`):
+        a value the abstract gives otherwise is repaired, one it does not state is withheld."""
+        result = self.rereader.check(check.text, paper, given=question)
+        self.calls += result.calls
+        check.reasons.extend(result.reasons)
+        if result.verdict == "withheld":
+            check.verdict = "unsupported"
+        elif result.verdict == "repaired":
+            check.text = result.text
+            check.verdict = "corrected"
 
     def _fits(self, claim: str, facts_of: str, source: Source) -> tuple[list[str], float]:
         """Facts of the claim missing from ``source``, and how much of the claim it supports."""

@@ -41,6 +41,7 @@ from .critique import (
     states_something,
 )
 from .errors import QuestionError, QuestionTooLongError
+from .verify import Rereader
 from .models import LLM, Collected, Message, Request, TokenCounts, Usage
 from .retrieval import Hit, Retriever
 from .settings import Settings
@@ -69,7 +70,7 @@ from .shapes import (
     topic_phrases,
     two_asks,
 )
-from .text import content_words, fold, name_in, names, proper_nouns, split_sentences
+from .text import INJECTION, content_words, fold, name_in, names, proper_nouns, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +100,6 @@ def clean_history(history: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
         text = " ".join(_CONTROL.sub(" ", _SURROGATE.sub("\ufffd", turn[1])).split())[:MAX_TURN_CHARS]
         out.append((turn[0], text))
     return out
-#: Sentences of an abstract that read as instructions to a model are never shown to it.
-INJECTION = re.compile(
-    r"\b(ignore|disregard|forget|override)\b.{0,60}\b(instructions?|prompts?|rules|above|previous|everything)\b"
-    r"|\bsystem prompt\b|\byou are now\b|\b(you|assistant|ai|model) (must|should) (say|reply|answer|respond|state|write)\b"
-    r"|\b(respond|reply|answer) (only )?with\b",
-    re.IGNORECASE,
-)
-
-
 def check_question(question: object, max_chars: int) -> str:
     """The question cleaned of control characters and extra spaces; raises QuestionError if unusable.
 
@@ -342,15 +334,18 @@ class Pipeline:
             [(s.n, s.paper.title, [*s.excerpt, *filter(None, [listing_sentence(s.paper) if listing else ""])]) for s in sources]
         )
 
-    def critic(self, *, judge: bool | None = None, llm: LLM | None = None) -> Critic:
+    def critic(self, *, judge: bool | None = None, llm: LLM | None = None, reread: bool | None = None) -> Critic:
         """The critique as this pipeline runs it: the model (``llm``, default the pipeline's) judges claims when
         ``judge`` is True, not when False, and as ``answer.model_judge`` says when None ('auto': only a model
-        served by Ollama judges: the embedded 1.5B removed 1 of 119 claims it judged, one the meaning check removes too)."""
+        served by Ollama judges: the embedded 1.5B removed 1 of 119 claims it judged, one the meaning check removes too);
+        the model re-reads kept claims' numbers and names when ``reread`` is True (None: ``answer.reread``)."""
         model = llm or self.llm
         if judge is None:
             mode = self.settings.answer.model_judge
             judge = mode == "always" or (mode == "auto" and model.describe().get("backend") == "ollama")
-        return Critic(model if judge else None, layout=self.layout, embedder=self.retriever.embedder)
+        reread = self.settings.answer.reread if reread is None else reread
+        rereader = Rereader(model, max_blanks=self.settings.answer.reread_blanks) if reread else None
+        return Critic(model if judge else None, layout=self.layout, embedder=self.retriever.embedder, rereader=rereader)
 
     # -- plans per question shape ------------------------------------------------------
 
@@ -652,7 +647,9 @@ class Pipeline:
         if self.critique:
             yield Status("critique", "Checking every claim against the abstracts…")
             before = (llm.usage.prompt_tokens, llm.usage.cached_tokens)
-            critic = self.critic(judge=None if plan.draft is None else False, llm=llm)
+            # answers written from the listing or from the abstracts' own sentences (lists) have nothing to re-read
+            from_model = plan.draft is None and plan.shape != "list"
+            critic = self.critic(judge=None if plan.draft is None else False, llm=llm, reread=None if from_model else False)
             # each side of a comparison is checked against its own paper, so the other side's name is not asked of it
             asked = strip_names(standalone, plan.sides) if plan.sides else standalone
             if plan.shape == "list":

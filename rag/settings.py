@@ -268,6 +268,12 @@ class AnswerSettings(BaseModel):
         description="Let the model judge claims the other checks pass: 'auto' asks an Ollama model, not the embedded "
         "1.5B (measured: 1 claim of 119 rejected, one the meaning check also rejects, at ~7 s per claim).",
     )
+    reread: bool = Field(
+        True, description="Re-read each kept claim's numbers and names from its cited abstract with the model (a blank "
+        "filled from the abstract alone): a value the abstract gives otherwise is corrected, one it does not state is "
+        "withheld. Off: the critique's word and meaning checks only.",
+    )
+    reread_blanks: int = Field(3, ge=1, le=10, description="Most numbers and names of one claim that are re-read.")
     list_candidates: int = Field(10, ge=2, le=50, description="Papers a 'which papers…' question looks through.")
     list_min_similarity: float = Field(
         0.5, ge=0, le=2, description="Least match score (MiniLM similarity + 0.25 x topic words found) to be listed."

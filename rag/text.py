@@ -37,6 +37,15 @@ STOPWORDS = frozenset(
 )
 
 
+#: Sentences of an abstract that read as instructions to a model are never shown to it.
+INJECTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,60}\b(instructions?|prompts?|rules|above|previous|everything)\b"
+    r"|\bsystem prompt\b|\byou are now\b|\b(you|assistant|ai|model) (must|should) (say|reply|answer|respond|state|write)\b"
+    r"|\b(respond|reply|answer) (only )?with\b",
+    re.IGNORECASE,
+)
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text``; abbreviations such as "e.g." and decimals do not end one.
 

@@ -64,12 +64,27 @@ class ScriptedLLM(LLM):
 
     backend = "scripted"
 
-    def __init__(self, replies: Sequence[str] | Callable[[Request], str], model: str = "scripted"):
+    def __init__(
+        self,
+        replies: Sequence[str] | Callable[[Request], str],
+        model: str = "scripted",
+        reader: Callable[[Request], str] | None = None,
+    ):
         self.replies = replies
         self.model = model
         self.requests: list[Request] = []
+        #: re-reading requests (a blank to fill from an abstract) are answered by ``reader`` (default
+        #: :func:`read_blank`) and kept apart, so a script of replies serves the drafts and judgements alone
+        self.reader = reader or read_blank
+        self.rereads: list[Request] = []
 
     def stream(self, request: Request) -> Iterator[str | Usage]:
+        if request.messages and request.messages[0].content == prompts.REREAD_SYSTEM:
+            self.rereads.append(request)
+            text = self.reader(request)
+            yield text
+            yield Usage(prompt_tokens=sum(len(m.content.split()) for m in request.messages), completion_tokens=1)
+            return
         self.requests.append(request)
         if callable(self.replies):
             text = self.replies(request)
@@ -86,6 +101,29 @@ class ScriptedLLM(LLM):
             completion_tokens=len(words),
             finish_reason="stop",
         )
+
+
+def read_blank(request) -> str:
+    """A faithful reader for re-reading requests: the abstract's words between the statement's words before and
+    after the blank (up to three of each, as many as the abstract has in a row), or 'not stated'.
+
+    >>> r = Request([Message("system", prompts.REREAD_SYSTEM), Message("user", prompts.reread_messages(
+    ...     "FooNet", "FooNet scores 12.5 F1 on BarBench.", "FooNet scores ____ F1 on BarBench.")[1][1])])
+    >>> read_blank(r)
+    '12.5'
+    """
+    user = request.messages[-1].content
+    abstract = user.split("\n", 1)[1].split("\n\n", 1)[0]
+    statement = next(line for line in user.splitlines() if prompts.BLANK in line)
+    before, after = (part.split() for part in statement.split(prompts.BLANK, 1))
+    after = [w.strip(".,;") for w in after if w.strip(".,;")]
+    for k in range(min(3, len(before)), 0, -1):
+        lead = r"\s+".join(re.escape(w) for w in before[-k:])
+        tail = r"\s+".join(re.escape(w) for w in after[:1])
+        m = re.search(rf"{lead}\s+(.+?)" + (rf"\s+{tail}" if tail else r"[.,;]"), abstract)
+        if m and len(m.group(1).split()) <= 6:
+            return m.group(1)
+    return "not stated"
 
 
 def copying_reply(request) -> str:
