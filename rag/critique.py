@@ -95,8 +95,8 @@ _NAME_ASK = re.compile(r"[?.]?\s*(?:so\s+)?what(?:'s| is| was) (?:it|this|that|t
 def description_of(question: str) -> str:
     """What a which-paper question says of the paper, without the asking around it.
 
-    >>> description_of("is there a method that finds defects in unseen categories? what's it called?")
-    'finds defects in unseen categories'
+    >>> description_of("do you know a model which spots cracks in old bridges? what is it called?")
+    'spots cracks in old bridges'
     >>> description_of("Which paper trains judges?")
     'trains judges?'
     """
@@ -328,9 +328,9 @@ def own_ask(question: str, papers: Sequence[Paper]) -> str:
     """The part of a question about two papers (:func:`~paperchat.rag.shapes.asked_sides`) that asks about the one
     paper of ``papers``, else the whole question.
 
-    >>> p = Paper(id="g", title="GRAO: Alignment", abstract="GRAO beats GRPO by 5.18%.")
-    >>> own_ask("GRAO vs SCoRe: how much does GRAO beat GRPO, and by how much does SCoRe help?", [p])
-    'How much does GRAO beat GRPO?'
+    >>> p = Paper(id="f", title="FooNet: Denoising", abstract="FooNet beats BarNet by 3.27%.")
+    >>> own_ask("FooNet vs QuxGAN: how much does FooNet beat BarNet, and by how much does QuxGAN help?", [p])
+    'How much does FooNet beat BarNet?'
     """
     if len(papers) != 1:
         return question
@@ -355,8 +355,8 @@ def off_subject(question: str, paper: Paper) -> str | None:
     """Why a claim from ``paper`` cannot answer ``question``: a name the question asks about is not in it.
 
     >>> p = Paper(id="m", title="Momentum-GS: Gaussian Self-Distillation", abstract="Blocks are bounded by GPUs.")
-    >>> off_subject("How many GPUs were used to train AlphaLLM?", p)
-    'the question is about AlphaLLM, which the cited abstract does not mention'
+    >>> off_subject("On how many GPUs did FooNet train?", p)
+    'the question is about FooNet, which the cited abstract does not mention'
     >>> off_subject("How does Momentum-GS use GPUs?", p) is None
     True
     """
@@ -366,7 +366,7 @@ def off_subject(question: str, paper: Paper) -> str | None:
     return None
 
 
-# "how many trainable parameters and training samples does ...": the words up to the verb
+# "how many hidden layers and attention heads does ...": the words up to the verb
 _COUNTED = re.compile(
     r"\bhow many ((?:[a-z][\w\-]*\s+){0,5}?[a-z][\w\-]*)"
     r"(?=\s+(?:do|does|did|are|were|is|was|has|have|had|can|will|would)\b)",
@@ -374,7 +374,7 @@ _COUNTED = re.compile(
 )
 
 
-# nouns that count people: "how many people took part" is answered by "86 participants"
+# nouns that count people: "how many people were surveyed" is answered by "412 respondents"
 _PEOPLE = frozenset(content_words(
     "people persons individuals humans participants subjects users annotators volunteers respondents patients "
     "workers raters experts clinicians doctors students learners players"
@@ -412,7 +412,7 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     if counted is None:
         counted = re.search(r"\bhow many ([a-z][\w\-]*)", question, re.IGNORECASE)
     unit = set(content_words(counted.group(1))) if counted else set()
-    # "How many of PuzzleBen's questions are riddles?": what is counted is the riddles
+    # "How many of FooBench's tasks are puzzles?": what is counted is the puzzles
     among = re.search(r"\bhow many of\b[^?]*?\b(?:are|were)\s+([a-z][\w\-]*)", question, re.IGNORECASE)
     if among and content_words(among.group(1)):
         unit = set(content_words(among.group(1)))
@@ -431,9 +431,9 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
 def restates(claim: str, question: str) -> bool:
     """Whether the claim only repeats the question's words, adding no name, number or content word.
 
-    >>> restates("SSRL trains on a base model.", "Which base language model does SSRL train?")
+    >>> restates("FooNet distils into a small student.", "Which small student does FooNet distil into?")
     True
-    >>> restates("SSRL trains Qwen2.5.", "Which base language model does SSRL train?")
+    >>> restates("FooNet distils into TinyBar-2.", "Which small student does FooNet distil into?")
     False
     """
     words = set(content_words(claim))
@@ -780,15 +780,15 @@ def asked_phrase(claim: str, question: str, paper: Paper) -> bool:
 def names_only_a_paper(claim: str, papers: Sequence[Paper]) -> bool:
     """Whether ``claim`` is no statement but the title (or short name) of one of ``papers``.
 
-    >>> p = Paper(id="k", title="Language Models (Mostly) Know What They Know", abstract="x")
-    >>> names_only_a_paper("Language Models (Mostly) Know What They Know.", [p]), names_only_a_paper("It knows P(True).", [p])
+    >>> p = Paper(id="k", title="Small Nets (Often) Guess Their Own Errors", abstract="x")
+    >>> names_only_a_paper("Small Nets (Often) Guess Their Own Errors.", [p]), names_only_a_paper("It guesses P(Wrong).", [p])
     (True, False)
     """
     words = set(content_words(claim))
     return bool(words) and not numbers(claim) and any(words <= set(content_words(p.title)) for p in papers)
 
 
-# "What probability are models asked …?", "Which base language model does SSRL train?": the thing asked for
+# "What latency are devices expected …?", "Which small student does FooNet distil into?": the thing asked for
 _ASKED_THING = re.compile(
     r"^\s*(?:what|which)\s+((?:[a-z][\w\-]*\s+){0,2}?[a-z][\w\-]*)\s+"
     r"(?:do|does|did|is|are|was|were|has|have|had|can|could|would|will|should)\b",
@@ -802,9 +802,9 @@ _VAGUE_HEADS = {"paper", "papers", "work", "works", "study", "studies", "article
 def asked_thing(question: str) -> str | None:
     """The noun a "What/Which <noun> …?" question asks for, or None when it asks for no kind of thing.
 
-    >>> asked_thing("What probability are language models asked to estimate?"), asked_thing("What does SINC introduce?")
-    ('probability', None)
-    >>> asked_thing("Which base language model does SSRL train?"), asked_thing("Which paper proposes SPELL?")
+    >>> asked_thing("What latency are edge devices expected to meet?"), asked_thing("What does FooNet introduce?")
+    ('latency', None)
+    >>> asked_thing("Which small student model does FooNet distil into?"), asked_thing("Which paper proposes FooNet?")
     ('model', None)
     """
     m = _ASKED_THING.search(question)
@@ -834,8 +834,8 @@ def without_echo(claim: str, question: str, least: int = 5) -> str:
     """What ``claim`` adds to ``question`` when it repeats a run of at least ``least`` of its words: the claim
     without the question's words (else the claim as it is).
 
-    >>> without_echo("The benchmarks used to test the method were offline traces.", "Which benchmarks were used to test the method?")
-    'offline traces.'
+    >>> without_echo("The sets chosen to train the detector were drone photos.", "Which sets were chosen to train the detector?")
+    'drone photos.'
     >>> without_echo("SPARK uses 47.4% accuracy.", "What accuracy does SPARK reach?")
     'SPARK uses 47.4% accuracy.'
     """
@@ -892,15 +892,15 @@ def same_number(a: str, b: str) -> bool:
 def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None:
     """A claim correcting a number of the question that the paper it names does not give.
 
-    Asked "What did IMBUE's trial with 120 participants find?" of an abstract stating "a trial of
-    86 participants", the answer should say so rather than let the premise stand; the right
+    Asked "What did FooCare's study of 300 patients show?" of an abstract stating "a study of
+    212 patients", the answer should say so rather than let the premise stand; the right
     number is the one the abstract gives for the same thing (the word after the question's
     number, within five words, or the item of a "respectively" list the question names).
 
-    >>> imbue = Paper(id="i", title="IMBUE: Simulation", abstract="Through a randomized trial of 86 participants, we find gains.")
-    >>> premise_check("What did IMBUE's trial with 120 participants find?", [Source(1, imbue, [])]).text
-    "IMBUE's abstract gives 86 participants, not 120."
-    >>> premise_check("What did IMBUE's trial with 86 participants find?", [Source(1, imbue, [])]) is None
+    >>> foo = Paper(id="f", title="FooCare: Triage", abstract="In a cohort study of 212 patients, we see fewer errors.")
+    >>> premise_check("What did FooCare's study of 300 patients show?", [Source(1, foo, [])]).text
+    "FooCare's abstract gives 212 patients, not 300."
+    >>> premise_check("What did FooCare's study of 212 patients show?", [Source(1, foo, [])]) is None
     True
     """
     def named(src: Source) -> bool:
@@ -1176,7 +1176,7 @@ class Critic:
         terse = len(content_words(text)) < 2
         phrase = False
         if terse and question and not has_facts:
-            # "Biomedical [1]." answers "what domain did they try it on?" when a cited abstract says it where it
+            # "Biomedical [1]." answers "which area was the method tested in?" when a cited abstract says it where it
             # speaks of what the question asks ("… on biomedical domain"): that sentence is its support
             phrase = has_facts = any(n in by_n and asked_phrase(text, question, by_n[n].paper) for n in cited)
         if terse and not (question and has_facts):
@@ -1307,7 +1307,7 @@ class Critic:
         if question and restates(text, question):
             return "does not answer the question: it only restates it"
         if question and shape != "which-paper" and self._unrelated(claim, question):
-            # "what's a good flour-to-water ratio for a sourdough starter?" answered with a judge model's abstract
+            # "how long should fresh pasta boil?" answered with a judge model's abstract
             return f"does not answer the question: {_ELSEWHERE}"
         if question:
             papers = [by_n[n].paper for n in chosen]
@@ -1319,7 +1319,7 @@ class Critic:
             )
             why = off_subject(question, together)
             if why and (shape in ("comparison", "list") or two_asks(question)):
-                # a question about several papers ("what did SPaR use, and which one did Self-Judge use?") is
+                # a question about several papers ("what did FooNet use, and which one did BarGAN use?") is
                 # answered claim by claim: a name the claim's paper lacks may belong to another cited paper
                 others = [src.paper for m, src in by_n.items() if m not in chosen]
                 missing = unnamed(question, together)
@@ -1399,8 +1399,8 @@ class Critic:
             return f"the question's {', '.join(missing)} is not in the abstract of the paper named"
         if support < self.low:
             return "the abstract of the paper named does not state what the question describes"
-        # a description is words that may all occur in an unrelated abstract ("a protein-folding model that predicts
-        # structures from sequences" in Music Transformer's): as for any description, its meaning must be there too
+        # a description is words that may all occur in an unrelated abstract ("a weather model that forecasts
+        # rain from radar images" in a speech paper's): as for any description, its meaning must be there too
         cosine = self._unstated(described, lexical_support(described, source.text), [source.paper])
         if cosine is not None:
             return f"no sentence of the paper named says what the question describes (the closest is {cosine:.2f} alike)"

@@ -363,7 +363,7 @@ class Pipeline:
         hits = self.retriever.search(question, k=k)
         kind = shape.shape if shape.shape != "comparison" else "factoid"
         if hits and self.unrelated(question, hits):
-            # nothing found is about what was asked ("How many moons does Jupiter have?"): no draft to wait for
+            # nothing found is about what was asked ("Which river is the longest in Europe?"): no draft to wait for
             return Plan(kind, [], draft=prompts.REFUSAL, refusal=True)
         return Plan(kind, self.evidence(question, hits))
 
@@ -396,7 +396,7 @@ class Pipeline:
         if claim is None:
             note = prompts.NOT_LISTED.format(field=FIELD_NAMES[shape.field], name=short_name(hit.paper.title))
             return Plan("metadata", [source], draft=note, related=related, refusal=True)
-        # "When was it listed, and how many upvotes does it have?": every field asked is answered
+        # "How many upvotes has it got, and when was it posted?": every field asked is answered
         more = [metadata_claim(hit.paper, f, 1) for f in listing_fields(question) if f != shape.field]
         return Plan("metadata", [source], draft=" ".join([claim, *filter(None, more)]))
 
@@ -500,7 +500,7 @@ class Pipeline:
             sources.append(Source(n=len(sources) + 1, paper=hit.paper, excerpt=excerpt, chunk=hit.chunk))
             side_of[side] = sources[-1].n
         if missing and sources and all(name_in(m, sources[0].paper.abstract) for m in missing):
-            # "How much does Momentum-GS improve on CityGaussian?": the other side is a baseline
+            # "How much does FooNet improve on BarNet?": the other side is a baseline
             # inside the one paper, so this is a question about that paper
             return None
         if field in ("authors", "upvotes", "date", "links") and len(sources) == 2:
@@ -797,8 +797,8 @@ def lone_proper_nouns(text: str) -> list[str]:
     """Capitalised words of ``text`` that name something alone (a model family such as "Qwen"), not as part of a
     run of capitalised words ("Monte Carlo Tree Search" is a phrase, read as one).
 
-    >>> lone_proper_nouns("run experiments on Qwen models"), lone_proper_nouns("use Monte Carlo Tree Search")
-    (['Qwen'], [])
+    >>> lone_proper_nouns("distil it into Llama students"), lone_proper_nouns("apply Proximal Policy Optimization")
+    (['Llama'], [])
     """
     return [p for p in proper_nouns(text) if not re.search(rf"[A-Z][\w\-]*\s+{p}\b|\b{p}\s+[A-Z]", text)]
 
@@ -854,8 +854,8 @@ def on_subject(question: str, paper) -> bool:
     """Whether ``paper`` is about something the question names (or the question names nothing).
 
     >>> from paperchat.rag.corpus import Paper
-    >>> p = Paper(id="s", title="SPELL: Self-Play", abstract="SPELL trains on long documents.")
-    >>> on_subject("What accuracy does SPELL reach on GSM8K?", p), on_subject("Who won the FIFA World Cup?", p)
+    >>> p = Paper(id="f", title="FooNet: Sparse Audio", abstract="FooNet denoises field recordings.")
+    >>> on_subject("What SNR does FooNet reach on BarBench?", p), on_subject("Who painted the Mona Lisa?", p)
     (True, False)
     """
     asked = [n for n in dict.fromkeys(names(question) + proper_nouns(question))]

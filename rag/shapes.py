@@ -115,7 +115,7 @@ def classify(question: str) -> QuestionShape:
 def listing_field(question: str) -> Field_ | None:
     """The listing field a question asks about, if any.
 
-    >>> listing_field("Which paper lists more authors, SSRL or SPELL?"), listing_field("What does SPELL do?")
+    >>> listing_field("Does FooNet or BarGAN have more authors?"), listing_field("What does FooNet do?")
     ('authors', None)
     """
     if re.search(r"\b(more|fewer|most|least) (authors|co-?authors)\b|\bauthors? (count|list)\b", question, re.I):
@@ -137,7 +137,7 @@ def listing_field(question: str) -> Field_ | None:
 def listing_fields(question: str) -> list[Field_]:
     """Every listing field a question asks about (author names excepted), in the order of ``_FIELDS``.
 
-    >>> listing_fields("When was GRAO listed, and how many upvotes does it have?")
+    >>> listing_fields("How many upvotes has FooNet got, and when was it posted?")
     ['upvotes', 'date']
     """
     return [f for f, pattern in _FIELDS if f != "author_names" and pattern.search(question) and listing_field_ok(f, question)]
@@ -306,7 +306,7 @@ def comparison_sides(question: str) -> list[str]:
     []
     """
     two = asked_sides(question)
-    if two:  # "what did SPaR use, and which one did Self-Judge use?": one ask of each
+    if two:  # "which dataset did FooNet use, and which one did BarGAN use?": one ask of each
         return [side for side, _ in two]
     quoted = re.findall(r"[\"“]([^\"”]{3,120})[\"”]", question)
     if not quoted:
@@ -349,7 +349,7 @@ def _side_of(segment: str) -> str | None:
     words = segment.strip(" ?.!,;:").split()
     while words and words[0].lower() in _QUESTION_WORDS | {"the", "a", "an", "that", "this", "one", "of"}:
         words = words[1:]
-    # a description ("the contrastive medical segmentation paper") needs two words of substance
+    # a description ("the sparse audio denoising paper") needs two words of substance
     return " ".join(words) if len(words) <= 8 and len(content_words(" ".join(words))) >= 2 else None
 
 
@@ -369,12 +369,12 @@ def _clause_split(question: str) -> tuple[str, str, str, str] | None:
 def _clause_sides(question: str) -> list[str]:
     """The two sides read from the clauses around "or" / "versus" / "compared with" / "and".
 
-    >>> _clause_sides("Who reports the bigger gain: GRAO over DPO, or uMedSum over the previous state of the art?")
-    ['GRAO', 'uMedSum']
-    >>> _clause_sides("How does SCoRe's gain on MATH compare with SELF-GUIDE's gain on classification tasks?")
-    ['SCoRe', 'SELF-GUIDE']
-    >>> _clause_sides("Which trains on more examples: the item-recommendation study's larger dataset or SSR-Zero?")
-    ["item-recommendation study's larger dataset", 'SSR-Zero']
+    >>> _clause_sides("Who reports the larger speed-up: FooNet over BarNet, or QuxGAN over its strongest baseline?")
+    ['FooNet', 'QuxGAN']
+    >>> _clause_sides("How does FooNet's gain on BarBench compare with QUX-TUNE's gain on translation tasks?")
+    ['FooNet', 'QUX-TUNE']
+    >>> _clause_sides("Which uses more images: the crop-disease study's larger dataset or FooNet-Lite?")
+    ["crop-disease study's larger dataset", 'FooNet-Lite']
     """
     split = _clause_split(question)
     if split is None:
@@ -388,7 +388,7 @@ def _clause_sides(question: str) -> list[str]:
 _CLAUSE_TURN = re.compile(
     r",?\s+and\s+(?=(?:what|how|which|why|when|who|where|does|do|did|is|are|was|were|can|by how)\b)", re.IGNORECASE
 )
-# "the self-reference AI feedback paper", "the Self-Specialization paper": a paper named or described by its kind
+# "the sparse audio denoising paper", "the FooNet paper": a paper named or described by its kind
 _PAPER_PHRASE = re.compile(r"\bthe ((?:[\w\-']+\s+){0,5}?[\w\-']+)\s+(?:paper|study|work|framework|method|system)\b", re.IGNORECASE)
 _EACH = re.compile(r"\beach(?: of them| one)?\b", re.IGNORECASE)
 
@@ -416,22 +416,22 @@ def asked_sides(question: str) -> list[tuple[str, str]]:
     """For a question that asks one thing of each of two papers: each paper's side (a name or a description) and
     the question asked of it alone; [] otherwise.
 
-    >>> asked_sides("what benchmark did SPaR use, and which one did Self-Judge use to test its judges?")
-    [('SPaR', 'What benchmark did SPaR use?'), ('Self-Judge', 'Which benchmark did Self-Judge use to test its judges?')]
-    >>> asked_sides("SELF-GUIDE and STIC both train on their own data. What gains does each report?")
-    [('SELF-GUIDE', 'What gains does SELF-GUIDE report?'), ('STIC', 'What gains does STIC report?')]
+    >>> asked_sides("which dataset did FooNet use, and which one did BarGAN use to tune its prompts?")
+    [('FooNet', 'Which dataset did FooNet use?'), ('BarGAN', 'Which dataset did BarGAN use to tune its prompts?')]
+    >>> asked_sides("FOO-TUNE and BARNET both learn from synthetic images. What speed-ups does each report?")
+    [('FOO-TUNE', 'What speed-ups does FOO-TUNE report?'), ('BARNET', 'What speed-ups does BARNET report?')]
     >>> asked_sides("What gain does STIC report, and how much less data does it use?")
     []
     """
     turn = _CLAUSE_TURN.search(question)
     if turn:
         left, right = question[: turn.start()], question[turn.end() :]
-        left = re.split(r"(?<=[.?!:])\s+", left.strip())[-1]  # "GRAO vs SCoRe: how much …": the ask, not its heading
+        left = re.split(r"(?<=[.?!:])\s+", left.strip())[-1]  # "FooNet vs Bar: how much …": the ask, not its heading
         a, b = _clause_side(left), _clause_side(right)
         if not a or not b or fold(a) in fold(b) or fold(b) in fold(a):
             return []
         asked = re.match(r"\s*(?:what|which)\s+([a-z][\w\-]*)", left, re.IGNORECASE)
-        if asked:  # "…, and which one did Self-Judge use": one is the thing the first ask named
+        if asked:  # "…, and which one did BarGAN use": one is the thing the first ask named
             right = re.sub(r"^(which|what) one\b", lambda m: f"{m.group(1)} {asked.group(1)}", right.strip(), flags=re.IGNORECASE)
         return [(a, _as_question(left)), (b, _as_question(right))]
     sentences = re.split(r"(?<=[.?!])\s+", question.strip())
@@ -445,10 +445,10 @@ def asked_sides(question: str) -> list[tuple[str, str]]:
 def side_questions(question: str) -> list[str]:
     """The comparison asked of each side alone (for drafting one side at a time); [] if the clauses do not part.
 
-    >>> side_questions("Which reports the larger improvement: SELF-GUIDE on generation tasks or SCoRe on HumanEval?")
-    ['Which reports the larger improvement: SELF-GUIDE on generation tasks?', 'Which reports the larger improvement: SCoRe on HumanEval?']
-    >>> side_questions("How does SCoRe's gain on MATH compare with SELF-GUIDE's gain on classification tasks?")
-    ["What is SCoRe's gain on MATH?", "What is SELF-GUIDE's gain on classification tasks?"]
+    >>> side_questions("Which reports the bigger speed-up: FOO-TUNE on vision tasks or BarNet on CodeBench?")
+    ['Which reports the bigger speed-up: FOO-TUNE on vision tasks?', 'Which reports the bigger speed-up: BarNet on CodeBench?']
+    >>> side_questions("How does FooNet's gain on BarBench compare with QUX-TUNE's gain on translation tasks?")
+    ["What is FooNet's gain on BarBench?", "What is QUX-TUNE's gain on translation tasks?"]
     """
     two = asked_sides(question)
     if two:
@@ -512,11 +512,11 @@ def topic_parts(topic: str) -> list[str]:
     ['medical summarization', 'segmenting MRI volumes']
     >>> topic_parts("self-play")
     ['self-play']
-    >>> topic_parts("deal with video, either generating it or understanding it"), topic_parts("guide a student (or parts of it)")
-    (['deal with video'], ['guide a student'])
+    >>> topic_parts("work with audio, either synthesising it or transcribing it"), topic_parts("prune a net (or layers of it)")
+    (['work with audio'], ['prune a net'])
     """
-    topic = re.sub(r"\s*\([^)]*\)", "", topic)  # "a student (or parts of the model)": an aside, not a topic
-    topic = re.sub(r",?\s+(?:either|whether)\b.*$", "", topic)  # "video, either generating it or understanding it"
+    topic = re.sub(r"\s*\([^)]*\)", "", topic)  # "a net (or layers of it)": an aside, not a topic
+    topic = re.sub(r",?\s+(?:either|whether)\b.*$", "", topic)  # "audio, either synthesising it or transcribing it"
     parts = [p.strip(" ,") for p in re.split(r"\s+(?:or|and/or)\s+(?:on\s+|in\s+)?", topic) if p.strip(" ,")]
     return parts or [topic]
 
@@ -531,7 +531,7 @@ def asks_introduced(question: str) -> bool:
     """Whether ``question`` asks what a paper introduces ("What does SINC introduce …?"), not about something
     introduced ("What two strategies are proposed …?", "… their own proposed answers").
 
-    >>> asks_introduced("What does SINC introduce so that X?"), asks_introduced("What two modules are proposed?")
+    >>> asks_introduced("What does FooNet introduce so that X?"), asks_introduced("What two modules are proposed?")
     (True, False)
     """
     return _ASKS_INTRODUCED.search(question) is not None
@@ -595,8 +595,8 @@ def topic_phrases(topic: str, lone_word: bool = False) -> list[str]:
     """The phrases of a list topic that a matching paper may state word for word: runs of two or three
     content words, and single hyphenated terms (and, with ``lone_word``, a topic's only word of five letters or more).
 
-    >>> topic_phrases("improve a model with tree search")
-    ['tree search']
+    >>> topic_phrases("speed up decoding with beam search")
+    ['beam search']
     >>> topic_phrases("a teacher-student setup")
     ['teacher-student', 'teacher-student setup']
     >>> topic_phrases("segmentation", lone_word=True)  # a whole topic of one word (not a part of "X or Y") is that word
