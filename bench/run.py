@@ -196,61 +196,84 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def bench_serve(out: dict, clients_list: list[int], data_dir: Path) -> None:
+def _free_port() -> int:
     import socket
-
-    import httpx
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+def _start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    """``paperchat serve`` on the embedded model, with limits raised so the load run is not rate-limited."""
     env = {**os.environ, "PAPERCHAT_DATA_DIR": str(data_dir), "PAPERCHAT_MODEL__BACKEND": "embedded",
            "PAPERCHAT_SERVER__RATE_LIMIT_PER_MINUTE": "1000", "PAPERCHAT_SERVER__MAX_QUEUE": "64"}
     exe = Path(sys.executable).with_name("paperchat")
-    proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 300) -> None:
+    """Return once ``/api/v1/health`` answers 200; raise if the server exits or the time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("paperchat serve did not come up")
+        time.sleep(1)
+
+
+def load_round(url: str, clients: int, qs: list[str], rss=lambda: 0.0) -> dict:
+    """``clients`` questions asked at once through ``POST /api/v1/ask``; latency, errors and peak ``rss()``."""
+    import httpx
+
+    peak = [0.0]
+    stop = [False]
+
+    def sample():
+        while not stop[0]:
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.5)
+
+    def one(i):
+        t = time.perf_counter()
+        r = httpx.post(f"{url}/api/v1/ask", json={"question": qs[i % len(qs)]}, timeout=1800)
+        return r.status_code, time.perf_counter() - t
+
+    sampler = concurrent.futures.ThreadPoolExecutor(1)
+    sampler.submit(sample)
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        res = list(pool.map(one, range(clients)))
+    wall = time.perf_counter() - started
+    stop[0] = True
+    sampler.shutdown()
+    lat = [s for _, s in res]
+    return {
+        "clients": clients, "requests": len(res), "errors": sum(c != 200 for c, _ in res),
+        "wall_s": round(wall, 1), "throughput_per_min": round(60 * len(res) / wall, 2),
+        "p50_s": pct(lat, 50), "p95_s": pct(lat, 95), "peak_rss_mb": peak[0],
+    }
+
+
+def bench_serve(out: dict, clients_list: list[int], data_dir: Path) -> None:
+    """Memory and answer throughput of a real ``paperchat serve`` under each number of concurrent clients."""
+    port = _free_port()
+    proc = _start_server(data_dir, port)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("paperchat serve did not come up")
-            time.sleep(1)
+        _wait_ready(url, proc)
         time.sleep(2)
         result = {"idle_rss_mb": _rss_mb(proc.pid), "load": []}
         qs = [q["question"] for q in questions() if q["answerable"]]
         for clients in clients_list:
-            peak = [0.0]
-            stop = [False]
-
-            def sample():
-                while not stop[0]:
-                    peak[0] = max(peak[0], _rss_mb(proc.pid))
-                    time.sleep(0.5)
-
-            def one(i):
-                t = time.perf_counter()
-                r = httpx.post(f"{url}/api/v1/ask", json={"question": qs[i % len(qs)]}, timeout=1800)
-                return r.status_code, time.perf_counter() - t
-
-            sampler = concurrent.futures.ThreadPoolExecutor(1)
-            sampler.submit(sample)
-            started = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-                res = list(pool.map(one, range(clients)))
-            wall = time.perf_counter() - started
-            stop[0] = True
-            sampler.shutdown()
-            lat = [s for _, s in res]
-            row = {
-                "clients": clients, "requests": len(res), "errors": sum(c != 200 for c, _ in res),
-                "wall_s": round(wall, 1), "throughput_per_min": round(60 * len(res) / wall, 2),
-                "p50_s": pct(lat, 50), "p95_s": pct(lat, 95), "peak_rss_mb": peak[0],
-            }
+            row = load_round(url, clients, qs, rss=lambda: _rss_mb(proc.pid))
             result["load"].append(row)
             print("load:", row, flush=True)
         out["serve"] = result
@@ -262,69 +285,85 @@ def bench_serve(out: dict, clients_list: list[int], data_dir: Path) -> None:
             proc.kill()
 
 
+REGENERATE = "python -m paperchat.bench.run"
+
+
+def _md_ingest(s: dict) -> list[str]:
+    return [
+        "## Ingest: the seed papers (real MiniLM embedder)",
+        "",
+        "| papers | chunks | cold s | papers/s | chunks/s | re-ingest s | index size |",
+        "|---|---|---|---|---|---|---|",
+        f"| {s['papers']} | {s['chunks']} | {s['cold_s']} | {s['papers_per_s']} | {s['chunks_per_s']} | {s['warm_s']} | {s['index_bytes'] / 1e6:.1f} MB |",
+        "",
+    ]
+
+
+def _md_scale(rows: list[dict]) -> list[str]:
+    lines = [
+        "## Scale: synthetic corpora",
+        "",
+        "| papers | embedder | ingest s | papers/s | chunks/s | index size | load s | hybrid p50/p95 ms | dense p50/p95 ms | bm25 p50/p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['papers']:,} | {r['embedder']} | {r['ingest_s']} | {r['papers_per_s']} | {r['chunks_per_s']} | "
+            f"{r['index_bytes'] / 1e6:.1f} MB | {r['load_s']} | {r['hybrid_p50_ms']} / {r['hybrid_p95_ms']} | "
+            f"{r['dense_p50_ms']} / {r['dense_p95_ms']} | {r['bm25_p50_ms']} / {r['bm25_p95_ms']} |"
+        )
+    return [*lines, ""]
+
+
+def _md_answers(a: dict) -> list[str]:
+    p, b = a["paperchat"], a["baseline"]
+    return [
+        f"## Answers: embedded {a['model']} ({a['questions']} questions; model load {a['load_s']} s)",
+        "",
+        "| pipeline | first token p50 / p95 s | total p50 / p95 s |",
+        "|---|---|---|",
+        f"| paperchat | {p['first_token_p50_s']} / {p['first_token_p95_s']} | {p['total_p50_s']} / {p['total_p95_s']} |",
+        f"| baseline (llama-index stock) | {b['first_token_p50_s']} / {b['first_token_p95_s']} | {b['total_p50_s']} / {b['total_p95_s']} |",
+        "",
+        f"paperchat / baseline total time (p50): **{a['paperchat_vs_baseline_total_p50']}x**. Share of paperchat's time: "
+        f"retrieval {p['retrieval_share']:.1%}, drafting {p['draft_share']:.1%}, critique {p['critique_share']:.1%}. "
+        f"Critique cost as a ratio of the draft's: **{p['critique_to_draft_ratio']}x**; its prompts took "
+        f"{p['critique_prompt_tokens']:,} tokens of which {p['critique_cached_tokens']:,} came from the prefix cache. "
+        f"Generation speed {p['tokens_per_s']} tokens/s.",
+        "",
+    ]
+
+
+def _md_serve(sv: dict) -> list[str]:
+    lines = [
+        f"## Serving: `paperchat serve` on the embedded model (idle RSS {sv['idle_rss_mb']} MB)",
+        "",
+        "| concurrent clients | requests | errors | wall s | answers/min | p50 s | p95 s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sv["load"]:
+        lines.append(
+            f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['wall_s']} | {r['throughput_per_min']} | "
+            f"{r['p50_s']} | {r['p95_s']} | {r['peak_rss_mb']} |"
+        )
+    return [*lines, ""]
+
+
 def markdown(out: dict) -> str:
+    """``RESULTS.md`` from a run's ``results.json``: the command that regenerates it, then each measured section."""
     lines = [
         "# paperchat benchmark results",
+        "",
+        f"Generated by `{REGENERATE}` (from the repository root, on an otherwise idle machine; it writes this file "
+        "and `bench/results.json`); do not edit by hand.",
         "",
         f"Machine: {out['machine']}. Command: `{out['command']}`. Date: {out['date']}.",
         "",
     ]
-    s = out.get("ingest_seeds")
-    if s:
-        lines += [
-            "## Ingest: the seed papers (real MiniLM embedder)",
-            "",
-            "| papers | chunks | cold s | papers/s | chunks/s | re-ingest s | index size |",
-            "|---|---|---|---|---|---|---|",
-            f"| {s['papers']} | {s['chunks']} | {s['cold_s']} | {s['papers_per_s']} | {s['chunks_per_s']} | {s['warm_s']} | {s['index_bytes'] / 1e6:.1f} MB |",
-            "",
-        ]
-    if out.get("scale"):
-        lines += [
-            "## Scale: synthetic corpora",
-            "",
-            "| papers | embedder | ingest s | papers/s | chunks/s | index size | load s | hybrid p50/p95 ms | dense p50/p95 ms | bm25 p50/p95 ms |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for r in out["scale"]:
-            lines.append(
-                f"| {r['papers']:,} | {r['embedder']} | {r['ingest_s']} | {r['papers_per_s']} | {r['chunks_per_s']} | "
-                f"{r['index_bytes'] / 1e6:.1f} MB | {r['load_s']} | {r['hybrid_p50_ms']} / {r['hybrid_p95_ms']} | "
-                f"{r['dense_p50_ms']} / {r['dense_p95_ms']} | {r['bm25_p50_ms']} / {r['bm25_p95_ms']} |"
-            )
-        lines.append("")
-    a = out.get("answers")
-    if a:
-        p, b = a["paperchat"], a["baseline"]
-        lines += [
-            f"## Answers: embedded {a['model']} ({a['questions']} questions; model load {a['load_s']} s)",
-            "",
-            "| pipeline | first token p50 / p95 s | total p50 / p95 s |",
-            "|---|---|---|",
-            f"| paperchat | {p['first_token_p50_s']} / {p['first_token_p95_s']} | {p['total_p50_s']} / {p['total_p95_s']} |",
-            f"| baseline (llama-index stock) | {b['first_token_p50_s']} / {b['first_token_p95_s']} | {b['total_p50_s']} / {b['total_p95_s']} |",
-            "",
-            f"paperchat / baseline total time (p50): **{a['paperchat_vs_baseline_total_p50']}x**. Share of paperchat's time: "
-            f"retrieval {p['retrieval_share']:.1%}, drafting {p['draft_share']:.1%}, critique {p['critique_share']:.1%}. "
-            f"Critique cost as a ratio of the draft's: **{p['critique_to_draft_ratio']}x**; its prompts took "
-            f"{p['critique_prompt_tokens']:,} tokens of which {p['critique_cached_tokens']:,} came from the prefix cache. "
-            f"Generation speed {p['tokens_per_s']} tokens/s.",
-            "",
-        ]
-    sv = out.get("serve")
-    if sv:
-        lines += [
-            f"## Serving: `paperchat serve` on the embedded model (idle RSS {sv['idle_rss_mb']} MB)",
-            "",
-            "| concurrent clients | requests | errors | wall s | answers/min | p50 s | p95 s | peak RSS MB |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for r in sv["load"]:
-            lines.append(
-                f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['wall_s']} | {r['throughput_per_min']} | "
-                f"{r['p50_s']} | {r['p95_s']} | {r['peak_rss_mb']} |"
-            )
-        lines.append("")
+    sections = (("ingest_seeds", _md_ingest), ("scale", _md_scale), ("answers", _md_answers), ("serve", _md_serve))
+    for key, section in sections:
+        if out.get(key):
+            lines += section(out[key])
     return "\n".join(lines) + "\n"
 
 
@@ -340,7 +379,7 @@ def main(argv=None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     out: dict = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "command": "python -m paperchat.bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join([REGENERATE, *(argv if argv is not None else sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%d"),
     }
     work = Path(tempfile.mkdtemp(prefix="paperchat-bench-"))

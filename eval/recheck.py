@@ -1,6 +1,6 @@
 """The current critique on drafts a model already wrote: an evaluation's records, checked again in seconds.
 
-``python -m paperchat.eval.recheck eval/results/questions-embedded-1.5b-full/results.jsonl`` takes each
+``python -m paperchat.eval.recheck eval/results/questions-embedded-1.5b-dba86f4/results.jsonl`` takes each
 paperchat record, plans its question again (retrieval and evidence are deterministic), checks the
 recorded draft with the deterministic critique (no model judge: the model is not loaded) and scores the
 new answer like ``paperchat eval``. It prints, as JSON, answerable correct, unanswerable withheld and

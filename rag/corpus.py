@@ -165,6 +165,56 @@ def _read(path: Path) -> str:
     return _decode(path, data)
 
 
+def _starts_paper(line: str, nxt: str | None) -> bool:
+    """A short non-metadata line followed by an abstract-length line opens a paper."""
+    return (
+        len(line) <= MAX_TITLE_CHARS
+        and not _is_meta(line)
+        and nxt is not None
+        and len(nxt) >= MIN_ABSTRACT_CHARS
+        and not _is_meta(nxt)
+    )
+
+
+def _finish_paper(current: dict, source: str) -> Paper:
+    """The :class:`Paper` of a parsed entry (title, abstract paragraphs, listing fields)."""
+    abstract = " ".join(current["abstract"])
+    return Paper(
+        id=paper_id(current["title"], abstract),
+        title=current["title"],
+        abstract=abstract,
+        authors=current.get("authors"),
+        date=current.get("date"),
+        upvotes=current.get("upvotes"),
+        urls=extract_urls(abstract),
+        sources=[source],
+    )
+
+
+def _read_field(current: dict, line: str, n: int, source: str) -> None:
+    """Add a line after a paper's abstract to ``current``: authors, date, upvotes, or a further paragraph."""
+    if _AUTHORS_RE.match(line):
+        current["authors"] = int(_AUTHORS_RE.match(line)["n"])
+    elif m := _DATE_RE.match(line):
+        current["date"] = m["date"]
+        if m["upvotes"]:
+            current["upvotes"] = int(m["upvotes"])
+    elif _UPVOTES_RE.match(line):
+        current["upvotes"] = int(line)
+    elif _SEPARATOR_RE.match(line):
+        pass
+    elif len(line) >= MIN_ABSTRACT_CHARS:
+        current["abstract"].append(line)  # a further paragraph of the abstract
+    else:
+        raise CorpusError(
+            source,
+            n,
+            f"'{line[:60]}' is neither a paper title followed by its abstract nor an author, date or "
+            "upvote line.",
+            "Each paper must be a title line, a blank line, then the abstract paragraph.",
+        )
+
+
 def parse_listing(text: str, source: str = "<text>") -> list[Paper]:
     """Papers in a daily-papers text dump, in file order (raises CorpusError)."""
     lines = [(n, _clean(raw)) for n, raw in enumerate(text.splitlines(), start=1)]
@@ -172,64 +222,21 @@ def parse_listing(text: str, source: str = "<text>") -> list[Paper]:
     papers: list[Paper] = []
     current: dict | None = None
     i = 0
-
-    def finish() -> None:
-        if current is not None:
-            abstract = " ".join(current["abstract"])
-            papers.append(
-                Paper(
-                    id=paper_id(current["title"], abstract),
-                    title=current["title"],
-                    abstract=abstract,
-                    authors=current.get("authors"),
-                    date=current.get("date"),
-                    upvotes=current.get("upvotes"),
-                    urls=extract_urls(abstract),
-                    sources=[source],
-                )
-            )
-
     while i < len(lines):
         n, line = lines[i]
         nxt = lines[i + 1][1] if i + 1 < len(lines) else None
-        starts_paper = (
-            len(line) <= MAX_TITLE_CHARS
-            and not _is_meta(line)
-            and nxt is not None
-            and len(nxt) >= MIN_ABSTRACT_CHARS
-            and not _is_meta(nxt)
-        )
-        if starts_paper:
-            finish()
+        if _starts_paper(line, nxt):
+            if current is not None:
+                papers.append(_finish_paper(current, source))
             current = {"title": line, "abstract": [nxt], "line": n}
             i += 2
             continue
-        if current is None:
-            # Page chrome before the first paper (e.g. the listing's own date): skip.
-            i += 1
-            continue
-        if _AUTHORS_RE.match(line):
-            current["authors"] = int(_AUTHORS_RE.match(line)["n"])
-        elif m := _DATE_RE.match(line):
-            current["date"] = m["date"]
-            if m["upvotes"]:
-                current["upvotes"] = int(m["upvotes"])
-        elif _UPVOTES_RE.match(line):
-            current["upvotes"] = int(line)
-        elif _SEPARATOR_RE.match(line):
-            pass
-        elif len(line) >= MIN_ABSTRACT_CHARS:
-            current["abstract"].append(line)  # a further paragraph of the abstract
-        else:
-            raise CorpusError(
-                source,
-                n,
-                f"'{line[:60]}' is neither a paper title followed by its abstract nor an author, date or "
-                "upvote line.",
-                "Each paper must be a title line, a blank line, then the abstract paragraph.",
-            )
+        # Page chrome before the first paper (e.g. the listing's own date) is skipped.
+        if current is not None:
+            _read_field(current, line, n, source)
         i += 1
-    finish()
+    if current is not None:
+        papers.append(_finish_paper(current, source))
     if not papers:
         raise CorpusError(
             source,

@@ -226,58 +226,15 @@ class PaperIndex:
         return list(seen.values())
 
     def _build(self, name: str, base: str | None, papers: Sequence[Paper], total_papers: int, progress: Progress):
-        from llama_index.core import VectorStoreIndex
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
+        """Fill generation ``name``: copy ``base``'s records, embed ``papers``, build BM25, write the manifest."""
         collection = self.place.collection(name, create=True)
-        copied = 0
-        if base is not None:
-            source = self.place.collection(base)
-            count = source.count()
-            batch: dict[str, list] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
-            for rec in read_records(source, include=("embeddings", "documents", "metadatas")):
-                batch["ids"].append(rec["id"])
-                for key in ("embeddings", "documents", "metadatas"):
-                    batch[key].append(rec[key])
-                if len(batch["ids"]) >= BATCH:
-                    collection.add(**batch)
-                    copied += len(batch["ids"])
-                    progress("copy", copied, count)
-                    batch = {k: [] for k in batch}
-            if batch["ids"]:
-                collection.add(**batch)
-                copied += len(batch["ids"])
-                progress("copy", copied, count)
-
+        copied = self._copy_base(collection, base, progress) if base is not None else 0
         chunks = chunk_papers(papers, self.settings.index.chunk_tokens, self.settings.index.chunk_overlap)
-        store = ChromaVectorStore(chroma_collection=collection)
-        index = VectorStoreIndex.from_vector_store(
-            store, embed_model=as_llama_embedding(self.embedder, self.settings.index.embed_batch)
-        )
-        step = self.settings.index.embed_batch
-        progress("embed", 0, len(chunks))
-        for start in range(0, len(chunks), step):
-            part = chunks[start : start + step]
-            vectors = self.embedder.embed([embed_text(c) for c in part])
-            index.insert_nodes([chunk_to_node(c, v.tolist()) for c, v in zip(part, vectors)])
-            progress("embed", start + len(part), len(chunks))
-
+        self._embed_chunks(collection, chunks, progress)
         total_chunks = collection.count()
         if total_chunks != copied + len(chunks):
             raise IngestError(f"expected {copied + len(chunks)} chunks in the new index, found {total_chunks}")
-        bm25_dir = self.place.bm25_dir(name)
-        if bm25_dir is not None:
-            ids, texts = [], []
-            known: dict[str, Paper] = {}
-            for rec in read_records(collection, include=("documents", "metadatas")):
-                chunk = record_to_chunk(rec["id"], rec["metadatas"], rec["documents"],
-                                        where=self.place.description, known=known)
-                known.setdefault(chunk.paper.id, chunk.paper)
-                ids.append(rec["id"])
-                texts.append(bm25_text(chunk.paper.title, chunk.text))
-            progress("bm25", 0, 1)
-            build_bm25(ids, texts).save(bm25_dir)
-            progress("bm25", 1, 1)
+        self._build_bm25(name, collection, progress)
         self.place.write_manifest(
             name,
             Manifest(
@@ -299,6 +256,61 @@ class PaperIndex:
             chunks_added=len(chunks),
             rebuilt=base is None,
         )
+
+    def _copy_base(self, collection, base: str, progress: Progress) -> int:
+        """Copy every record of generation ``base`` into ``collection`` (vectors too: nothing is re-embedded)."""
+        source = self.place.collection(base)
+        count = source.count()
+        copied = 0
+        batch: dict[str, list] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
+        for rec in read_records(source, include=("embeddings", "documents", "metadatas")):
+            batch["ids"].append(rec["id"])
+            for key in ("embeddings", "documents", "metadatas"):
+                batch[key].append(rec[key])
+            if len(batch["ids"]) >= BATCH:
+                collection.add(**batch)
+                copied += len(batch["ids"])
+                progress("copy", copied, count)
+                batch = {k: [] for k in batch}
+        if batch["ids"]:
+            collection.add(**batch)
+            copied += len(batch["ids"])
+            progress("copy", copied, count)
+        return copied
+
+    def _embed_chunks(self, collection, chunks, progress: Progress) -> None:
+        """Embed ``chunks`` in batches and insert them through llama-index's Chroma vector store."""
+        from llama_index.core import VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        store = ChromaVectorStore(chroma_collection=collection)
+        index = VectorStoreIndex.from_vector_store(
+            store, embed_model=as_llama_embedding(self.embedder, self.settings.index.embed_batch)
+        )
+        step = self.settings.index.embed_batch
+        progress("embed", 0, len(chunks))
+        for start in range(0, len(chunks), step):
+            part = chunks[start : start + step]
+            vectors = self.embedder.embed([embed_text(c) for c in part])
+            index.insert_nodes([chunk_to_node(c, v.tolist()) for c, v in zip(part, vectors)])
+            progress("embed", start + len(part), len(chunks))
+
+    def _build_bm25(self, name: str, collection, progress: Progress) -> None:
+        """Build the generation's BM25 index from every record of ``collection``, where the place keeps one."""
+        bm25_dir = self.place.bm25_dir(name)
+        if bm25_dir is None:
+            return
+        ids, texts = [], []
+        known: dict[str, Paper] = {}
+        for rec in read_records(collection, include=("documents", "metadatas")):
+            chunk = record_to_chunk(rec["id"], rec["metadatas"], rec["documents"],
+                                    where=self.place.description, known=known)
+            known.setdefault(chunk.paper.id, chunk.paper)
+            ids.append(rec["id"])
+            texts.append(bm25_text(chunk.paper.title, chunk.text))
+        progress("bm25", 0, 1)
+        build_bm25(ids, texts).save(bm25_dir)
+        progress("bm25", 1, 1)
 
     def _sweep(self) -> None:
         """Remove generations left incomplete by an ingest that died (we hold the lock)."""
