@@ -9,7 +9,7 @@ says which papers it retrieved for it (``retrieved_titles``). paperchat's own
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from paperchat.rag.models import LLM
@@ -26,8 +26,8 @@ class EvalPipeline(Protocol):
     #: the paperchat pipeline whose critique the planted-error checks test (None: it has no critique)
     critiqued: Pipeline | None
 
-    def ask(self, question: str) -> Answer:
-        """Answer ``question`` (raises PaperchatError)."""
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        """Answer ``question``, a follow-up to the chat turns of ``history`` (raises PaperchatError)."""
 
     def retrieved_titles(self, question: str, answer: Answer, k: int = 5) -> list[str]:
         """Titles of the papers it retrieves for ``question`` (``answer``: its answer to it), best first."""
@@ -41,8 +41,8 @@ class PaperchatRun:
         self.name = pipeline.name
         self.critiqued = pipeline if pipeline.critique else None
 
-    def ask(self, question: str) -> Answer:
-        return self.pipeline.ask(question)
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        return self.pipeline.ask(question, history)
 
     def retrieved_titles(self, question: str, answer: Answer, k: int = 5) -> list[str]:
         """What paperchat's retriever finds for the question it searched with (the standalone one)."""

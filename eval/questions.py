@@ -14,7 +14,7 @@ from pathlib import Path
 
 from paperchat.rag.errors import EvalInputError
 
-KNOWN = ("id", "question", "answer", "keywords", "papers", "answerable", "type")
+KNOWN = ("id", "question", "answer", "keywords", "papers", "answerable", "type", "history")
 
 
 @dataclass
@@ -30,6 +30,8 @@ class QuestionRow:
     type: str = ""
     extra: dict = field(default_factory=dict)
     line: int = 0
+    #: earlier turns of a conversation, as the chat keeps them: ("user", question), ("assistant", answer), …
+    history: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -96,7 +98,23 @@ def row_from_dict(obj: dict, line: int) -> QuestionRow:
         type=str(obj.get("type") or ""),
         extra={k: v for k, v in obj.items() if k not in KNOWN},
         line=line,
+        history=_as_history(obj.get("history")),
     )
+
+
+def _as_history(value: object) -> list[tuple[str, str]]:
+    """A row's ``history`` (a list of ``{"question", "answer"}`` turns) as chat turns.
+
+    >>> _as_history([{"question": "Which papers use FooNet?", "answer": "1. BarNet [1]"}])
+    [('user', 'Which papers use FooNet?'), ('assistant', '1. BarNet [1]')]
+    """
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("question"), str) and isinstance(t.get("answer", ""), str) for t in value
+    ):
+        raise ValueError("'history' must be a list of {\"question\": ..., \"answer\": ...} turns")
+    return [turn for t in value for turn in (("user", t["question"]), ("assistant", t.get("answer", "")))]
 
 
 def load_questions(path: Path) -> tuple[list[QuestionRow], list[Problem]]:

@@ -275,7 +275,7 @@ class Runner:
         run = as_eval(self.pipelines[name])
         started = time.perf_counter()
         try:
-            answer: Answer = run.ask(row.question)
+            answer: Answer = run.ask(row.question, row.history) if row.history else run.ask(row.question)
             retrieved = run.retrieved_titles(row.question, answer, 5)
             record = self._record(row, name, answer, retrieved)
             pipeline = run.critiqued

@@ -1217,8 +1217,8 @@ class Critic:
         check.support = sentence
         as_cited = set(chosen) <= {n for n in cited if n in by_n} and cited
         check.verdict = "supported" if as_cited and not repaired else "corrected"
-        if self.rereader is not None and not terse and len(chosen) == 1:
-            self._reread(check, paper, question)
+        if self.rereader is not None and len(chosen) == 1:
+            self._reread(check, paper, question, own_ask(question, [paper]) if terse else "")
             if not check.kept:
                 return check
         if self.llm is not None and not terse:
@@ -1228,10 +1228,11 @@ class Critic:
                 check.reasons.append("kept without asking the model: the source states it in these words")
         return check
 
-    def _reread(self, check: ClaimCheck, paper: Paper, question: str) -> None:
+    def _reread(self, check: ClaimCheck, paper: Paper, question: str, context: str = "") -> None:
         """Re-derive the claim's numbers and names from ``paper``'s abstract (see :mod:`paperchat.rag.verify`):
-        a value the abstract gives otherwise is repaired, one it does not state is withheld."""
-        result = self.rereader.check(check.text, paper, given=question)
+        a value the abstract gives otherwise is repaired, one it does not state is withheld; a short answer is
+        read after the question it answers (``context``)."""
+        result = self.rereader.check(check.text, paper, given=question, context=context)
         self.calls += result.calls
         check.reasons.extend(result.reasons)
         if result.verdict == "withheld":

@@ -41,6 +41,7 @@ from .critique import (
     states_something,
 )
 from .errors import QuestionError, QuestionTooLongError
+from .followup import resolve_position
 from .verify import Rereader
 from .models import LLM, Collected, Message, Request, TokenCounts, Usage
 from .retrieval import Hit, Retriever
@@ -273,6 +274,9 @@ class Pipeline:
         turns = list(history)[-2 * self.settings.answer.history_turns :]
         if not turns:
             return question
+        resolved = resolve_position(question, turns)
+        if resolved is not None:  # "the second one" of a listed answer: its title makes the question stand alone
+            return resolved
         messages = [Message(r, c) for r, c in prompts.rewrite_messages(turns, question)]
         try:
             text = (llm or self.llm).complete(Request(messages, max_tokens=60, temperature=0.0)).text

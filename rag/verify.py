@@ -170,10 +170,14 @@ class Rereader:
         reply = self.llm.complete(Request(messages, max_tokens=self.max_tokens, temperature=0.0, stop=("\n",)))
         return " ".join(reply.text.strip().strip('"').split())
 
-    def read(self, blank: Blank, claim: str, paper: Paper) -> Reading:
-        """Fill one blank from the abstract and compare it with the claim's value."""
+    def read(self, blank: Blank, claim: str, paper: Paper, context: str = "") -> Reading:
+        """Fill one blank from the abstract and compare it with the claim's value; a short answer is read after the
+        question it answers (``context``)."""
+        statement = blank.blanked(claim)
+        if context:
+            statement = f"{prompts.REREAD_CONTEXT.format(question=context)} {statement}"
         try:
-            filled = self.fill(blank.blanked(claim), paper)
+            filled = self.fill(statement, paper)
         except PaperchatError as err:
             log.warning("re-reading failed (%s); the claim keeps the other checks' verdict", err)
             return Reading(blank, "", "unreadable", "")
@@ -183,15 +187,16 @@ class Rereader:
             return Reading(blank, filled, "same", "")
         return Reading(blank, filled, "different", f"re-read: the abstract gives {filled!r} where the claim has {blank.value}")
 
-    def check(self, claim: str, paper: Paper, given: str = "") -> Reread:
-        """Re-read ``claim`` against ``paper``: kept, repaired with the abstract's value, or withheld."""
+    def check(self, claim: str, paper: Paper, given: str = "", context: str = "") -> Reread:
+        """Re-read ``claim`` against ``paper``: kept, repaired with the abstract's value, or withheld. ``given``: the
+        question (its names are not re-read); ``context``: the question a short answer is read after."""
         before = self.calls
         text = claim
         readings: list[Reading] = []
         verdict: Literal["kept", "repaired", "withheld"] = "kept"
         source = f"{paper.title}. {paper.abstract}"
         for blank in sorted(blanks(claim, given, paper, self.max_blanks), key=lambda b: -b.start):
-            reading = self.read(blank, claim, paper)
+            reading = self.read(blank, claim, paper, context)
             if reading.outcome == "not stated":
                 if _holds(blank, source):
                     reading.outcome, reading.reason = "same", ""  # the abstract has it word for word

@@ -1,0 +1,121 @@
+"""Verification by re-reading (rag/verify.py) and its place in the critique, with scripted readers."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperchat.rag import prompts
+from paperchat.rag.corpus import Paper
+from paperchat.rag.critique import Critic, Source
+from paperchat.rag.followup import listed_items, resolve_position
+from paperchat.rag.verify import Rereader, blanks, same_value
+
+from .fakes import ScriptedLLM, read_blank
+
+ZETA = Paper(
+    id="zeta",
+    title="ZetaNorm: Layer Statistics for Stable Low-Precision Training",
+    abstract=(
+        "We present ZetaNorm, a normalisation layer for 4-bit training. On the OrbitQA benchmark ZetaNorm reaches "
+        "71.2 accuracy, while the strongest baseline, RangeClip, reaches 64.8. Training on 2.5B tokens takes 9 hours "
+        "on eight GPUs. ZetaNorm is built on the Falcon-7B backbone."
+    ),
+)
+
+
+def reader_said(text: str):
+    """A reader that fills every blank with ``text`` (a model that misreads, or one that finds nothing)."""
+    return lambda request: text
+
+
+def test_a_faithful_reader_keeps_a_right_claim_and_asks_only_for_its_numbers_and_names():
+    llm = ScriptedLLM([], reader=read_blank)
+    result = Rereader(llm).check("On OrbitQA, ZetaNorm reaches 71.2 accuracy.", ZETA, given="How well does ZetaNorm do?")
+    assert result.verdict == "kept" and result.text == "On OrbitQA, ZetaNorm reaches 71.2 accuracy."
+    assert [r.blank.value for r in result.readings] == ["OrbitQA", "71.2"]  # not the paper's own name
+    assert all(r.outcome == "same" for r in result.readings) and len(llm.rereads) == 2
+
+
+def test_a_rivals_score_given_as_the_papers_own_is_repaired_with_the_abstracts_value():
+    llm = ScriptedLLM([], reader=read_blank)
+    result = Rereader(llm).check("ZetaNorm reaches 64.8 accuracy.", ZETA)
+    assert result.verdict == "repaired" and result.text == "ZetaNorm reaches 71.2 accuracy."
+    assert "71.2" in result.readings[0].reason
+
+
+def test_a_value_the_abstract_does_not_state_is_withheld():
+    llm = ScriptedLLM([], reader=reader_said("not stated"))
+    result = Rereader(llm).check("ZetaNorm trains on 12 GPUs.", ZETA)
+    assert result.verdict == "withheld" and result.readings[0].outcome == "not stated"
+
+
+def test_not_stated_for_a_value_the_abstract_has_word_for_word_is_no_evidence_against_it():
+    llm = ScriptedLLM([], reader=reader_said("not stated"))
+    assert Rereader(llm).check("Training takes 9 hours.", ZETA).verdict == "kept"
+
+
+def test_a_fill_that_is_not_in_the_abstract_does_not_repair():
+    llm = ScriptedLLM([], reader=reader_said("93.5"))  # the reader's own invention
+    result = Rereader(llm).check("ZetaNorm reaches 71.2 accuracy.", ZETA)
+    assert result.verdict == "kept" and result.readings[0].outcome == "unreadable"
+    invented = Rereader(ScriptedLLM([], reader=reader_said("93.5"))).check("ZetaNorm reaches 80.0 accuracy.", ZETA)
+    assert invented.verdict == "withheld"  # neither the claim's value nor the fill is in the abstract
+
+
+def test_a_wrong_backbone_name_is_repaired_and_scale_words_compare_as_numbers():
+    llm = ScriptedLLM([], reader=read_blank)
+    result = Rereader(llm).check("ZetaNorm is built on the Llama-2-13B backbone.", ZETA)
+    assert result.verdict == "repaired" and result.text == "ZetaNorm is built on the Falcon-7B backbone."
+    assert same_value("2.5B", "2,500,000,000 tokens", "number") and not same_value("2.5B", "25B", "number")
+
+
+def test_the_reread_prompt_leads_with_the_abstract_and_holds_no_draft_or_question():
+    llm = ScriptedLLM([], reader=read_blank)
+    Rereader(llm).check("ZetaNorm reaches 71.2 accuracy on OrbitQA.", ZETA, given="Secret question words?")
+    first, second = (r.messages[1].content for r in llm.rereads)
+    lead = f'Abstract of "{ZETA.title}":\n{ZETA.abstract}\n\n'
+    assert first.startswith(lead) and second.startswith(lead)  # one cached prefix for every blank of the paper
+    assert "Secret question" not in first and prompts.BLANK in first
+
+
+def test_blanks_skip_names_the_question_gives_and_short_metric_names():
+    found = [b.value for b in blanks("ZetaNorm beats RangeClip by 6.4 F1 on OrbitQA.", "Does it beat RangeClip?", ZETA)]
+    assert found == ["6.4", "OrbitQA"]
+
+
+def test_the_critique_repairs_a_bound_wrong_number_and_says_why():
+    src = Source(n=1, paper=ZETA, excerpt=[ZETA.abstract])
+    llm = ScriptedLLM([], reader=read_blank)
+    critic = Critic(None, rereader=Rereader(llm))
+    result = critic.check("On OrbitQA, ZetaNorm reaches 64.8 accuracy [1].", [src], question="How accurate is ZetaNorm?")
+    assert result.verdict == "supported" or result.verdict == "partially supported"
+    claim = result.claims[0]
+    assert claim.verdict == "corrected" and "71.2" in claim.text and "71.2" in result.answer
+    assert any("re-read" in r for r in claim.reasons)
+
+
+def test_the_critique_without_a_rereader_asks_no_model():
+    src = Source(n=1, paper=ZETA, excerpt=[ZETA.abstract])
+    llm = ScriptedLLM([], reader=read_blank)
+    Critic(None).check("On OrbitQA, ZetaNorm reaches 64.8 accuracy [1].", [src], question="How accurate is it?")
+    assert llm.rereads == [] and llm.requests == []
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("what does the second one train on?", "what does BarGAN: Adversarial Bars train on?"),
+        ("And the first paper?", "And FooNet?"),
+        ("how big is paper 3?", "how big is QuxNet?"),
+        ("who is the first author?", None),
+        ("what about FooNet?", None),
+    ],
+)
+def test_a_follow_up_by_list_position_names_the_listed_paper(question, expected):
+    history = [("user", "which papers use bars?"), ("assistant", "3 papers match: FooNet [1]; BarGAN: Adversarial Bars [2]; QuxNet [3].")]
+    assert resolve_position(question, history) == expected
+
+
+def test_numbered_lists_are_read_and_prose_is_not_a_list():
+    assert listed_items("1) FooNet [1]\n2) BarGAN [2]") == ["FooNet", "BarGAN"]
+    assert listed_items("FooNet reaches 3.1 [1]; BarGAN 2.0 [2].") == []
