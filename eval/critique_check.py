@@ -1,6 +1,6 @@
 """The critique alone, on answers whose rightness is known: no drafting, so it takes seconds.
 
-``python -m paperchat.eval.critique_check eval/questions.jsonl [--judge]`` checks, for every answerable
+``python -m paperchat.eval.critique_check eval/questions.jsonl [--judge] [--reread]`` checks, for every answerable
 row, the generated wrong variants of its reference answer (changed number, wrong paper,
 invented detail: must be caught) and the reference itself, and its hand-written ``reworded``
 and ``terse`` correct answers (must be kept). Prints the counts as JSON, then each miss.
@@ -22,9 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("questions")
     parser.add_argument("--judge", action="store_true", help="let the model judge too (slow: loads the model)")
+    parser.add_argument("--reread", action="store_true", help="re-read claims with the model too (loads it)")
     args = parser.parse_args(argv)
     pipeline = build_pipeline(settings_from_env())
-    critic = pipeline.critic(judge=args.judge)
+    critic = pipeline.critic(judge=args.judge, reread=args.reread)
     started = time.perf_counter()
     checks = []
     for row in load_questions(args.questions)[0]:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         tally = right.setdefault(c["kind"], [0, 0])
         tally[0] += c["flagged"] == c["must_flag"]
         tally[1] += 1
-    print(json.dumps({"judge": args.judge, "right/total by kind": right, "seconds": round(time.perf_counter() - started, 1)}))
+    print(json.dumps({"judge": args.judge, "reread": args.reread, "right/total by kind": right, "seconds": round(time.perf_counter() - started, 1)}))
     for c in checks:
         if c["flagged"] != c["must_flag"]:
             print(f"  {'missed' if c['must_flag'] else 'false alarm'} {c['id']} {c['kind']}: {c['text'][:120]}")

@@ -2,7 +2,8 @@
 
 ``python -m paperchat.eval.recheck eval/results/questions-embedded-1.5b-dba86f4/results.jsonl`` takes each
 paperchat record, plans its question again (retrieval and evidence are deterministic), checks the
-recorded draft with the deterministic critique (no model judge: the model is not loaded) and scores the
+recorded draft with the deterministic critique (no model judge, no re-reading: the model is not loaded;
+``--reread`` loads it and re-reads claims as ``paperchat ask`` does) and scores the
 new answer like ``paperchat eval``. It prints, as JSON, answerable correct, unanswerable withheld and
 badge precision for the recorded answers and for the rechecked ones, then every row whose score or
 badge changed. Comparison drafts are split into their sides by line; rows whose sides cannot be
@@ -20,7 +21,7 @@ from paperchat.rag.critique import is_refusal
 from paperchat.rag.errors import ModelUnavailableError
 from paperchat.rag.models import LLM
 from paperchat.rag.pipeline import finish, name_the_subject, strip_names
-from paperchat.rag.services import build_pipeline, settings_from_env
+from paperchat.rag.services import build_llm, build_pipeline, settings_from_env
 from paperchat.rag.shapes import classify, listing_fields
 
 from . import metrics
@@ -37,14 +38,14 @@ class NoModel(LLM):
         raise ModelUnavailableError("No model is loaded: rechecking only checks drafts already written.")
 
 
-def recheck(pipeline, record: dict) -> dict | None:
+def recheck(pipeline, record: dict, reread: bool = False) -> dict | None:
     """``record``'s draft checked again: the new answer, verdict and scores (None: left as recorded)."""
     question = record.get("standalone_question") or record["question"]
     plan = pipeline.plan(question, classify(question))
     if plan.draft is not None:
         return None  # answered from the listing or the search: no model draft to check again
     draft = record.get("draft") or ""
-    critic = pipeline.critic(judge=False)
+    critic = pipeline.critic(judge=False, reread=reread)
     sources = plan.sources
     if plan.shape == "comparison" and plan.side_of:
         lines = [line for line in draft.split("\n") if line.strip()]
@@ -90,12 +91,14 @@ def _summary(records: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", help="results.jsonl of a `paperchat eval` run")
+    parser.add_argument("--reread", action="store_true", help="also re-read claims with the model (loads it; slower)")
     args = parser.parse_args(argv)
-    pipeline = build_pipeline(settings_from_env(), llm=NoModel())
+    settings = settings_from_env()
+    pipeline = build_pipeline(settings, llm=build_llm(settings) if args.reread else NoModel())
     old = [r for r in read_results(Path(args.results)) if r.get("pipeline") == "paperchat" and not r.get("error")]
     new, changed = [], []
     for record in old:
-        again = recheck(pipeline, record) or record
+        again = recheck(pipeline, record, args.reread) or record
         new.append(again)
         if again["scores"]["correct"] != record["scores"]["correct"] or metrics.badge_right(again) != metrics.badge_right(record):
             changed.append((record, again))

@@ -230,6 +230,26 @@ def is_refusal(text: str) -> bool:
     return fold(prompts.REFUSAL).rstrip(".") in fold(text) or bool(_REFUSAL_HINTS.search(text))
 
 
+#: What the drafting prompts tell the model: a claim made of these words repeats the instructions, not a source.
+_INSTRUCTION_WORDS = frozenset(content_words(" ".join(
+    (prompts.SYSTEM, prompts.DRAFT_RULES, prompts.DRAFT_RULES_SYSTEM, prompts.SIDE_RULES, prompts.EXTRACT_RULES)
+)))
+
+
+def echoes_instructions(claim: str, source_text: str) -> bool:
+    """Whether a claim repeats the drafting instructions: most of its words are the prompts' own, and the cited
+    source holds less than half of them.
+
+    >>> echoes_instructions("Answer the question for FooNet in one or two complete sentences.", "FooNet denoises audio.")
+    True
+    >>> echoes_instructions("FooNet answers questions in two sentences.", "FooNet answers questions in two sentences.")
+    False
+    """
+    words = content_words(claim)
+    said = [w for w in words if w in _INSTRUCTION_WORDS]
+    return len(said) >= 3 and len(said) >= 0.6 * len(words) and lexical_support(claim, source_text) < 0.5
+
+
 def lexical_support(claim: str, source_text: str) -> float:
     """Share of the claim's content words that occur in the source.
 
@@ -1171,6 +1191,11 @@ class Critic:
         why = fragment(text)
         if why:
             check.reasons.append(f"not a complete sentence: {why}")
+            return check
+        if any(echoes_instructions(text, by_n[n].text) for n in cited if n in by_n) or (
+            not cited and echoes_instructions(text, "")
+        ):
+            check.reasons.append("it repeats the drafting instructions, not a source")
             return check
         has_facts = bool(numbers(text) or names(text) or quantities(text) or proper_nouns(text))
         terse = len(content_words(text)) < 2

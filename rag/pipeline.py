@@ -499,8 +499,12 @@ class Pipeline:
                 continue
             # the side is drafted from its own question, so its evidence is chosen for that question
             own = asked.get(side) or strip_names(question, [s for s in sides if s != side])
-            picked = self.evidence(own, [hit], limit=self.settings.answer.side_sentences)
-            excerpt = picked[0].excerpt if picked else split_sentences(hit.paper.abstract)[:3]
+            whole = [s for s in split_sentences(hit.paper.abstract) if not INJECTION.search(s)]
+            if len(whole) <= self.settings.answer.side_sentences:
+                excerpt = whole  # the side's whole abstract: a side's answer is often worded unlike its question
+            else:
+                picked = self.evidence(own, [hit], limit=self.settings.answer.side_sentences)
+                excerpt = picked[0].excerpt if picked else whole[:3]
             sources.append(Source(n=len(sources) + 1, paper=hit.paper, excerpt=excerpt, chunk=hit.chunk))
             side_of[side] = sources[-1].n
         if missing and sources and all(name_in(m, sources[0].paper.abstract) for m in missing):

@@ -247,8 +247,9 @@ class AnswerSettings(BaseModel):
     sources: int = Field(4, ge=1, le=20, description="Papers whose sentences may be shown to the model.")
     evidence_sentences: int = Field(8, ge=1, le=60, description="Best-matching abstract sentences shown to the model.")
     side_sentences: int = Field(
-        5, ge=1, le=60, description="Sentences of its own paper shown for each side of a comparison, chosen for that "
-        "side's question (each side is a separate prompt)."
+        30, ge=1, le=60, description="Each side of a comparison is drafted from its own paper alone (a separate prompt): "
+        "its whole abstract when it has at most this many sentences, else this many sentences chosen for that side's "
+        "question."
     )
     evidence_margin: float = Field(
         0.45, ge=0, description="Sentences scoring this much below the best-matching one are not shown to the model "

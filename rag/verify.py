@@ -223,7 +223,7 @@ def _holds(blank: Blank, source: str) -> bool:
 
 def _repair_value(blank: Blank, filled: str, source: str) -> str | None:
     """The abstract's value that replaces the claim's: for a number, the fill's number (in the claim's unit form)
-    when the abstract has it; for a name, the fill's name or words when the abstract has them; else None."""
+    when the abstract has it; for a name, the fill's name when the abstract has it; else None."""
     if blank.kind == "number":
         head = re.match(r"[\d.,]+", blank.value)
         suffix = blank.value[head.end() :] if head else ""
@@ -232,8 +232,6 @@ def _repair_value(blank: Blank, filled: str, source: str) -> str | None:
                 number = m.group(1) + (m.group(2) or "")
                 return number if number.endswith(suffix) else number + suffix
         return None
+    # a name is repaired only with a name the abstract holds: a fill of plain words is no name for the blank
     found = [n for n in names(filled) if name_in(n, source)]
-    if found:
-        return found[0]
-    words = filled.strip(" .")
-    return words if len(words.split()) <= 6 and fold(words) in fold(source) else None
+    return found[0] if found else None

@@ -117,7 +117,7 @@ def read_blank(request) -> str:
     statement = next(line for line in user.splitlines() if prompts.BLANK in line)
     before, after = (part.split() for part in statement.split(prompts.BLANK, 1))
     after = [w.strip(".,;") for w in after if w.strip(".,;")]
-    for k in range(min(3, len(before)), 0, -1):
+    for k in range(min(3, len(before)), 1 if len(before) > 1 else 0, -1):  # one word of context finds anything
         lead = r"\s+".join(re.escape(w) for w in before[-k:])
         tail = r"\s+".join(re.escape(w) for w in after[:1])
         m = re.search(rf"{lead}\s+(.+?)" + (rf"\s+{tail}" if tail else r"[.,;]"), abstract)
