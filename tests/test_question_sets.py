@@ -18,12 +18,13 @@ SETS = {
     "fresh": ROOT / "eval" / "fresh.jsonl",
     "fresh2": ROOT / "eval" / "fresh2.jsonl",
     "fresh3": ROOT / "eval" / "fresh3.jsonl",
+    "fresh4": ROOT / "eval" / "fresh4.jsonl",
     # follow-up questions: each row also has a "history" of earlier turns (see the test at the end)
     "conversations": ROOT / "eval" / "conversations.jsonl",
 }
 #: Question shapes of issue 12 and the least number of rows each set holds of them.
 NEW_SHAPES = ("paraphrased", "comparison", "list", "metadata", "near-miss", "false-premise", "off-topic")
-MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2, "fresh3": 2, "conversations": 0}
+MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2, "fresh3": 2, "fresh4": 2, "conversations": 0}
 UNANSWERABLE_SHAPES = ("near-miss", "false-premise", "off-topic", "unanswerable")
 
 #: Function words, and the words nearly every title here has, that a paraphrase may still use.
