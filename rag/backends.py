@@ -23,11 +23,12 @@ from .embedded import EmbeddedLLM
 from .errors import ModelUnavailableError, PaperchatError
 from .models import LLM, Diagnosis, Request, Usage
 from .ollama import OllamaLLM, OllamaModelInfo, estimate_prompt_tokens, ollama_name_key
+from .openai_compat import OpenAICompatLLM
 from .settings import Settings
 
 __all__ = [
-    "BACKENDS", "AutoLLM", "Backend", "OllamaLLM", "OllamaModelInfo", "choose_llm", "estimate_prompt_tokens",
-    "ollama_name_key",
+    "BACKENDS", "AutoLLM", "Backend", "OllamaLLM", "OllamaModelInfo", "OpenAICompatLLM", "choose_llm",
+    "estimate_prompt_tokens", "ollama_name_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,17 @@ def _build_auto(settings: Settings, embedded_factory: Callable[[Settings], LLM])
     return auto
 
 
+def _build_openai(settings: Settings, embedded_factory: Callable[[Settings], LLM]) -> LLM:
+    llm = OpenAICompatLLM.from_settings(settings)
+    llm.check()
+    log.info("using the OpenAI-compatible server at %s with model %s", llm.base_url, llm.model)
+    return llm
+
+
+def _diagnose_openai(settings: Settings, probe: bool) -> Diagnosis:
+    return OpenAICompatLLM.from_settings(settings).diagnose(probe)
+
+
 def _diagnose_ollama(settings: Settings, probe: bool) -> Diagnosis:
     return OllamaLLM.from_settings(settings).diagnose(probe)
 
@@ -165,6 +177,7 @@ BACKENDS: dict[str, Backend] = {
     for b in (
         Backend("ollama", _build_ollama, ("ollama",), _diagnose_ollama),
         Backend("embedded", _build_embedded, ("embedded",), _diagnose_embedded),
+        Backend("openai", _build_openai, ("openai",), _diagnose_openai),
         Backend("auto", _build_auto, ("ollama", "embedded")),
     )
 }
@@ -173,5 +186,5 @@ BACKENDS: dict[str, Backend] = {
 def choose_llm(
     settings: Settings, *, embedded_factory: Callable[[Settings], LLM] | None = None, backend: str | None = None
 ) -> LLM:
-    """The model the settings ask for (or ``backend``): ``ollama``, ``embedded``, or ``auto`` (an :class:`AutoLLM`)."""
+    """The model the settings ask for (or ``backend``): ``ollama``, ``embedded``, ``openai``, or ``auto`` (an :class:`AutoLLM`)."""
     return BACKENDS[backend or settings.model.backend].build(settings, embedded_factory or _embedded)
