@@ -289,7 +289,7 @@ class OpenAICompatLLM(LLM):
             except PaperchatError as err:
                 problem = str(err)
         state = "ready" if ok else "unavailable" if probe else "not used"
-        model = self.configured_model or f"{self.model or '?'} (the first one it lists)"
+        model = self.configured_model or f"{self.model} (the first one it lists)".lstrip()
         lines = [f"  openai: {self.base_url} model {model} -> {state}"]
         if problem:
             lines.append(f"    {problem}")
