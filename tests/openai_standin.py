@@ -40,6 +40,9 @@ class OpenAIStandIn:
         self.cached_details = True
         self.delay_s = 0.0
         self.error_after: int | None = None
+        self.word_delay_s = 0.0
+        #: set when a client went away in the middle of a streamed answer (a write failed)
+        self.disconnected = threading.Event()
         self.bodies: list[dict] = []
         self.auth_seen: list[str | None] = []
         self._server: ThreadingHTTPServer | None = None
@@ -110,6 +113,12 @@ class OpenAIStandIn:
                        "completion). Please reduce the length of the messages or completion.")
             return self._json(handler, 400, _error(message, "BadRequestError", 400))
         time.sleep(self.delay_s)
+        try:
+            self._stream(handler, body, prompt)
+        except OSError:  # the client went away (``disconnected`` is set)
+            pass
+
+    def _stream(self, handler: BaseHTTPRequestHandler, body: dict, prompt: int) -> None:
         words = self.reply(body).split(" ")
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
@@ -117,8 +126,12 @@ class OpenAIStandIn:
         base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
 
         def send(data: dict | str) -> None:
-            handler.wfile.write(f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode())
-            handler.wfile.flush()
+            try:
+                handler.wfile.write(f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n".encode())
+                handler.wfile.flush()
+            except OSError:  # the client closed the connection: vLLM aborts the request then
+                self.disconnected.set()
+                raise
 
         send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
         for i, word in enumerate(words):
@@ -127,6 +140,7 @@ class OpenAIStandIn:
                 send("[DONE]")
                 return
             piece = word if i == 0 else " " + word
+            time.sleep(self.word_delay_s)
             send({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
         send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):

@@ -119,6 +119,15 @@ def test_error_in_the_middle_of_the_stream_is_an_error_not_an_answer(standin):
     assert ask(llm).text == ANSWER
 
 
+def test_a_reader_who_stops_reading_closes_the_connection_at_once(standin):
+    standin.reply = lambda body: " ".join(["word"] * 200)
+    standin.word_delay_s = 0.02  # 4 s for the whole answer
+    stream = OpenAICompatLLM(standin.url, VLLM_MODEL).stream(Request([Message("user", "hi")]))
+    assert next(stream) == "word"
+    stream.close()  # as the chat does when a reader leaves
+    assert standin.disconnected.wait(2.0)  # the server sees it while it still has ~195 words to write
+
+
 def test_prompt_longer_than_the_served_context_is_a_context_error(standin):
     standin.max_model_len = 512
     with pytest.raises(ContextOverflowError, match=r"maximum context length is 512.*vLLM --max-model-len"):
