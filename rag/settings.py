@@ -3,7 +3,8 @@
 Every field can be set by environment variable: ``PAPERCHAT_<FIELD>`` for top-level
 fields and ``PAPERCHAT_<GROUP>__<FIELD>`` for grouped ones, e.g.
 ``PAPERCHAT_DATA_DIR=/tmp/pc`` or ``PAPERCHAT_MODEL__BACKEND=embedded``. The standard
-``OLLAMA_HOST`` is honoured as the default Ollama address.
+``OLLAMA_HOST`` is honoured as the default Ollama address, and the OpenAI client's
+``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` as the defaults of the ``openai`` backend.
 
 >>> Settings(data_dir="/tmp/x").index_dir.as_posix()
 '/tmp/x/index'
@@ -18,7 +19,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: the checkout, or the installed ``paperchat`` package: both hold ``seeds/`` (package data when installed)
@@ -209,6 +210,53 @@ class OllamaSettings(BaseModel):
         return parse_keep_alive(v)
 
 
+def normalize_openai_base_url(url: str) -> str:
+    """An OpenAI-compatible base URL without a trailing slash; ``/v1`` is added when there is no path.
+
+    >>> normalize_openai_base_url("http://127.0.0.1:8080"), normalize_openai_base_url("https://gpu:8000/v1/")
+    ('http://127.0.0.1:8080/v1', 'https://gpu:8000/v1')
+    """
+    text = url.strip().rstrip("/")
+    parts = urlsplit(text)
+    try:
+        parts.port
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(
+            f"The OpenAI-compatible address {url!r} (OPENAI_BASE_URL or PAPERCHAT_OPENAI__BASE_URL) cannot be used. "
+            "Write it like http://127.0.0.1:8080/v1 (llama.cpp's llama-server) or http://gpu-box:8000/v1 (vLLM)."
+        )
+    return text if parts.path else text + "/v1"
+
+
+class OpenAISettings(BaseModel):
+    """A model on any server with the OpenAI-compatible chat API (llama.cpp's llama-server, vLLM, LM Studio, TGI)."""
+
+    model_config = ConfigDict(validate_default=True)
+
+    base_url: str = Field(
+        default_factory=lambda: os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8080/v1",
+        description="The server's API address, ending in /v1 (defaults to $OPENAI_BASE_URL; /v1 is added to a bare host).",
+    )
+    model: str = Field("", description="Model name the server serves; empty: the first one its /v1/models lists.")
+    api_key: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(k) if (k := os.environ.get("OPENAI_API_KEY")) else None,
+        description="Bearer key sent to the server (defaults to $OPENAI_API_KEY; none is sent when unset).",
+    )
+    timeout_s: float = Field(300.0, gt=0, description="Seconds to wait for one request to the server.")
+    probe_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait when asking the server which models it has.")
+    json_schema: bool = Field(
+        True, description="Ask for JSON-schema output (response_format) where paperchat wants JSON; turn off for a "
+        "server that refuses it."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, v: str) -> str:
+        return normalize_openai_base_url(v)
+
+
 class EmbeddedSettings(BaseModel):
     """The default backend: a llama.cpp model running inside paperchat."""
 
@@ -233,8 +281,10 @@ class EmbeddedSettings(BaseModel):
 class ModelSettings(BaseModel):
     """Which language model answers."""
 
-    backend: Literal["auto", "ollama", "embedded"] = Field(
-        "auto", description="'auto' uses Ollama when it is up and has the model, else the embedded model."
+    backend: Literal["auto", "ollama", "embedded", "openai"] = Field(
+        "auto",
+        description="'auto' uses Ollama when it is up and has the model, else the embedded model; 'openai' uses an "
+        "OpenAI-compatible server (PAPERCHAT_OPENAI__*).",
     )
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     max_answer_tokens: int = Field(320, ge=16, description="Cap on tokens in a drafted answer.")
@@ -365,6 +415,7 @@ class Settings(BaseSettings):
     model: ModelSettings = Field(default_factory=ModelSettings)
     ollama: OllamaSettings = Field(default_factory=OllamaSettings)
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 

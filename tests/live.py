@@ -108,3 +108,51 @@ def ask_in_page(page, question: str, timeout: float = 120.0) -> dict:
             return {"first_text": first_text, "final": time.monotonic() - started}
         time.sleep(0.1)
     raise AssertionError(f"no checked answer within {timeout} s")
+
+
+@contextlib.contextmanager
+def llama_cpp_server(gguf: Path, *, api_key: str | None = None, n_ctx: int = 4096, threads: int = 2) -> Iterator[str]:
+    """llama.cpp's own HTTP server (``llama-server``), run in this process by xllamacpp on a free loopback port.
+
+    Yields its OpenAI-compatible base URL (``http://127.0.0.1:PORT/v1``); the server stops with the block.
+    """
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as paperchat.rag.embedded does, before the library loads
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gguf)
+    params.n_ctx = n_ctx
+    params.n_parallel = 1
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.verbosity = 0
+    params.hostnames = ["127.0.0.1"]
+    params.port = free_port()
+    params.endpoint_metrics = True
+    if api_key:
+        params.api_keys = [api_key]
+    server = xllamacpp.Server(params)
+    server.handle_metrics()  # returns once the task loop runs, so dropping the server can stop it (see embedded.py)
+    base = str(server.listening_address).rstrip("/")
+    _await_http(f"{base}/health")
+    try:
+        yield f"{base}/v1"
+    finally:
+        del server
+
+
+def _await_http(url: str, timeout_s: float = 60.0) -> None:
+    """Wait until ``url`` answers HTTP at all (any status)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing answers at {url}") from None
+            time.sleep(0.1)

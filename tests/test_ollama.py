@@ -90,7 +90,7 @@ def test_an_older_server_that_says_less_about_the_model(standin):
 def test_num_ctx_is_capped_to_the_trained_context(standin, caplog):
     standin.models = [StandInModel(MODEL, context_length=4096)]
     llm = OllamaLLM(standin.url, MODEL, num_ctx=8192)
-    with caplog.at_level(logging.WARNING, logger="paperchat.rag.backends"):
+    with caplog.at_level(logging.WARNING, logger="paperchat.rag.ollama"):
         llm.check()
     assert "trained for 4096 tokens" in caplog.text
     ask(llm)
@@ -187,7 +187,7 @@ def test_truncation_by_the_go_runner_is_detected(standin, caplog):
     sources = "Sources: " + " ".join(f"fact {i} is {i * 7}." for i in range(100))
     ours = estimate_prompt_tokens([Message("system", "Answer from the sources."), Message("user", sources)])
     assert ours + 64 <= 1024 < 2 * ours  # fits by paperchat's count, not by the model's
-    with caplog.at_level(logging.WARNING, logger="paperchat.rag.backends"), pytest.raises(
+    with caplog.at_level(logging.WARNING, logger="paperchat.rag.ollama"), pytest.raises(
         ContextOverflowError, match="1,024 prompt .*cut the prompt.*PAPERCHAT_OLLAMA__NUM_CTX"
     ):
         ask(llm, sources, max_tokens=64)
