@@ -100,3 +100,15 @@ def test_real_answer_in_the_browser(real_settings, real_index, real_llm):
         time.sleep(0.3)
         page.screenshot(path=str(OUT / "chat-real-model.png"), full_page=True)
         (OUT / "browser-timings.json").write_text(json.dumps(seen))
+
+
+def test_rereading_with_the_real_model_repairs_a_swapped_number_and_keeps_a_right_one(real_llm, seed_papers):
+    from paperchat.rag.verify import Rereader
+
+    paper = next(p for p in seed_papers if p.title.startswith("Automating the Enterprise"))
+    reader = Rereader(real_llm)
+    right = reader.check("RPA had 60% initial accuracy.", paper, given="How accurate was RPA at first?")
+    assert right.verdict == "kept", right.readings
+    # 93% is in the abstract too, as the accuracy on a workflow understanding task: a bound-elsewhere number
+    swapped = reader.check("ECLAIR achieves end-to-end completion rates of 93%.", paper)
+    assert swapped.verdict == "repaired" and "40%" in swapped.text, swapped.readings
