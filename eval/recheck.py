@@ -144,13 +144,16 @@ def _delta(row: dict, base: dict) -> str:
     def count(text: str) -> int:
         return int(text.split("/")[0])
 
-    parts = [
-        f"{count(row['answerable_correct']) - count(base['answerable_correct']):+d} answerable",
-        f"{count(row['unanswerable_withheld']) - count(base['unanswerable_withheld']):+d} withheld",
-    ]
+    parts = []
+    for key, label in (("answerable_correct", "answerable"), ("unanswerable_withheld", "withheld")):
+        change = count(row[key]) - count(base[key])
+        if change:
+            parts.append(f"{change:+d} {label}")
     if row["badge_precision"] is not None and base["badge_precision"] is not None:
-        parts.append(f"{row['badge_precision'] - base['badge_precision']:+.3f} precision")
-    return ", ".join(parts) if any(not p.startswith(("+0 ", "+0.000")) for p in parts) else "="
+        change = row["badge_precision"] - base["badge_precision"]
+        if round(change, 3):
+            parts.append(f"{change:+.3f} precision")
+    return ", ".join(parts) or "="
 
 
 def print_ablation(rows: list[tuple[str, dict]]) -> None:
