@@ -163,7 +163,8 @@ def print_ablation(rows: list[tuple[str, dict]]) -> None:
     print("|---|---|---|---|---|")
     for label, row in rows:
         delta = "" if label == "all on" else _delta(row, base)
-        print(f"| {label} | {row['answerable_correct']} | {row['unanswerable_withheld']} | {row['badge_precision']} | {delta} |")
+        figures = f"{row['answerable_correct']} | {row['unanswerable_withheld']} | {row['badge_precision']}"
+        print(f"| {label} | {figures} | {delta} |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,7 +40,14 @@ from .asks import (
     restates,
     unnamed,
 )
-from .binding import listing_mismatch, number_bound_elsewhere, rebind_extreme, rebind_number, rebind_relative, wrong_subject
+from .binding import (
+    listing_mismatch,
+    number_bound_elsewhere,
+    rebind_extreme,
+    rebind_number,
+    rebind_relative,
+    wrong_subject,
+)
 from .claims import ClaimCheck, Source, refers_back, removed_statement
 from .facts import SEMANTIC_CLAUSE, SHORT_CLAIM_WORDS, best_sentence, echoes_instructions, fragment, weakest_clause
 from .meaning import describes, fits_other_paper, unrelated, unstated
@@ -307,9 +314,11 @@ REGISTRY: tuple[Check, ...] = (
                                                       f"does not answer the question: {ELSEWHERE}"), _asked),
     Check("off_subject", "meaning", _off_subject, _asked, "about another paper than the question"),
     Check("answers_quantity", "meaning", _answers_quantity, _asked, "no number of the thing asked"),
-    Check("describes", "meaning", lambda ctx: _reason(describes(ctx.critic, ctx.question, ctx.text, ctx.by_n[ctx.chosen[0]])),
+    Check("describes", "meaning",
+          lambda ctx: _reason(describes(ctx.critic, ctx.question, ctx.text, ctx.by_n[ctx.chosen[0]])),
           _asked, "the named paper does not fit the description"),
-    Check("fits_other_paper", "meaning", lambda ctx: _reason(fits_other_paper(ctx.critic, ctx.question, ctx.chosen[0], ctx.by_n)),
+    Check("fits_other_paper", "meaning",
+          lambda ctx: _reason(fits_other_paper(ctx.critic, ctx.question, ctx.chosen[0], ctx.by_n)),
           _asked, "another paper fits the description better"),
     Check("reread", "kept", _reread, lambda ctx: ctx.critic.rereader is not None and len(ctx.chosen) == 1),
     Check("refers_back", "sequence", _refers_back,

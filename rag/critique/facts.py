@@ -8,7 +8,18 @@ import re
 from .. import prompts
 from ..corpus import extract_urls, Paper
 from ..shapes import alias, listing_sentence, short_name
-from ..text import clauses, content_words, fold, name_in, names, number_in, numbers, proper_nouns, quantities, split_sentences
+from ..text import (
+    clauses,
+    content_words,
+    fold,
+    name_in,
+    names,
+    number_in,
+    numbers,
+    proper_nouns,
+    quantities,
+    split_sentences,
+)
 from .claims import ClaimCheck, split_claims
 
 #: Below this share of its content words found in a source, a claim is not supported by it.
