@@ -3,21 +3,27 @@
 ``python -m paperchat.eval.recheck eval/results/questions-embedded-1.5b-dba86f4/results.jsonl`` takes each
 paperchat record, plans its question again (retrieval and evidence are deterministic), checks the
 recorded draft with the deterministic critique (no model judge, no re-reading: the model is not loaded;
-``--reread`` loads it and re-reads claims as ``paperchat ask`` does) and scores the
+``--reread`` loads it and re-reads claims as ``paperchat ask`` does; ``--without NAME[,NAME]`` switches
+critique checks off by name) and scores the
 new answer like ``paperchat eval``. It prints, as JSON, answerable correct, unanswerable withheld and
 badge precision for the recorded answers and for the rechecked ones, then every row whose score or
 badge changed. Comparison drafts are split into their sides by line; rows whose sides cannot be
 recovered are left as recorded. Use it to measure a critique change on drafts nobody wrote for it,
-then confirm with a full ``paperchat eval``.
+then confirm with a full ``paperchat eval``. ``--ablate`` plans each question once, then checks the drafts with
+every check on and once per check switched off, and prints a table of the figures and their difference.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from paperchat.rag.critique import is_refusal
+from paperchat.rag.critique import check_names, is_refusal
 from paperchat.rag.errors import ModelUnavailableError
 from paperchat.rag.models import LLM
 from paperchat.rag.pipeline import finish, name_the_subject, strip_names
@@ -38,14 +44,25 @@ class NoModel(LLM):
         raise ModelUnavailableError("No model is loaded: rechecking only checks drafts already written.")
 
 
-def recheck(pipeline, record: dict, reread: bool = False) -> dict | None:
-    """``record``'s draft checked again: the new answer, verdict and scores (None: left as recorded)."""
+@dataclass
+class Prepared:
+    """A record's question planned again: what the critique checks (``parts``: a comparison's sides, each
+    ``(draft, question, sources_text)``; else ``draft`` against ``asked``)."""
+
+    record: dict
+    plan: Any
+    parts: list[tuple[str, str, str]] | None = None
+    draft: str = ""
+    asked: str = ""
+
+
+def prepare(pipeline, record: dict) -> Prepared | None:
+    """``record``'s question planned again (None: no model draft to check again, or its sides are lost)."""
     question = record.get("standalone_question") or record["question"]
     plan = pipeline.plan(question, classify(question))
     if plan.draft is not None:
         return None  # answered from the listing or the search: no model draft to check again
     draft = record.get("draft") or ""
-    critic = pipeline.critic(judge=False, reread=reread)
     sources = plan.sources
     if plan.shape == "comparison" and plan.side_of:
         lines = [line for line in draft.split("\n") if line.strip()]
@@ -55,13 +72,23 @@ def recheck(pipeline, record: dict, reread: bool = False) -> dict | None:
         for (side, n), line in zip(plan.side_of.items(), lines):
             asked = plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
             parts.append((line, asked, pipeline.sources_text([s for s in sources if s.n == n])))
-        result = critic.check_parts(parts, sources)
+        return Prepared(record, plan, parts=parts)
+    to_check = name_the_subject(draft, sources) if plan.shape == "which-paper" else draft
+    asked = strip_names(question, plan.sides) if plan.sides else question
+    if plan.shape == "metadata" and len(listing_fields(question)) > 1:
+        asked = ""
+    return Prepared(record, plan, draft=to_check, asked=asked)
+
+
+def check_again(pipeline, critic, prepared: Prepared) -> dict:
+    """The prepared record's draft checked by ``critic``: the new answer, verdict and scores."""
+    record, plan = prepared.record, prepared.plan
+    sources = plan.sources
+    if prepared.parts is not None:
+        result = critic.check_parts(prepared.parts, sources)
     else:
-        to_check = name_the_subject(draft, sources) if plan.shape == "which-paper" else draft
-        asked = strip_names(question, plan.sides) if plan.sides else question
-        if plan.shape == "metadata" and len(listing_fields(question)) > 1:
-            asked = ""
-        result = critic.check(to_check, sources, pipeline.sources_text(sources), question=asked, shape=plan.shape)
+        text = pipeline.sources_text(sources)
+        result = critic.check(prepared.draft, sources, text, question=prepared.asked, shape=plan.shape)
     answer, _ = finish(plan, result, sources)
     new = {**record, "answer": answer, "verdict": result.verdict, "scores": dict(record["scores"])}
     if record["answerable"]:
@@ -76,6 +103,19 @@ def recheck(pipeline, record: dict, reread: bool = False) -> dict | None:
     return new
 
 
+def critic_for(pipeline, reread: bool = False, disabled: Iterable[str] = ()):
+    """The pipeline's critique without the model judge, with the checks ``disabled`` (and the settings') off."""
+    critic = pipeline.critic(judge=False, reread=reread)
+    off = frozenset(disabled) | frozenset(pipeline.settings.answer.disabled_checks)
+    return dataclasses.replace(critic, disabled=off)  # validated: an unknown name is refused with the known ones
+
+
+def recheck(pipeline, record: dict, reread: bool = False, disabled: Iterable[str] = ()) -> dict | None:
+    """``record``'s draft checked again: the new answer, verdict and scores (None: left as recorded)."""
+    prepared = prepare(pipeline, record)
+    return None if prepared is None else check_again(pipeline, critic_for(pipeline, reread, disabled), prepared)
+
+
 def _summary(records: list[dict]) -> dict:
     answerable = [r for r in records if r["answerable"]]
     unanswerable = [r for r in records if not r["answerable"]]
@@ -88,17 +128,65 @@ def _summary(records: list[dict]) -> dict:
     }
 
 
+def _ablation(pipeline, records: list[dict], reread: bool) -> list[tuple[str, dict]]:
+    """The records rechecked with every check on, then once per check switched off: (label, summary) rows."""
+    prepared = [(r, prepare(pipeline, r)) for r in records]  # planned once: only the critique differs
+
+    def summary(disabled: tuple[str, ...]) -> dict:
+        critic = critic_for(pipeline, reread, disabled)  # one critic per row: its sentence vectors are reused
+        return _summary([r if p is None else check_again(pipeline, critic, p) for r, p in prepared])
+
+    return [("all on", summary(()))] + [(name, summary((name,))) for name in check_names()]
+
+
+def _delta(row: dict, base: dict) -> str:
+    """How ``row`` differs from ``base``: answerable correct, unanswerable withheld, badge precision."""
+    def count(text: str) -> int:
+        return int(text.split("/")[0])
+
+    parts = []
+    for key, label in (("answerable_correct", "answerable"), ("unanswerable_withheld", "withheld")):
+        change = count(row[key]) - count(base[key])
+        if change:
+            parts.append(f"{change:+d} {label}")
+    if row["badge_precision"] is not None and base["badge_precision"] is not None:
+        change = row["badge_precision"] - base["badge_precision"]
+        if round(change, 3):
+            parts.append(f"{change:+.3f} precision")
+    return ", ".join(parts) or "="
+
+
+def print_ablation(rows: list[tuple[str, dict]]) -> None:
+    """The ablation as a Markdown table: one row per check switched off, and its difference from all on."""
+    base = rows[0][1]
+    print("| check off | answerable correct | unanswerable withheld | badge precision | delta vs all on |")
+    print("|---|---|---|---|---|")
+    for label, row in rows:
+        delta = "" if label == "all on" else _delta(row, base)
+        figures = f"{row['answerable_correct']} | {row['unanswerable_withheld']} | {row['badge_precision']}"
+        print(f"| {label} | {figures} | {delta} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", help="results.jsonl of a `paperchat eval` run")
     parser.add_argument("--reread", action="store_true", help="also re-read claims with the model (loads it; slower)")
+    parser.add_argument("--without", default="", metavar="NAME[,NAME]",
+                        help=f"switch these critique checks off (names: {', '.join(check_names())})")
+    parser.add_argument("--ablate", action="store_true",
+                        help="recheck with every check on, then once per check off; print a table")
     args = parser.parse_args(argv)
     settings = settings_from_env()
     pipeline = build_pipeline(settings, llm=build_llm(settings) if args.reread else NoModel())
     old = [r for r in read_results(Path(args.results)) if r.get("pipeline") == "paperchat" and not r.get("error")]
+    if args.ablate:
+        print_ablation(_ablation(pipeline, old, args.reread))
+        return 0
+    without = [name.strip() for name in args.without.split(",") if name.strip()]
+    critic_for(pipeline, args.reread, without)  # an unknown name is refused before any record is checked
     new, changed = [], []
     for record in old:
-        again = recheck(pipeline, record, args.reread) or record
+        again = recheck(pipeline, record, args.reread, without) or record
         new.append(again)
         if again["scores"]["correct"] != record["scores"]["correct"] or metrics.badge_right(again) != metrics.badge_right(record):
             changed.append((record, again))

@@ -291,6 +291,16 @@ class ModelSettings(BaseModel):
     seed: int = Field(42, description="Sampling seed, for repeatable answers.")
 
 
+#: The critique's checks, by name, in the order they run (``rag/critique/checks.py``'s registry; a test keeps the two
+#: equal): the names ``answer.disabled_checks`` accepts.
+CRITIQUE_CHECKS = (
+    "fragment", "instructions", "too_short", "names_only_a_paper", "rebind_number", "rebind_relative",
+    "rebind_extreme", "invented_part", "unstated_meaning", "wrong_subject", "listing_mismatch",
+    "number_bound_elsewhere", "restates", "unrelated", "off_subject", "answers_quantity", "describes",
+    "fits_other_paper", "reread", "refers_back", "asked_thing", "stays_on_question", "gives_asked_number", "premise",
+)
+
+
 class AnswerSettings(BaseModel):
     """How answers are drafted and checked."""
 
@@ -325,6 +335,10 @@ class AnswerSettings(BaseModel):
         "withheld. Off: the critique's word and meaning checks only.",
     )
     reread_blanks: int = Field(3, ge=1, le=10, description="Most numbers and names of one claim that are re-read.")
+    disabled_checks: list[str] = Field(
+        default_factory=list, description="Critique checks switched off, by name (a JSON list, e.g. "
+        '["restates", "unrelated"]); `python -m paperchat.eval.recheck RESULTS --ablate` measures each one.',
+    )
     list_candidates: int = Field(10, ge=2, le=50, description="Papers a 'which papers…' question looks through.")
     list_min_similarity: float = Field(
         0.5, ge=0, le=2, description="Least match score (MiniLM similarity + 0.25 x topic words found) to be listed."
@@ -333,6 +347,18 @@ class AnswerSettings(BaseModel):
     list_max: int = Field(6, ge=1, le=20, description="Most papers named in a list answer.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
     history_turns: int = Field(3, ge=0, description="Past turns used to rewrite a follow-up question.")
+
+    @field_validator("disabled_checks")
+    @classmethod
+    def _known_checks(cls, value: list[str]) -> list[str]:
+        """Only names of the critique's checks."""
+        unknown = [name for name in value if name not in CRITIQUE_CHECKS]
+        if unknown:
+            raise ValueError(
+                f"no critique check is called {', '.join(map(repr, unknown))}; "
+                f"name checks to switch off from: {', '.join(CRITIQUE_CHECKS)}"
+            )
+        return value
 
     @field_validator("model_judge", mode="before")
     @classmethod

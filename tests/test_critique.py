@@ -10,7 +10,7 @@ from paperchat.eval.planted import add_detail, change_number, flagged, plant
 from paperchat.rag import prompts
 from paperchat.rag.corpus import Paper
 from paperchat.rag.critique import Critic, Source, answers_quantity, split_claims
-
+from paperchat.rag.critique.meaning import fits_other_paper
 from paperchat.rag.embeddings import HashingEmbedder
 
 from .fakes import ScriptedLLM
@@ -312,8 +312,8 @@ def test_a_which_paper_answer_naming_a_paper_the_description_fits_worse_is_withh
     # the bare title says "this is the paper described": SPARK's abstract does not state the description
     assert any("does not state what the question describes" in r for r in wrong.claims[0].reasons)
     # and, whatever the claim says, another source fits the description clearly better
-    assert "fits source [2] better" in critic._fits_other_paper(question, 1, {s.n: s for s in SOURCES})
-    assert critic._fits_other_paper(question, 2, {s.n: s for s in SOURCES}) is None
+    assert "fits source [2] better" in fits_other_paper(critic, question, 1, {s.n: s for s in SOURCES})
+    assert fits_other_paper(critic, question, 2, {s.n: s for s in SOURCES}) is None
     right = critic.check("Music Transformer [2].", SOURCES, question=question, shape="which-paper")
     assert right.verdict == "supported" and right.answer == "Music Transformer [2]."
 

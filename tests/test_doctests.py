@@ -17,8 +17,8 @@ def modules_with_examples() -> list[str]:
     return [
         "paperchat." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
         for folder in FOLDERS
-        for path in sorted((ROOT / folder).glob("*.py"))
-        if ">>>" in path.read_text(encoding="utf-8")
+        for path in sorted((ROOT / folder).glob("*.py")) + sorted((ROOT / folder).glob("*/*.py"))  # packages too
+        if ">>>" in path.read_text(encoding="utf-8") and path.name != "__init__.py"
     ]
 
 

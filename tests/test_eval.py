@@ -553,3 +553,32 @@ def test_recheck_without_an_index_says_how_to_build_one(tmp_path, monkeypatch, c
     assert run([str(results)]) == 2
     err = capsys.readouterr().err
     assert "paperchat ingest" in err and "Traceback" not in err
+
+
+def test_recheck_switches_checks_off_by_name_and_ablates_each(settings, fake_index, capsys):
+    from paperchat.eval.recheck import NoModel, _ablation, print_ablation, recheck
+    from paperchat.rag.critique import check_names
+    from paperchat.rag.errors import ConfigError
+    from paperchat.rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings, Retriever(fake_index), NoModel())
+    question = "What F1 score does SPARK's process reward model reach on ProcessBench?"
+    record = {
+        "id": "r1", "pipeline": "paperchat", "question": question, "standalone_question": question, "type": "factoid",
+        "answerable": True, "keywords": ["F1"], "extra": {}, "verdict": "supported", "scores": {"correct": 0.0},
+        "draft": "SPARK's process reward model reaches F1 on ProcessBench [1].",  # the question again, no number
+    }
+    on = recheck(pipeline, record)
+    assert on["verdict"] == "not supported" and on["scores"]["correct"] == 0.0
+    no_restating = recheck(pipeline, record, disabled=("restates",))
+    assert no_restating["verdict"] == "not supported"  # the next check: it gives no number
+    off = recheck(pipeline, record, disabled=("restates", "answers_quantity"))
+    assert off["verdict"] == "supported" and off["scores"]["correct"] == 1.0
+    with pytest.raises(ConfigError, match="No critique check is called 'nope'"):
+        recheck(pipeline, record, disabled=("nope",))
+    rows = _ablation(pipeline, [record], reread=False)
+    assert [label for label, _ in rows] == ["all on", *check_names()]
+    assert all(row["answerable_correct"] == "0/1" for _, row in rows)  # two checks withhold it: one off is not enough
+    print_ablation(rows)
+    table = capsys.readouterr().out
+    assert table.count("\n") == len(rows) + 2 and "| restates | 0/1 | 0/0 | None | = |" in table

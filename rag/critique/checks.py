@@ -1,0 +1,356 @@
+"""The critique's checks as an ordered registry of small named checks (``answer.disabled_checks`` turns them off).
+
+Each check has a ``name``, a ``stage`` (when the :class:`~paperchat.rag.critique.critic.Critic` runs it),
+``applies(ctx)`` and ``run(ctx) -> Finding | None``. The stages, in the order the critic runs them:
+
+- ``claim``: before the claim's sources are chosen (a fragment, the drafting instructions, too short);
+- ``source``: once the sources that hold its facts are chosen (only a paper's name);
+- ``repair``: a number given for the wrong item or as the wrong kind of figure is replaced (a repair);
+- ``meaning``: the claim's words are in the source, but does it say what the source says and what was asked?
+- ``kept``: a kept claim re-read by the model (:mod:`paperchat.rag.verify`);
+- ``sequence``: a claim read after the one before it ("This approach …" after a removed claim);
+- ``answer``: the whole answer against the question (the kind of thing asked, a number asked, its premise).
+
+The first finding of the ``claim``, ``source`` and ``meaning`` stages withholds the claim; the checks after it
+do not run. :data:`SKIPPED` and :data:`ONLY` say which checks a question's shape leaves out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..corpus import Paper
+from ..shapes import listing_sentence, two_asks
+from ..text import content_words, names, numbers, quantities
+from .asks import (
+    ELSEWHERE,
+    NO_NUMBER,
+    QUANTITY_QUESTION,
+    answers_quantity,
+    asked_thing,
+    gives_asked_thing,
+    gives_items,
+    names_only_a_paper,
+    names_thing,
+    off_subject,
+    own_ask,
+    premise_check,
+    restates,
+    unnamed,
+)
+from .binding import (
+    listing_mismatch,
+    number_bound_elsewhere,
+    rebind_extreme,
+    rebind_number,
+    rebind_relative,
+    wrong_subject,
+)
+from .claims import ClaimCheck, Source, refers_back, removed_statement
+from .facts import SEMANTIC_CLAUSE, SHORT_CLAIM_WORDS, best_sentence, echoes_instructions, fragment, weakest_clause
+from .meaning import describes, fits_other_paper, unrelated, unstated
+
+
+@dataclass
+class Finding:
+    """What a check found: ``reason`` (why the claim is withheld, or what a repair did), ``text`` (a repair: the
+    claim's new text), ``notes`` (reasons recorded as they are), ``withhold`` (False: the claim is kept or
+    repaired), and for answer-level checks the ``claims`` withheld and a claim ``added`` first."""
+
+    reason: str = ""
+    text: str | None = None
+    notes: tuple[str, ...] = ()
+    withhold: bool = True
+    claims: Sequence[ClaimCheck] = ()
+    added: ClaimCheck | None = None
+
+
+@dataclass
+class ClaimContext:
+    """One claim as the checks read it. ``text`` is the claim as it now reads; ``claim`` is what is compared
+    with the sources (a terse answer is read after the question's ask: "47.4% [1]." -> "what rate … 47.4%");
+    ``bare``: fewer than two content words; ``terse``: a short answer with facts, read with its question."""
+
+    critic: Any
+    check: ClaimCheck
+    text: str
+    claim: str
+    cited: list[int]
+    by_n: dict[int, Source]
+    question: str = ""
+    shape: str = "factoid"
+    has_facts: bool = False
+    bare: bool = False
+    terse: bool = False
+    chosen: list[int] = field(default_factory=list)
+    repaired: bool = False
+    #: the claim checked just before this one (the ``sequence`` stage)
+    previous: ClaimCheck | None = None
+
+    @property
+    def paper(self) -> Paper:
+        """The first chosen source's paper."""
+        return self.by_n[self.chosen[0]].paper
+
+    def together(self) -> Paper:
+        """The chosen papers as one: a claim citing several answers for them together (comparisons, lists)."""
+        papers = [self.by_n[n].paper for n in self.chosen]
+        if len(papers) == 1:
+            return papers[0]
+        return Paper(
+            id="+".join(p.id for p in papers),
+            title=" / ".join(p.title for p in papers),
+            abstract=" ".join(f"{p.abstract} {listing_sentence(p)}" for p in papers),
+        )
+
+
+@dataclass
+class AnswerContext:
+    """A whole answer as the answer-level checks read it: its claims' checks, the question and its sources."""
+
+    critic: Any
+    checks: list[ClaimCheck]
+    question: str
+    shape: str
+    by_n: dict[int, Source]
+
+    @property
+    def kept(self) -> list[ClaimCheck]:
+        return [c for c in self.checks if c.kept]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check of the registry."""
+
+    name: str
+    stage: str
+    run: Callable[[Any], Finding | None]
+    applies: Callable[[Any], bool] = lambda ctx: True
+    doc: str = ""
+
+
+def _asked(ctx) -> bool:
+    return bool(ctx.question)
+
+
+# -- claim: before the sources are chosen --------------------------------------------
+
+
+def _fragment(ctx: ClaimContext) -> Finding | None:
+    why = fragment(ctx.text)
+    return Finding(f"not a complete sentence: {why}") if why else None
+
+
+def _instructions(ctx: ClaimContext) -> Finding | None:
+    cited, by_n = ctx.cited, ctx.by_n
+    if any(echoes_instructions(ctx.text, by_n[n].text) for n in cited if n in by_n) or (
+        not cited and echoes_instructions(ctx.text, "")
+    ):
+        return Finding("it repeats the drafting instructions, not a source")
+    return None
+
+
+def _too_short(ctx: ClaimContext) -> Finding | None:
+    if ctx.bare and not (ctx.question and ctx.has_facts):
+        return Finding("too short to be a statement the sources could support")
+    return None
+
+
+# -- source, repair: once the sources are chosen --------------------------------------
+
+
+def _only_a_name(ctx: ClaimContext) -> Finding | None:
+    # naming a paper answers "which paper …?" and, row by row, "which papers …?"
+    if names_only_a_paper(ctx.text, [ctx.by_n[n].paper for n in ctx.chosen]):
+        return Finding("does not answer the question: it only names a paper")
+    return None
+
+
+def _rebinding(rebind: Callable[[str, Paper], tuple[str, str] | None]) -> Callable[[ClaimContext], Finding | None]:
+    def run(ctx: ClaimContext) -> Finding | None:
+        repaired = rebind(ctx.text, ctx.paper)
+        return Finding(repaired[1], text=repaired[0], withhold=False) if repaired else None
+
+    return run
+
+
+def _not_repaired(ctx: ClaimContext) -> bool:
+    return not ctx.repaired  # one repair of a number per claim
+
+
+# -- meaning: does the claim say what the source says, and what was asked? -------------
+
+
+def _invented_part(ctx: ClaimContext) -> Finding | None:
+    joined = " ".join(ctx.by_n[n].text for n in ctx.chosen)
+    part, support = weakest_clause(ctx.text, joined)
+    if part is not None and support < ctx.critic.clause_low:
+        if ctx.critic.embedder is None or ctx.critic.similar(part, ctx.paper)[1] < SEMANTIC_CLAUSE:
+            return Finding(f'"{part.strip(" .")}" is not in the cited abstract')
+    return None
+
+
+def _unstated_meaning(ctx: ClaimContext) -> Finding | None:
+    if len(content_words(ctx.text)) < SHORT_CLAIM_WORDS:
+        return None
+    cosine = unstated(ctx.critic, ctx.text, ctx.check.lexical_support, [ctx.by_n[n].paper for n in ctx.chosen])
+    if cosine is None:
+        return None
+    ctx.check.closest = round(cosine, 3)
+    return Finding(f"no sentence of the cited abstract says this (the closest is {cosine:.2f} alike in meaning)")
+
+
+def _reason(why: str | None) -> Finding | None:
+    return Finding(why) if why else None
+
+
+def _off_subject(ctx: ClaimContext) -> Finding | None:
+    together = ctx.together()
+    why = off_subject(ctx.question, together)
+    if why and (ctx.shape in ("comparison", "list") or two_asks(ctx.question)):
+        # a question about several papers ("what did FooNet use, and which one did BarGAN use?") is answered
+        # claim by claim: a name the claim's paper lacks may belong to another cited paper
+        others = [src.paper for m, src in ctx.by_n.items() if m not in ctx.chosen]
+        if all(any(not unnamed(name, p) for p in others) for name in unnamed(ctx.question, together)):
+            why = None
+    return Finding(f"does not answer the question: {why}") if why else None
+
+
+def _answers_quantity(ctx: ClaimContext) -> Finding | None:
+    if two_asks(ctx.question) and not quantities(ctx.text):
+        # a question that asks two things ("Which paper …, and what rate did it reach?") may get its number in
+        # one claim and the rest in another: the answer as a whole must give it (gives_asked_number)
+        return None
+    why = answers_quantity(ctx.text, ctx.question, ctx.together())
+    return Finding(f"does not answer the question: {why}") if why else None
+
+
+# -- kept, sequence -------------------------------------------------------------------
+
+
+def _reread(ctx: ClaimContext) -> Finding | None:
+    """Re-derive the claim's numbers and names from its abstract (see :mod:`paperchat.rag.verify`): a value the
+    abstract gives otherwise is repaired, one it does not state is withheld; a short answer is read after the
+    question it answers."""
+    critic = ctx.critic
+    context = own_ask(ctx.question, [ctx.paper]) if ctx.terse else ""
+    result = critic.rereader.check(ctx.check.text, ctx.paper, given=ctx.question, context=context)
+    critic.calls += result.calls
+    repaired = result.text if result.verdict == "repaired" else None
+    return Finding(text=repaired, notes=tuple(result.reasons), withhold=result.verdict == "withheld")
+
+
+def _refers_back(ctx: ClaimContext) -> Finding | None:
+    # "This approach ..." after a removed claim: what it refers to is gone
+    return Finding("it refers back to a claim that was removed") if refers_back(ctx.text) else None
+
+
+# -- answer: the whole answer against the question ------------------------------------
+
+
+def _asked_thing(ctx: AnswerContext) -> Finding | None:
+    """An answer none of whose kept claims gives the kind of thing the question asks for ("What probability …?"
+    answered with how performance improves), when the cited abstracts name it."""
+    head, kept, by_n = asked_thing(ctx.question), ctx.kept, ctx.by_n
+    if head is None or not kept or any(gives_asked_thing(c.text, ctx.question, head) for c in kept):
+        return None
+    if not names_thing(head, " ".join(by_n[n].paper.abstract for c in kept for n in c.sources if n in by_n)):
+        return None  # the abstracts call the thing asked for by other words: the answer may too
+    for c in kept:  # a claim drawn from the sentence that names the thing asked for gives it in other words
+        paper = by_n[c.sources[0]].paper if c.sources and c.sources[0] in by_n else None
+        closest = [best_sentence(c.text, paper)[0], ctx.critic.similar(c.text, paper)[0]] if paper else []
+        if any(names_thing(head, s) for s in closest if s):
+            return None
+        if paper and gives_items(c.text, ctx.question, head, paper):
+            return None
+    return Finding(f"the answer names no {head} and gives no name or number", claims=kept)
+
+
+def _stays_on_question(ctx: AnswerContext) -> Finding | None:
+    """A draft that wandered off the question (a claim removed as about something else): its other claims of
+    SHORT_CLAIM_WORDS or more, with no name or number, that share no word with the question go too."""
+    if not any(ELSEWHERE in r for c in ctx.checks for r in c.reasons):
+        return None
+    asked = set(content_words(ctx.question))
+    wander = [c for c in ctx.checks if c.kept and not numbers(c.text) + names(c.text)
+              and len(content_words(c.text)) >= SHORT_CLAIM_WORDS and not set(content_words(c.text)) & asked]
+    return Finding(f"{ELSEWHERE}, like the claim before", claims=wander)
+
+
+def _gives_asked_number(ctx: AnswerContext) -> Finding | None:
+    """A question that asks two things and a quantity ("Which paper …, and what rate did it reach?") may get the
+    number in any claim, but the answer as a whole must give one."""
+    if not (two_asks(ctx.question) and QUANTITY_QUESTION.search(ctx.question)):
+        return None
+    kept = ctx.kept
+    return None if any(quantities(c.text) for c in kept) else Finding(NO_NUMBER, claims=kept)
+
+
+def _premise(ctx: AnswerContext) -> Finding | None:
+    added = premise_check(ctx.question, list(ctx.by_n.values()))
+    return Finding(added=added) if added is not None else None
+
+
+#: The checks in the order they run (names: ``answer.disabled_checks``; the same as settings.CRITIQUE_CHECKS).
+REGISTRY: tuple[Check, ...] = (
+    Check("fragment", "claim", _fragment, doc="not a complete sentence"),
+    Check("instructions", "claim", _instructions, doc="repeats the drafting instructions"),
+    Check("too_short", "claim", _too_short, doc="too few words to state anything"),
+    Check("names_only_a_paper", "source", _only_a_name, _asked, "only names a paper"),
+    Check("rebind_number", "repair", _rebinding(rebind_number), _not_repaired, "a number of another item"),
+    Check("rebind_relative", "repair", _rebinding(rebind_relative), _not_repaired, "a gain given as a score"),
+    Check("rebind_extreme", "repair", _rebinding(rebind_extreme), _not_repaired, "the larger/smaller swapped"),
+    Check("invented_part", "meaning", _invented_part, doc="a part of the claim not in the abstract"),
+    Check("unstated_meaning", "meaning", _unstated_meaning, doc="no sentence close in meaning"),
+    Check("wrong_subject", "meaning", lambda ctx: _reason(wrong_subject(ctx.text, ctx.chosen, ctx.by_n))),
+    Check("listing_mismatch", "meaning", lambda ctx: _reason(listing_mismatch(ctx.text, ctx.paper))),
+    Check("number_bound_elsewhere", "meaning", lambda ctx: _reason(number_bound_elsewhere(ctx.text, ctx.paper))),
+    Check("restates", "meaning", lambda ctx: _reason(restates(ctx.text, ctx.question) and
+                                                     "does not answer the question: it only restates it"), _asked),
+    Check("unrelated", "meaning", lambda ctx: _reason(unrelated(ctx.critic, ctx.claim, ctx.question) and
+                                                      f"does not answer the question: {ELSEWHERE}"), _asked),
+    Check("off_subject", "meaning", _off_subject, _asked, "about another paper than the question"),
+    Check("answers_quantity", "meaning", _answers_quantity, _asked, "no number of the thing asked"),
+    Check("describes", "meaning",
+          lambda ctx: _reason(describes(ctx.critic, ctx.question, ctx.text, ctx.by_n[ctx.chosen[0]])),
+          _asked, "the named paper does not fit the description"),
+    Check("fits_other_paper", "meaning",
+          lambda ctx: _reason(fits_other_paper(ctx.critic, ctx.question, ctx.chosen[0], ctx.by_n)),
+          _asked, "another paper fits the description better"),
+    Check("reread", "kept", _reread, lambda ctx: ctx.critic.rereader is not None and len(ctx.chosen) == 1),
+    Check("refers_back", "sequence", _refers_back,
+          lambda ctx: ctx.check.kept and ctx.previous is not None and removed_statement(ctx.previous)),
+    Check("asked_thing", "answer", _asked_thing, _asked, "the kind of thing asked is not given"),
+    Check("stays_on_question", "answer", _stays_on_question, _asked, "wandered off the question"),
+    Check("gives_asked_number", "answer", _gives_asked_number, _asked, "two asks and no number"),
+    Check("premise", "answer", _premise, _asked, "the question's own number is not the paper's"),
+)
+
+#: Checks a question's shape leaves out: a which-paper answer is a paper's name; a list's rows name papers.
+SKIPPED: dict[str, frozenset[str]] = {
+    "which-paper": frozenset({"names_only_a_paper", "unrelated", "asked_thing"}),
+    "list": frozenset({"names_only_a_paper"}),
+}
+#: Checks only some shapes run: a which-paper answer's paper must fit the question's description.
+ONLY: dict[str, frozenset[str]] = {
+    "describes": frozenset({"which-paper"}),
+    "fits_other_paper": frozenset({"which-paper"}),
+}
+
+
+def for_stage(stage: str, shape: str, disabled: frozenset[str] = frozenset()) -> list[Check]:
+    """The checks of ``stage`` that run for a question of ``shape``, in order, without the ``disabled`` ones."""
+    return [
+        c for c in REGISTRY
+        if c.stage == stage and c.name not in disabled and c.name not in SKIPPED.get(shape, ())
+        and (c.name not in ONLY or shape in ONLY[c.name])
+    ]
+
+
+def check_names() -> tuple[str, ...]:
+    """Every check's name, in the registry's order."""
+    return tuple(c.name for c in REGISTRY)
+

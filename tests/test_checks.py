@@ -1,0 +1,71 @@
+"""The critique's registry of named checks: names, the per-shape policy, switching checks off by name."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from paperchat.rag.corpus import Paper
+from paperchat.rag.critique import REGISTRY, Critic, Source, check_names
+from paperchat.rag.critique.checks import for_stage
+from paperchat.rag.errors import ConfigError
+from paperchat.rag.settings import CRITIQUE_CHECKS, Settings
+
+from .test_critique import IMBUE
+
+
+def test_the_settings_name_every_check_of_the_registry_in_its_order():
+    assert check_names() == CRITIQUE_CHECKS
+    assert len(set(check_names())) == len(REGISTRY)
+
+
+def test_an_unknown_check_name_is_refused_with_the_known_ones():
+    with pytest.raises(pydantic.ValidationError, match="no critique check is called 'nope'.*restates"):
+        Settings(answer={"disabled_checks": ["nope"]})
+    assert Settings(answer={"disabled_checks": ["restates"]}).answer.disabled_checks == ["restates"]
+    with pytest.raises(ConfigError, match="No critique check is called 'nope'.*premise"):
+        Critic(disabled=frozenset({"nope"}))
+
+
+def test_the_setting_is_read_from_the_environment_as_a_json_list(monkeypatch):
+    monkeypatch.setenv("PAPERCHAT_ANSWER__DISABLED_CHECKS", '["restates", "premise"]')
+    assert Settings().answer.disabled_checks == ["restates", "premise"]
+
+
+def test_the_shape_policy_leaves_checks_out():
+    names = lambda stage, shape: [c.name for c in for_stage(stage, shape)]  # noqa: E731
+    assert names("source", "factoid") == ["names_only_a_paper"]
+    assert names("source", "which-paper") == [] and names("source", "list") == []
+    assert "describes" in names("meaning", "which-paper") and "describes" not in names("meaning", "factoid")
+    assert "unrelated" not in names("meaning", "which-paper") and "unrelated" in names("meaning", "comparison")
+    assert "asked_thing" not in names("answer", "which-paper")
+    assert "restates" not in [c.name for c in for_stage("meaning", "factoid", frozenset({"restates"}))]
+
+
+def test_a_restating_claim_is_kept_once_restates_is_switched_off():
+    dit = Paper(id="d", title="Learning Plug-and-play Memory (DiT-Mem)",
+                abstract="The DiT-Mem memory encoder is trained on 10K data samples with 150M parameters.")
+    q, draft = "How is the DiT-Mem memory encoder trained?", "The DiT-Mem memory encoder is trained [1]."
+    on = Critic().check(draft, [Source(1, dit, [])], question=q)
+    assert on.verdict == "not supported" and "restates" in on.claims[0].reasons[0]
+    off = Critic(disabled=frozenset({"restates"})).check(draft, [Source(1, dit, [])], question=q)
+    assert off.verdict == "supported" and not any("restates" in r for r in off.claims[0].reasons)
+
+
+def test_switching_off_the_premise_check_leaves_the_false_number_uncorrected():
+    q = "What did IMBUE's randomized trial with 120 participants find?"
+    draft = "IMBUE's randomized trial with 120 participants found that self-efficacy improves by up to 17% [1]."
+    on = Critic().check(draft, [Source(1, IMBUE, [])], question=q)
+    assert on.answer.startswith("IMBUE's abstract gives 86 participants")
+    off = Critic(disabled=frozenset({"premise"})).check(draft, [Source(1, IMBUE, [])], question=q)
+    assert "86 participants" not in off.answer and len(off.claims) == 1
+
+
+def test_switching_off_fragment_keeps_a_fragment_whose_words_are_in_the_abstract():
+    src = Source(1, Paper(id="a", title="SPARK: Rewards", abstract="SPARK reaches 67.5 F1 on ProcessBench."), [])
+    draft = "The F1 of SPARK on ProcessBench is shown on [1]."
+    on = Critic().check(draft, [src])
+    assert "mid-sentence" in on.claims[0].reasons[0]
+    off = Critic(disabled=frozenset({"fragment"})).check(draft, [src])
+    # its words are all in the abstract: only the fragment check withholds it
+    assert off.verdict == "supported" and not any("mid-sentence" in r for r in off.claims[0].reasons)
