@@ -314,7 +314,18 @@ class ServerSettings(BaseModel):
         description="Host names accepted without a token besides localhost/127.0.0.1/::1 (JSON list; DNS rebinding).",
     )
     auth_failures_per_minute: int = Field(10, ge=1, description="Wrong-token attempts per minute per client before 429.")
-    embed_token_days: float = Field(30.0, gt=0, description="Lifetime of the embed credential `embed-snippet` prints.")
+    embed_token_days: float = Field(
+        30.0, gt=0, le=3650, allow_inf_nan=False, description="Lifetime of the embed credential `embed-snippet` prints."
+    )
+    max_header_bytes: int = Field(
+        32_768, ge=4096, le=1_048_576, description="Largest request head (request line and headers) accepted; larger gets 431."
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Seconds a connection may take to send a whole request head before it is closed."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="Seconds a request may take to send its whole body before it gets 408."
+    )
 
     @field_validator("allowed_origins")
     @classmethod
