@@ -159,7 +159,10 @@ def normalize_origin(value: str) -> str:
 class IndexSettings(BaseModel):
     """Where and how papers are chunked, embedded and stored."""
 
-    collection: str = Field("papers", description="Chroma collection name (a prefix in server mode).")
+    collection: str = Field(
+        "papers",
+        description="Chroma collection name (a prefix in server mode): 3-60 letters, digits, '.', '_', '-'.",
+    )
     chunk_tokens: int = Field(160, ge=32, le=4096, description="Chunk size in tiktoken cl100k tokens.")
     chunk_overlap: int = Field(32, ge=0, le=1024, description="Tokens shared by consecutive chunks.")
     embed_batch: int = Field(32, ge=1, le=1024, description="Chunks embedded per model call.")
@@ -168,6 +171,13 @@ class IndexSettings(BaseModel):
     )
     chroma_port: int = Field(8000, description="Chroma server port.")
     chroma_ssl: bool = Field(False, description="Use HTTPS for the Chroma server.")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,58}[A-Za-z0-9]", v) or ".." in v:
+            raise ValueError(f"{v!r} is not a collection name: use 3-60 letters, digits, '.', '_' or '-', e.g. papers")
+        return v
 
 
 class RetrievalSettings(BaseModel):
@@ -352,6 +362,8 @@ class ServerSettings(BaseModel):
         v = v.strip().rstrip("/")
         if v and not v.startswith("/"):
             raise ValueError(f"{v!r} must start with '/', e.g. /paperchat")
+        if v and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", v):  # it goes into cookies and pages unescaped by others
+            raise ValueError(f"{v!r} may hold only letters, digits and . _ ~ - between slashes, e.g. /paperchat")
         return v
 
 

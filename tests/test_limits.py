@@ -249,3 +249,98 @@ def test_slow_heads_and_slow_bodies_are_cut_off(start):
     assert b"body_timeout" in reply
     with httpx.Client(timeout=10) as c:  # kept-alive connections still work
         assert [c.get(f"{url}{API}/health").status_code for _ in range(3)] == [200, 200, 200]
+
+
+# -- low: what the embed credential reaches; forwarded headers; error shapes ---------------------
+
+
+def test_the_embed_credential_reaches_only_what_the_compact_chat_needs(start):
+    url, _ = start(api_token=TOKEN, allowed_origins=[WIKI], mount_ui=True)
+    with httpx.Client(base_url=url, timeout=60) as c:
+        assert c.get("/embed/", params={"embed": embed_token(TOKEN, WIKI, 1)}).status_code == 200
+        for path in ("/embed/config", "/embed/gradio_api/info", "/embed/theme.css"):
+            assert c.get(path).status_code == 200, path
+        for path in ("/embed/monitoring/summary", "/embed/monitoring", "/embed/gradio_api/queue/status",
+                     "/embed/gradio_api/file=/etc/hostname", "/embed/gradio_api/upload_progress"):
+            refused = c.get(path)
+            assert refused.status_code == 403 and refused.json()["error"] == "embed_scope", path  # was 200
+
+
+def test_forwarded_host_from_an_untrusted_client_does_not_reach_gradio(start):
+    url, _ = start(mount_ui=True)
+    poisoned = httpx.get(f"{url}/config", headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    assert "evil.example" not in poisoned.json()["root"] and poisoned.json()["root"].startswith("http://127.0.0.1")
+    proxied, _ = start(mount_ui=True, trusted_proxies=["127.0.0.1"], allowed_hosts=["pc.example.org"])
+    kept = httpx.get(f"{proxied}/config", headers={"X-Forwarded-Host": "pc.example.org", "X-Forwarded-Proto": "https"})
+    assert kept.json()["root"].startswith("https://pc.example.org")  # a trusted proxy's are still honoured
+
+
+@pytest.mark.parametrize(("path", "body", "status"), [
+    ("/gradio_api/run/ask", {"data": [""]}, 400),  # was 500 (the gr.Error of an empty question)
+    ("/gradio_api/run/chat", {"data": [""]}, 400),  # was 500 (too few inputs: <Textbox object at 0x…>)
+    ("/gradio_api/call/v2/ask", {"data": [""]}, 400),  # was 500 with a traceback
+    ("/gradio_api/call/v2/ask", {"message": "\u3164\u2800"}, 400),
+    ("/gradio_api/component_server", {"component_id": 99, "fn_name": "x", "data": None, "session_hash": "x"}, 404),
+    ("/gradio_api/queue/join", {"fn_index": 0, "data": [], "session_hash": "x"}, 400),  # was 500
+    ("/gradio_api/call/ask", {"data": [["not", "text"]]}, 400),
+])
+def test_bad_gradio_calls_get_a_sentence_not_a_500(start, path, body, status):
+    url, _ = start(api_token=TOKEN, mount_ui=True)
+    r = httpx.post(f"{url}{path}", json=body, headers=bearer(), timeout=60)
+    assert r.status_code == status, r.text
+    assert set(r.json()) == {"error", "message"} and r.json()["message"].endswith(".")
+
+
+def test_good_gradio_calls_still_work(start):
+    url, _ = start(api_token=TOKEN, mount_ui=True)
+    for path, body in (("/gradio_api/call/ask", {"data": ["What does SPELL propose?"]}),
+                       ("/gradio_api/call/v2/ask", {"message": "What does SPELL propose?"})):
+        r = httpx.post(f"{url}{path}", json=body, headers=bearer(), timeout=60)
+        assert r.status_code == 200 and "event_id" in r.json(), r.text
+
+
+def test_a_refused_cors_preflight_is_in_the_error_shape(start):
+    url, _ = start(allowed_origins=[WIKI])
+    pre = lambda origin: httpx.options(f"{url}{API}/ask", headers={  # noqa: E731
+        "Origin": origin, "Access-Control-Request-Method": "POST"})
+    refused = pre("https://evil.example")
+    assert refused.status_code == 400 and refused.json()["error"] == "cors_refused"  # was text/plain
+    assert pre(WIKI).status_code == 200
+
+
+def test_two_host_headers_are_refused(start):
+    url, _ = start()
+    port = int(url.rsplit(":", 1)[1])
+    reply = _raw(port, b"GET /api/v1/health HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400") and b'"error": "bad_request"' in reply  # was: the last one won
+
+
+@pytest.mark.parametrize("question", ["\u3164", "\u2800\u2800", "\u115f\u1160 \uffa0"])
+def test_a_question_of_blank_letters_is_empty(start, question):
+    url, _ = start()
+    r = httpx.post(f"{url}{API}/ask", json={"question": question}, timeout=60)
+    assert r.status_code == 400 and "empty" in r.json()["message"]  # was 200 "refused"
+
+
+def test_only_web_links_from_a_listing_reach_the_api():
+    from paperchat.rag.corpus import parse_jsonl
+
+    line = json.dumps({"title": "T", "abstract": "An abstract.", "urls": [
+        "javascript:alert(1)", " JavaScript :alert(2)", "data:text/html,x", "https://ok.example/a", "github.com/a/b"]})
+    assert parse_jsonl(line, "x.jsonl")[0].urls == ["https://ok.example/a", "github.com/a/b"]
+
+
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("PAPERCHAT_SERVER__ALLOWED_ORIGINS", "https://wiki.example.org", "PAPERCHAT_SERVER__ALLOWED_ORIGINS is not valid JSON"),
+    ("PAPERCHAT_SERVER__EMBED_TOKEN_DAYS", "inf", "PAPERCHAT_SERVER__EMBED_TOKEN_DAYS is not valid"),
+    ("PAPERCHAT_INDEX__COLLECTION", "../../x", "PAPERCHAT_INDEX__COLLECTION is not valid"),
+    ("PAPERCHAT_SERVER__ROOT_PATH", "/pc;Domain=evil.example", "PAPERCHAT_SERVER__ROOT_PATH is not valid"),
+    ("PAPERCHAT_SERVER__ROOT_PATH", "/<script>", "PAPERCHAT_SERVER__ROOT_PATH is not valid"),
+])
+def test_bad_settings_are_sentences(tmp_path, monkeypatch, capsys, name, value, said):
+    from paperchat.cli import main
+
+    monkeypatch.setenv(name, value)
+    assert main(["--data-dir", str(tmp_path), "embed-snippet", "--url", "http://127.0.0.1:7860"]) == 2  # was 1
+    err = capsys.readouterr().err
+    assert said in err and "unexpected" not in err

@@ -75,6 +75,15 @@ def guarded_protocol(max_header_bytes: int, header_timeout_s: float) -> type[H11
             if not self._waiting_for_head():
                 self._disarm()
 
+        def send_400_response(self, msg: str) -> None:
+            """h11 could not read the request (bad syntax, two Host headers...): say so in the error shape."""
+            self._disarm()
+            self.transport.write(_answer(
+                400, b"Bad Request", "bad_request",
+                "The request cannot be read as HTTP/1.1 (a malformed request line or header, or two Host headers). "
+                "Send one well-formed request."))
+            self.transport.close()
+
         def on_response_complete(self) -> None:
             super().on_response_complete()
             if not self.transport.is_closing() and self._waiting_for_head():

@@ -39,16 +39,31 @@ PUBLIC_API = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", f"
 #: Files any browser may fetch without a credential: page metadata, and the web-component loader a wiki's
 #: ``<script>`` tag fetches before any credential can be sent.
 PUBLIC_PAGES = frozenset({"/manifest.json", "/favicon.ico", "/embed/gradio.js"})
+#: The Gradio functions (api names, see :mod:`.app`) whose first input is a question.
+ASKING_FUNCTIONS = frozenset({"ask", "chat"})
 PAGE_COOKIE = "paperchat_session"
 EMBED_COOKIE = "paperchat_embed"
 _GRADIO_CALL = re.compile(r"^(?:/embed)?/gradio_api/(?:queue/join|run/[^/]+|api/[^/]+|call/(?:v2/)?[^/]+)/?$")
 _UPLOAD = re.compile(r"^(?:/embed)?/gradio_api/upload")
+#: Gradio routes this app never needs (no component has server functions; no streams of media).
+_GRADIO_UNUSED = re.compile(r"^(?:/embed)?/gradio_api/(?:component_server|stream/|process_recording|vibe-|undo-vibe-)")
 #: What the compact chat needs, and so all an embed credential reaches (no monitoring, queue status, files).
 _EMBED_REACH = re.compile(
     r"^/embed(?:/|/config/?|/theme\.css|/robots\.txt|/favicon\.ico|/manifest\.json|/pwa_icon(?:/\d+)?|/gradio\.js"
     r"|/(?:assets|static|svelte)/[^?#]*|/gradio_api/(?:info/?|theme\.css|heartbeat/[^/]+|queue/(?:join|data)"
     r"|call/(?:v2/)?[^/]+(?:/[^/]+)?/?|run/[^/]+/?|api/[^/]+/?|cancel|reset/?|startup-events))?$"
 )
+
+
+@dataclass(frozen=True)
+class GradioFn:
+    """A function of a mounted Gradio app, as the gate checks calls to it."""
+
+    name: str | None  # its api_name, None when it has none
+    inputs: int  # how many values ``data`` carries (all inputs)
+    api_inputs: int  # ... or only those the API shows
+    params: tuple[str, ...]  # parameter names, for /call/v2 keyword calls
+    asks: bool  # its first input is a question
 
 
 @dataclass
@@ -63,8 +78,10 @@ class GuardConfig:
     auth_failures_per_minute: int
     max_body_bytes: int
     body_timeout_s: float = 30.0
-    #: ``prefix -> (fn indices, api names)`` of the Gradio apps mounted at that prefix ("" or "/embed").
-    gradio_fns: Callable[[str], tuple[set[int], set[str]] | None] = lambda prefix: None
+    #: ``prefix -> {fn index: GradioFn}`` of the Gradio app mounted at that prefix ("" or "/embed"), None if none.
+    gradio_fns: Callable[[str], dict[int, GradioFn] | None] = lambda prefix: None
+    #: Why a question would be refused (the pipeline's sentence), else None: checked before it queues.
+    question_problem: Callable[[object], str | None] = lambda question: None
 
 
 @dataclass
@@ -182,6 +199,8 @@ class Guard:
                            "Open the full chat with the server's token.")
         if _UPLOAD.match(path):
             return _refuse(403, "uploads_disabled", "This paperchat takes no files: ask your question as text.")
+        if _GRADIO_UNUSED.match(path):
+            return _refuse(404, "not_found", "There is nothing at this address. Ask with /gradio_api/call/ask or /api/v1/ask.")
         if method in ("GET", "HEAD", "OPTIONS") or is_api and auth.cookie is None:
             return None
         cookie_session = auth.cookie is not None
@@ -255,21 +274,53 @@ class Guard:
             return _refuse(400, "invalid_body", "The request body is not valid JSON. Send a JSON object.")
         if not isinstance(obj, dict):
             return _refuse(400, "invalid_body", 'The request body must be a JSON object, e.g. {"data": ["What is SPELL?"]}.')
-        known = self.c.gradio_fns("/embed" if path.startswith("/embed/") else "")
-        if known is None:
+        fns = self.c.gradio_fns("/embed" if path.startswith("/embed/") else "")
+        if fns is None:
             return None
-        return _gradio_call_refusal(path, obj, *known)
+        problem = _gradio_call_problem(path, obj, fns)
+        if problem is None:
+            question = _question_of(path, obj, fns)
+            problem = self.c.question_problem(question) if question is not None else None
+            return _refuse(400, "invalid_question", problem) if problem else None
+        return _refuse(*problem)
 
 
-def _gradio_call_refusal(path: str, obj: dict, indices: set[int], names: set[str]):
-    """A call to a Gradio function that does not exist, or with data that cannot be a question: the refusal."""
+def _target(path: str, obj: dict, fns: dict[int, GradioFn]) -> GradioFn | None:
+    """The function a Gradio call names, by ``fn_index`` or by the api name in its path."""
     fn_index = obj.get("fn_index")
-    if fn_index is not None and (isinstance(fn_index, bool) or not isinstance(fn_index, int) or fn_index not in indices):
-        return _refuse(404, "unknown_function", f"There is no function {fn_index!r} here. Use the named endpoints /ask or /chat.")
+    if fn_index is not None:
+        return fns.get(fn_index) if isinstance(fn_index, int) and not isinstance(fn_index, bool) else None
     api_name = path.rstrip("/").rsplit("/", 1)[-1]
-    if "/queue/join" not in path and fn_index is None and api_name not in names:
-        return _refuse(404, "unknown_function", f"There is no endpoint named {api_name!r}. Use /ask or /chat.")
+    return next((fn for fn in fns.values() if fn.name == api_name), None)
+
+
+def _gradio_call_problem(path: str, obj: dict, fns: dict[int, GradioFn]) -> tuple[int, str, str] | None:
+    """``(status, code, sentence)`` for a call to a Gradio function that does not exist, or with the wrong inputs."""
+    fn = _target(path, obj, fns)
+    if fn is None:
+        if obj.get("fn_index") is not None:
+            return 404, "unknown_function", f"There is no function {obj.get('fn_index')!r} here. Use the named endpoints /ask or /chat."
+        return 404, "unknown_function", f"There is no endpoint named {path.rstrip('/').rsplit('/', 1)[-1]!r}. Use /ask or /chat."
+    example = 'e.g. {"data": ["What is SPELL?"]}' if fn.inputs == 1 else f"one value for each of {', '.join(fn.params)}"
+    if "/call/v2/" in path:
+        unknown = sorted(set(obj) - set(fn.params) - {"oauth_token"})
+        if unknown or (fn.asks and not isinstance(obj.get(fn.params[0] if fn.params else ""), str)):
+            names = ", ".join(fn.params)
+            return 400, "invalid_body", f"/call/v2/{fn.name} takes the keyword inputs {names}; the first is the question as text."
+        return None
     data = obj.get("data")
-    if "/queue/join" not in path and (not isinstance(data, list) or not data or not isinstance(data[0], str)):
-        return _refuse(400, "invalid_body", 'Send the question as the first item of "data", e.g. {"data": ["What is SPELL?"]}.')
+    if not isinstance(data, list) or len(data) not in (fn.inputs, fn.api_inputs):
+        return 400, "invalid_body", f'"data" must be a list with {fn.inputs} value(s): {example}.'
+    if fn.asks and not isinstance(data[0], str):
+        return 400, "invalid_body", 'Send the question as text, the first item of "data": {"data": ["What is SPELL?"]}.'
     return None
+
+
+def _question_of(path: str, obj: dict, fns: dict[int, GradioFn]):
+    """The question a valid call to an asking function carries, else None."""
+    fn = _target(path, obj, fns)
+    if fn is None or not fn.asks:
+        return None
+    if "/call/v2/" in path:
+        return obj.get(fn.params[0]) if fn.params else None
+    return obj["data"][0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import html
+import inspect
 import ipaddress
 import json
 import logging
@@ -40,7 +41,7 @@ from paperchat.rag.settings import Settings
 from .admission import BUSY_RETRY_S, Busy, Gate
 from .limits import parse_networks
 from .origins import LOCAL_HOSTS
-from .security import API_PREFIX, Guard, GuardConfig
+from .security import API_PREFIX, ASKING_FUNCTIONS, GradioFn, Guard, GuardConfig
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     app.state.gate = gate
     app.state.server_settings = server  # uvicorn_config reads the header limits from here
     _add_error_handlers(app)
-    _add_gate(app, server, gradio_apps)
+    _add_gate(app, server, pipeline, gradio_apps)
     _add_answer_routes(app, pipeline, gate)
     _add_info_routes(app, settings, pipeline, retriever)
     if mount_ui:
@@ -130,15 +131,37 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(exc.status_code, "bad_request", f"{detail.rstrip('.')}. Send JSON like {{\"question\": \"What is SPELL?\"}}.")
 
 
-def _add_gate(app: FastAPI, server, gradio_apps: dict[str, Any]) -> None:
+def _describe_fn(fn) -> GradioFn:
+    """What the gate needs to know of a Gradio function to check calls to it."""
+    name = fn.api_name if isinstance(getattr(fn, "api_name", None), str) else None
+    try:
+        params = tuple(inspect.signature(fn.fn).parameters) if fn.fn else ()
+    except (TypeError, ValueError):
+        params = ()
+    inputs = list(fn.inputs or [])
+    api_inputs = sum(1 for block in inputs if not getattr(block, "skip_api", False))
+    return GradioFn(name, len(inputs), api_inputs, params, asks=name in ASKING_FUNCTIONS)
+
+
+def _add_gate(app: FastAPI, server, pipeline: Pipeline, gradio_apps: dict[str, Any]) -> None:
     """The security gate, and CORS outside it (so refusals carry CORS headers a page can read)."""
 
-    def gradio_fns(prefix: str):
+    cache: dict[str, dict[int, GradioFn]] = {}
+
+    def gradio_fns(prefix: str) -> dict[int, GradioFn] | None:
         blocks = gradio_apps.get(prefix)
         if blocks is None:
             return None
-        names = {fn.api_name for fn in blocks.fns.values() if getattr(fn, "api_name", None)}
-        return set(blocks.fns), names | {"predict"}
+        if prefix not in cache:
+            cache[prefix] = {i: _describe_fn(fn) for i, fn in blocks.fns.items()}
+        return cache[prefix]
+
+    def question_problem(question) -> str | None:
+        try:
+            pipeline.check(question)
+        except PaperchatError as err:
+            return str(err)
+        return None
 
     hosts = set(LOCAL_HOSTS) | {h.strip().lower() for h in server.allowed_hosts}
     if server.host not in ("0.0.0.0", "::", ""):
@@ -155,15 +178,29 @@ def _add_gate(app: FastAPI, server, gradio_apps: dict[str, Any]) -> None:
             max_body_bytes=server.max_body_bytes,
             body_timeout_s=server.body_timeout_s,
             gradio_fns=gradio_fns,
+            question_problem=question_problem,
         ),
     )
     app.add_middleware(
-        CORSMiddleware,
+        _ShapedCORS,
         allow_origins=list(server.allowed_origins),
         allow_credentials=True,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
     )
+
+
+class _ShapedCORS(CORSMiddleware):
+    """CORS whose refused preflight says why in the ``{error, message}`` shape (Starlette's is a text/plain 400)."""
+
+    def preflight_response(self, request_headers):
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        keep = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
+        reason = response.body.decode("utf-8", "replace").removeprefix("Disallowed CORS ").strip()
+        return _error(400, "cors_refused", f"This cross-origin request is not allowed ({reason}). Only the origins in "
+                      "PAPERCHAT_SERVER__ALLOWED_ORIGINS may call paperchat from a browser, with GET or POST.", keep)
 
 
 def _busy() -> JSONResponse:
