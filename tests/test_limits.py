@@ -344,3 +344,20 @@ def test_bad_settings_are_sentences(tmp_path, monkeypatch, capsys, name, value, 
     assert main(["--data-dir", str(tmp_path), "embed-snippet", "--url", "http://127.0.0.1:7860"]) == 2  # was 1
     err = capsys.readouterr().err
     assert said in err and "unexpected" not in err
+
+
+def test_embed_snippet_reads_the_token_from_a_file_and_warns_about_token_on_the_command_line(tmp_path, monkeypatch, capsys,
+                                                                                              caplog):
+    from paperchat.cli import main
+    from paperchat.ui.signing import Signer
+
+    monkeypatch.setenv("PAPERCHAT_SERVER__ALLOWED_ORIGINS", json.dumps([WIKI]))
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN + "\n")
+    assert main(["--data-dir", str(tmp_path), "embed-snippet", "--token-file", str(secret), "--origin", WIKI]) == 0
+    credential = capsys.readouterr().out.split("?embed=")[1].split('"')[0]
+    assert Signer(TOKEN).verify(credential) is not None
+    assert main(["--data-dir", str(tmp_path), "embed-snippet", "--token", TOKEN, "--origin", WIKI]) == 0
+    assert "process list" in capsys.readouterr().err + caplog.text
+    (tmp_path / "empty").write_text("\n")
+    assert main(["--data-dir", str(tmp_path), "embed-snippet", "--token-file", str(tmp_path / "empty"), "--origin", WIKI]) == 2
