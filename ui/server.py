@@ -400,6 +400,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def ready_line(s) -> str:
+    """What ``serve`` prints once the port is bound: the address to open (IPv6 in brackets).
+
+    >>> from paperchat.rag.settings import ServerSettings
+    >>> ready_line(ServerSettings(host="::ffff:127.0.0.1", port=7860)).split()[4]
+    'http://[::ffff:127.0.0.1]:7860/'
+    """
+    shown = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host.strip("[]")
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"paperchat is ready on http://{shown}:{s.port}{s.root_path or ''}/  (API: {s.root_path or ''}{API_PREFIX}/docs)"
+
+
 def serve(settings: Settings, pipeline: Pipeline, retriever: Retriever) -> None:
     """Run the server until interrupted; says it is ready only once the port is bound."""
     import uvicorn
@@ -412,9 +424,7 @@ def serve(settings: Settings, pipeline: Pipeline, retriever: Retriever) -> None:
         )
     sock = bind(s.host, s.port)
     app = create_app(settings, pipeline, retriever)
-    shown = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host.strip("[]")
-    shown = f"[{shown}]" if ":" in shown else shown
-    print(f"paperchat is ready on http://{shown}:{s.port}{s.root_path or ''}/  (API: {s.root_path or ''}{API_PREFIX}/docs)", flush=True)
+    print(ready_line(s), flush=True)
     if not s.api_token and _is_loopback(s.host):
         print("No API token is set: bound to this machine only unless you pass --host.", flush=True)
     uvicorn.Server(uvicorn_config(app, s.host, s.port, s.root_path, server=s)).run(sockets=[sock])
