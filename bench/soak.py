@@ -205,7 +205,8 @@ def soak(minutes: float, warmup: float, env: dict) -> dict:
         except subprocess.TimeoutExpired:
             proc.kill()
         log_tail = (Path(tmp) / "server.log").read_text(errors="replace")[-4000:]
-    return {"minutes": minutes, "warmup": warmup, "backend": f"{served['backend']}: {served['model']}", "tally": tally, "stall": stall, "samples": samples, "log": log_tail,
+    return {"minutes": minutes, "warmup": warmup, "backend": f"{served['backend']}: {served['model']}",
+            "tally": tally, "stall": stall, "samples": samples, "log": log_tail,
             "crashed": proc.returncode not in (0, -signal.SIGINT, 130) if proc.returncode is not None else False}
 
 
@@ -268,6 +269,8 @@ def main(argv=None) -> int:
     write_report(result, fig, args.out, "python -m paperchat.bench.soak " + " ".join(argv or sys.argv[1:]))
     print(args.out.read_text())
     ok = fig["server_errors"] == 0 and fig["stalls"] == 0 and fig["growth_pct"] < args.max_growth and not result["crashed"]
+    if not ok:
+        print("the server's log ended with:\n" + result["log"], file=sys.stderr)
     return 0 if ok else 1
 
 
