@@ -167,6 +167,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+def _token(args: argparse.Namespace) -> str | None:
+    """The API token of ``--token-file`` (first line) or ``--token`` (warned: other users see it in the process list)."""
+    from paperchat.rag.errors import ConfigError
+
+    if getattr(args, "token_file", None):
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, UnicodeDecodeError, IndexError):
+            raise ConfigError(f"Cannot read a token from {args.token_file}: put the token on its first line.") from None
+        if not token:
+            raise ConfigError(f"{args.token_file} has an empty first line: put the token there.")
+        return token
+    if getattr(args, "token", None):
+        log.warning("--token is visible to every user of this machine in the process list: "
+                    "prefer --token-file or PAPERCHAT_SERVER__API_TOKEN.")
+    return getattr(args, "token", None)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -179,8 +197,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             value = getattr(args, name, None)
             if value is not None:
                 setattr(settings.server, name, value)
-        if args.token:
-            settings.server.api_token = args.token
+        token = _token(args)
+        if token:
+            settings.server.api_token = token
     except ValidationError as err:
         raise config_error(err, option=True) from None
     bind(settings.server.host, settings.server.port).close()  # a port in use is said now, not after loading the model
@@ -196,7 +215,7 @@ def cmd_embed_snippet(args: argparse.Namespace) -> int:
     from paperchat.rag.settings import normalize_origin
 
     settings = _settings(args)
-    token = args.token or settings.server.api_token
+    token = _token(args) or settings.server.api_token
     origin = None
     if token:
         if not args.origin:
@@ -258,11 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.add_argument("--root-path", dest="root_path", help="sub-path behind a reverse proxy, e.g. /paperchat")
-    p.add_argument("--token", help="require this API token (or set PAPERCHAT_SERVER__API_TOKEN)")
+    p.add_argument("--token-file", dest="token_file", help="require the API token on this file's first line")
+    p.add_argument("--token", help="require this API token (visible in the process list: prefer --token-file or "
+                   "PAPERCHAT_SERVER__API_TOKEN)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("embed-snippet", help="print HTML to embed the chat in a wiki page")
     p.add_argument("--url", default="http://127.0.0.1:7860", help="public address of the paperchat server")
+    p.add_argument("--token-file", dest="token_file", help="a file whose first line is the server's API token")
     p.add_argument("--token", help="the server's API token, used to sign the embed credential (default: the configured one); never printed")
     p.add_argument("--origin", help="the wiki's origin, e.g. https://wiki.example.org: the embed credential works only there")
     p.add_argument("--height", type=int, default=620, help="iframe height in pixels")

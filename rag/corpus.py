@@ -120,6 +120,17 @@ def extract_urls(text: str) -> list[str]:
     return found
 
 
+def web_link(url: str) -> bool:
+    """Whether ``url`` is a web address (http, https, or a bare host/path): never ``javascript:``, ``data:`` and the like.
+
+    >>> web_link("https://x.org/a"), web_link("github.com/a/b"), web_link("java\tscript:alert(1)"), web_link("data:,x")
+    (True, True, False, False)
+    """
+    compact = "".join(ch for ch in url if ch.isprintable() and not ch.isspace()).lower()
+    scheme = re.match(r"^([a-z][a-z0-9+.-]*):", compact)
+    return scheme is None or scheme.group(1) in ("http", "https") or compact.split(":", 1)[1][:1].isdigit()
+
+
 def _clean(line: str) -> str:
     return line.replace("\ufeff", "").replace("\x00", "").strip()
 
@@ -296,7 +307,7 @@ def parse_jsonl(text: str, source: str = "<jsonl>") -> list[Paper]:
                 authors=_int_field(obj.get("authors"), source, n, "authors"),
                 date=str(date) if date is not None else None,
                 upvotes=_int_field(obj.get("upvotes"), source, n, "upvotes"),
-                urls=abstract_urls + [u for u in urls if u not in abstract_urls],
+                urls=abstract_urls + [u for u in urls if u not in abstract_urls and web_link(u)],
                 sources=[source],
             )
         )

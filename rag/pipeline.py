@@ -101,6 +101,10 @@ def clean_history(history: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
         text = " ".join(_CONTROL.sub(" ", _SURROGATE.sub("\ufffd", turn[1])).split())[:MAX_TURN_CHARS]
         out.append((turn[0], text))
     return out
+#: Characters that are letters or symbols to Unicode but print as nothing (Hangul fillers, the blank braille cell).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
+
+
 def check_question(question: object, max_chars: int) -> str:
     """The question cleaned of control characters and extra spaces; raises QuestionError if unusable.
 
@@ -112,7 +116,7 @@ def check_question(question: object, max_chars: int) -> str:
     if not isinstance(question, str):
         raise QuestionError('The question must be text. Send it as a string, e.g. {"question": "What is SPELL?"}.')
     text = " ".join(_CONTROL.sub(" ", _SURROGATE.sub("\ufffd", question)).split())
-    if not any(unicodedata.category(ch)[0] not in "CZ" for ch in text):  # only format/invisible characters left
+    if not any(unicodedata.category(ch)[0] not in "CZ" and ch not in _BLANK_LETTERS for ch in text):  # only invisible left
         text = ""
     if not text:
         raise QuestionError('The question is empty. Type a question about the papers, e.g. "What does SPELL propose?".')

@@ -43,10 +43,35 @@ def settings_from_env(data_dir: str | os.PathLike | None = None) -> Settings:
             overrides.setdefault(group, {})[field] = os.environ[alias]
     if data_dir:
         overrides["data_dir"] = data_dir
+    from pydantic_settings.exceptions import SettingsError
+
     try:
         return Settings(**overrides)
     except ValidationError as err:
         raise config_error(err) from None
+    except SettingsError:  # a list or group setting that is not JSON: name it
+        raise ConfigError(f"{_unreadable_json(os.environ)} is not valid JSON. Write a list as JSON, e.g. "
+                          '\'["https://wiki.example.org"]\', and run the command again.') from None
+
+
+def _unreadable_json(environ) -> str:
+    """The first ``PAPERCHAT_*`` variable holding a list or group setting whose value is not JSON."""
+    import json
+
+    from pydantic import BaseModel
+
+    for name, field in Settings.model_fields.items():
+        group = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        for sub, sub_field in (group.model_fields.items() if group else ()):
+            env = f"PAPERCHAT_{name.upper()}__{sub.upper()}"
+            if env in environ and "list" in str(sub_field.annotation):
+                try:
+                    json.loads(environ[env])
+                except ValueError:
+                    return env
+        if group and f"PAPERCHAT_{name.upper()}" in environ:
+            return f"PAPERCHAT_{name.upper()}"
+    return "A PAPERCHAT_ setting"
 
 
 def config_error(err, option: bool = False) -> ConfigError:

@@ -160,7 +160,10 @@ def normalize_origin(value: str) -> str:
 class IndexSettings(BaseModel):
     """Where and how papers are chunked, embedded and stored."""
 
-    collection: str = Field("papers", description="Chroma collection name (a prefix in server mode).")
+    collection: str = Field(
+        "papers",
+        description="Chroma collection name (a prefix in server mode): 3-60 letters, digits, '.', '_', '-'.",
+    )
     chunk_tokens: int = Field(160, ge=32, le=4096, description="Chunk size in tiktoken cl100k tokens.")
     chunk_overlap: int = Field(32, ge=0, le=1024, description="Tokens shared by consecutive chunks.")
     embed_batch: int = Field(32, ge=1, le=1024, description="Chunks embedded per model call.")
@@ -169,6 +172,13 @@ class IndexSettings(BaseModel):
     )
     chroma_port: int = Field(8000, description="Chroma server port.")
     chroma_ssl: bool = Field(False, description="Use HTTPS for the Chroma server.")
+
+    @field_validator("collection")
+    @classmethod
+    def _collection(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,58}[A-Za-z0-9]", v) or ".." in v:
+            raise ValueError(f"{v!r} is not a collection name: use 3-60 letters, digits, '.', '_' or '-', e.g. papers")
+        return v
 
 
 class RetrievalSettings(BaseModel):
@@ -397,7 +407,18 @@ class ServerSettings(BaseModel):
         description="Host names accepted without a token besides localhost/127.0.0.1/::1 (JSON list; DNS rebinding).",
     )
     auth_failures_per_minute: int = Field(10, ge=1, description="Wrong-token attempts per minute per client before 429.")
-    embed_token_days: float = Field(30.0, gt=0, description="Lifetime of the embed credential `embed-snippet` prints.")
+    embed_token_days: float = Field(
+        30.0, gt=0, le=3650, allow_inf_nan=False, description="Lifetime of the embed credential `embed-snippet` prints."
+    )
+    max_header_bytes: int = Field(
+        32_768, ge=4096, le=1_048_576, description="Largest request head (request line and headers) accepted; larger gets 431."
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Seconds a connection may take to send a whole request head before it is closed."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="Seconds a request may take to send its whole body before it gets 408."
+    )
 
     @field_validator("allowed_origins")
     @classmethod
@@ -424,6 +445,8 @@ class ServerSettings(BaseModel):
         v = v.strip().rstrip("/")
         if v and not v.startswith("/"):
             raise ValueError(f"{v!r} must start with '/', e.g. /paperchat")
+        if v and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", v):  # it goes into cookies and pages unescaped by others
+            raise ValueError(f"{v!r} may hold only letters, digits and . _ ~ - between slashes, e.g. /paperchat")
         return v
 
 

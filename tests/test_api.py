@@ -126,15 +126,16 @@ def test_token_is_required_when_set(serve):
     refused = ask(url, q, headers={"Origin": WIKI})
     assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == WIKI
     # pages: ?token= once, then the cookie
-    page = httpx.get(f"{url}/embed/gradio.js")
+    page = httpx.get(f"{url}/embed/config")  # a page (the UI is not mounted here: let in, it is a 404)
     assert page.status_code == 401 and "?token=" in page.json()["message"]
+    assert httpx.get(f"{url}/embed/gradio.js").status_code == 200  # the web-component loader needs no credential
     with httpx.Client(base_url=url) as client:
-        first = client.get("/embed/gradio.js", params={"token": "s3cret-token"})
-        assert first.status_code == 200
+        first = client.get("/embed/config", params={"token": "s3cret-token"})
+        assert first.status_code == 404
         cookie = first.headers["set-cookie"]
         assert cookie.startswith("paperchat_session=pc1.page.") and "s3cret-token" not in cookie  # never the token
         assert "httponly" in cookie.lower() and "path=/" in cookie.lower() and "samesite=lax" in cookie.lower()
-        assert client.get("/embed/gradio.js").status_code == 200  # the cookie is enough now
+        assert client.get("/embed/config").status_code == 404  # the cookie is enough now
         assert client.get(f"{API}/papers").status_code == 401  # but it is no API credential
         assert client.get(f"{API}/papers", params={"token": "s3cret-token"}).status_code == 401  # nor ?token= on the API
 

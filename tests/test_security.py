@@ -287,7 +287,7 @@ def test_embed_credential_reaches_the_compact_chat_only(start):
         assert c.post(f"{API}/ask", json=Q, headers=bearer(cred)).status_code == 401
         assert c.get("/", params={"embed": cred}).status_code == 401
         files = {"files": ("x.txt", b"hello", "text/plain")}
-        assert c.post("/embed/gradio_api/upload", files=files, headers={"Origin": url}).status_code == 401
+        assert c.post("/embed/gradio_api/upload", files=files, headers={"Origin": url}).status_code == 403
     # an expired credential, or one for an origin not allowed, opens nothing
     expired = Signer(TOKEN).sign("embed", WIKI, int(time.time()) - 1)
     assert httpx.get(f"{url}/embed/", params={"embed": expired}).status_code == 401

@@ -92,47 +92,26 @@ def footer_text(info: dict) -> str:
     return f'<div class="pc-footer">Answering with <b>{e(str(model))}</b> via <b>{e(str(backend))}</b>{e(extra)} · answers are checked against the abstracts they cite.</div>'
 
 
-def build_blocks(
-    pipeline: Pipeline, retriever: Retriever, *, compact: bool = False, title: str = "paperchat", gate=None
-) -> gr.Blocks:
-    """The chat page; ``compact`` drops the papers tab and the header, for embedding in an iframe.
+class Handlers:
+    """What the chat's events call: answering (sharing the gate's answer slots) and the papers tab."""
 
-    ``gate`` (a :class:`paperchat.ui.security.Gate`) shares the answer slots with the HTTP API.
-    """
+    def __init__(self, pipeline: Pipeline, retriever: Retriever, gate=None):
+        self.pipeline = pipeline
+        self.retriever = retriever
+        self.gate = gate
 
-    def exclusive():
-        return gate.exclusive(queue=False) if gate is not None else contextlib.nullcontext()
+    def exclusive(self):
+        return self.gate.exclusive(queue=False) if self.gate is not None else contextlib.nullcontext()
 
-    try:
-        titles = [p.title for p in retriever.papers()]
-    except PaperchatError:
-        titles = []
-
-    def respond(message: str, chat: list, history: list):
+    def respond(self, message: str, chat: list, history: list):
+        """Stream one answer into the chat: the draft as it is written, then the checked answer."""
         chat = list(chat or [])
         history = list(history or [])
         chat.append({"role": "user", "content": e(message or "")})
         chat.append({"role": "assistant", "content": draft_html("", "Searching the papers…")})
         yield chat, history, "", gr.update()
-        text, status = "", "Searching the papers…"
         try:
-            with exclusive():
-                for event in pipeline.run(message, [tuple(h) for h in history]):
-                    if isinstance(event, Status):
-                        status = event.message
-                        if event.stage == "draft":
-                            text = ""
-                        chat[-1] = {"role": "assistant", "content": draft_html(text, status)}
-                        yield chat, history, "", gr.update()
-                    elif isinstance(event, Token):
-                        text += event.text
-                        chat[-1] = {"role": "assistant", "content": draft_html(text, status)}
-                        yield chat, history, "", gr.update()
-                    elif isinstance(event, Done):
-                        answer = event.answer
-                        chat[-1] = {"role": "assistant", "content": answer_html(answer)}
-                        history += [["user", answer.question], ["assistant", answer.answer]]
-                        yield chat, history, "", footer_text(pipeline.llm.describe())
+            yield from self._answer(message, chat, history)
         except PaperchatError as err:
             chat[-1] = {"role": "assistant", "content": f'<p class="pc-error">⚠ {e(str(err))}</p>'}
             yield chat, history, message, gr.update()
@@ -143,31 +122,49 @@ def build_blocks(
             yield chat, history, message, gr.update()
             raise gr.Error(UNEXPECTED) from None
 
-    def ask_json(message: str) -> dict:
+    def _answer(self, message: str, chat: list, history: list):
+        text, status = "", "Searching the papers…"
+        with self.exclusive():
+            for event in self.pipeline.run(message, [tuple(h) for h in history]):
+                if isinstance(event, Status):
+                    status = event.message
+                    text = "" if event.stage == "draft" else text
+                elif isinstance(event, Token):
+                    text += event.text
+                elif isinstance(event, Done):
+                    answer = event.answer
+                    chat[-1] = {"role": "assistant", "content": answer_html(answer)}
+                    history += [["user", answer.question], ["assistant", answer.answer]]
+                    yield chat, history, "", footer_text(self.pipeline.llm.describe())
+                    continue
+                chat[-1] = {"role": "assistant", "content": draft_html(text, status)}
+                yield chat, history, "", gr.update()
+
+    def ask_json(self, message: str) -> dict:
         """One question in, the whole answer record out (for gradio_client)."""
         try:
-            with exclusive():
-                return pipeline.ask(message).model_dump()
+            with self.exclusive():
+                return self.pipeline.ask(message).model_dump()
         except PaperchatError as err:
             raise gr.Error(str(err)) from None
 
-    def all_papers() -> list:
+    def all_papers(self) -> list:
         try:
-            return retriever.papers()
+            return self.retriever.papers()
         except PaperchatError as err:
             raise gr.Error(str(err)) from None
 
-    def papers_table(query: str = "", sort: str = next(iter(SORTS))) -> tuple[list[list], list[str]]:
+    def papers_table(self, query: str = "", sort: str = next(iter(SORTS))) -> tuple[list[list], list[str]]:
         """The rows shown (filtered by ``query``, ordered by ``sort``) and their paper ids, in order."""
         q = (query or "").casefold().strip()
-        papers = [p for p in all_papers() if not q or q in p.title.casefold() or q in p.abstract.casefold()]
+        papers = [p for p in self.all_papers() if not q or q in p.title.casefold() or q in p.abstract.casefold()]
         key, reverse = SORTS.get(sort, next(iter(SORTS.values())))
         papers = sorted(papers, key=key, reverse=reverse)
         return [paper_row(p) for p in papers], [p.id for p in papers]
 
-    def open_paper(shown: list[str], evt: gr.SelectData):
+    def open_paper(self, shown: list[str], evt: gr.SelectData):
         """A row of the table was selected: show that paper's abstract and the ask button."""
-        by_id = {p.id: p for p in all_papers()}
+        by_id = {p.id: p for p in self.all_papers()}
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         title = (evt.row_value or [None])[0]
         paper = by_id.get(shown[row]) if isinstance(row, int) and 0 <= row < len(shown or []) else None
@@ -177,13 +174,26 @@ def build_blocks(
             return gr.update(), gr.update(visible=False), None
         return paper_html(paper), gr.update(visible=True), paper.id
 
-    def ask_about_paper(paper_id: str | None):
+    def ask_about_paper(self, paper_id: str | None):
         """Switch to the chat with the question box filled in (not sent: the reader may edit it)."""
-        paper = next((p for p in all_papers() if p.id == paper_id), None)
+        paper = next((p for p in self.all_papers() if p.id == paper_id), None)
         if paper is None:
             return gr.update(), gr.update()
         return gr.Tabs(selected="chat"), ask_about(paper)
 
+
+def build_blocks(
+    pipeline: Pipeline, retriever: Retriever, *, compact: bool = False, title: str = "paperchat", gate=None
+) -> gr.Blocks:
+    """The chat page; ``compact`` drops the papers tab and the header, for embedding in an iframe.
+
+    ``gate`` (a :class:`paperchat.ui.admission.Gate`) shares the answer slots with the HTTP API.
+    """
+    h = Handlers(pipeline, retriever, gate)
+    try:
+        titles = [p.title for p in retriever.papers()]
+    except PaperchatError:
+        titles = []
     with gr.Blocks(title=title, fill_height=compact) as blocks:
         history = gr.State([])
         if not compact:
@@ -192,65 +202,65 @@ def build_blocks(
                 "and every claim is checked against them before you see it."
             )
         with gr.Tabs(selected="chat", elem_id="pc-tabs") as tabs:
-            with gr.Tab("Chat", id="chat"):
-                chatbot = gr.Chatbot(label="paperchat", height=360 if compact else 520, elem_id="pc-chat")
-                with gr.Row():
-                    box = gr.Textbox(
-                        placeholder="Ask a question about the papers…", show_label=False, scale=8, elem_id="pc-question",
-                        max_length=pipeline.settings.answer.max_question_chars,
-                    )
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="pc-ask")
-                clear = gr.Button("Clear chat", size="sm", elem_id="pc-clear")
-                if titles:
-                    gr.Examples(examples=example_questions(titles, n=3 if compact else 5), inputs=box, label="Try")
+            chatbot, box, send, clear = _chat_tab(pipeline, titles, compact)
             if not compact:
-                with gr.Tab("Papers", id="papers"):
-                    rows, ids = papers_table() if titles else ([], [])
-                    shown = gr.State(ids)
-                    chosen = gr.State(None)
-                    with gr.Row():
-                        search = gr.Textbox(
-                            placeholder="Filter by words in the title or abstract", show_label=False, scale=3,
-                            elem_id="pc-paper-search",
-                        )
-                        sort = gr.Dropdown(
-                            choices=list(SORTS), value=next(iter(SORTS)), show_label=False, scale=1, elem_id="pc-paper-sort",
-                        )
-                    table = gr.Dataframe(
-                        headers=PAPER_HEADERS,
-                        datatype=PAPER_TYPES,
-                        column_widths=PAPER_WIDTHS,
-                        value=rows,
-                        interactive=False,
-                        wrap=True,
-                        max_height=520,
-                        elem_id="pc-papers",
-                    )
-                    gr.Markdown("Select a paper to read its abstract.", elem_id="pc-paper-hint")
-                    paper_view = gr.HTML("", elem_id="pc-paper")
-                    with gr.Row():
-                        ask_paper = gr.Button(
-                            "Ask about this paper", visible=False, variant="primary", scale=0, min_width=220,
-                            elem_id="pc-ask-paper",
-                        )
-                    for control in (search, sort):
-                        control.change(
-                            papers_table, inputs=[search, sort], outputs=[table, shown], api_visibility="private", queue=False
-                        )
-                    table.select(
-                        open_paper, inputs=shown, outputs=[paper_view, ask_paper, chosen], api_visibility="private", queue=False
-                    ).then(None, js=SHOW_PAPER)
-                    ask_paper.click(ask_about_paper, inputs=chosen, outputs=[tabs, box], api_visibility="private", queue=False)
+                _papers_tab(h, titles, tabs, box)
         footer = gr.HTML(footer_text(pipeline.llm.describe()), elem_id="pc-footer")
         hidden_json = gr.JSON(visible=False)
         hidden_btn = gr.Button(visible=False)
 
         outputs = [chatbot, history, box, footer]
-        send.click(respond, inputs=[box, chatbot, history], outputs=outputs, api_name="chat")
-        box.submit(respond, inputs=[box, chatbot, history], outputs=outputs, api_name=False)
+        send.click(h.respond, inputs=[box, chatbot, history], outputs=outputs, api_name="chat")
+        box.submit(h.respond, inputs=[box, chatbot, history], outputs=outputs, api_name=False)
         clear.click(lambda: ([], [], ""), outputs=[chatbot, history, box], api_name=False, queue=False)
-        hidden_btn.click(ask_json, inputs=box, outputs=hidden_json, api_name="ask")
+        hidden_btn.click(h.ask_json, inputs=box, outputs=hidden_json, api_name="ask")
     return blocks
+
+
+def _chat_tab(pipeline: Pipeline, titles: list[str], compact: bool):
+    """The chat tab's components: (chatbot, question box, ask button, clear button)."""
+    with gr.Tab("Chat", id="chat"):
+        chatbot = gr.Chatbot(label="paperchat", height=360 if compact else 520, elem_id="pc-chat")
+        with gr.Row():
+            box = gr.Textbox(
+                placeholder="Ask a question about the papers…", show_label=False, scale=8, elem_id="pc-question",
+                max_length=pipeline.settings.answer.max_question_chars,
+            )
+            send = gr.Button("Ask", variant="primary", scale=1, elem_id="pc-ask")
+        clear = gr.Button("Clear chat", size="sm", elem_id="pc-clear")
+        if titles:
+            gr.Examples(examples=example_questions(titles, n=3 if compact else 5), inputs=box, label="Try")
+    return chatbot, box, send, clear
+
+
+def _papers_tab(h: Handlers, titles: list[str], tabs, box) -> None:
+    """The papers tab: a filterable, sortable table; a selected paper's abstract and an 'ask about it' button."""
+    with gr.Tab("Papers", id="papers"):
+        rows, ids = h.papers_table() if titles else ([], [])
+        shown = gr.State(ids)
+        chosen = gr.State(None)
+        with gr.Row():
+            search = gr.Textbox(
+                placeholder="Filter by words in the title or abstract", show_label=False, scale=3,
+                elem_id="pc-paper-search",
+            )
+            sort = gr.Dropdown(choices=list(SORTS), value=next(iter(SORTS)), show_label=False, scale=1, elem_id="pc-paper-sort")
+        table = gr.Dataframe(
+            headers=PAPER_HEADERS, datatype=PAPER_TYPES, column_widths=PAPER_WIDTHS, value=rows, interactive=False,
+            wrap=True, max_height=520, elem_id="pc-papers",
+        )
+        gr.Markdown("Select a paper to read its abstract.", elem_id="pc-paper-hint")
+        paper_view = gr.HTML("", elem_id="pc-paper")
+        with gr.Row():
+            ask_paper = gr.Button(
+                "Ask about this paper", visible=False, variant="primary", scale=0, min_width=220, elem_id="pc-ask-paper",
+            )
+        for control in (search, sort):
+            control.change(h.papers_table, inputs=[search, sort], outputs=[table, shown], api_visibility="private", queue=False)
+        table.select(
+            h.open_paper, inputs=shown, outputs=[paper_view, ask_paper, chosen], api_visibility="private", queue=False
+        ).then(None, js=SHOW_PAPER)
+        ask_paper.click(h.ask_about_paper, inputs=chosen, outputs=[tabs, box], api_visibility="private", queue=False)
 
 
 def queue(blocks: gr.Blocks, concurrency: int, max_size: int) -> gr.Blocks:

@@ -1,314 +1,69 @@
 """Who may use a served paperchat, and how much: one ASGI gate in front of the API and the Gradio apps.
 
+The gate composes small parts: :mod:`.signing` (credentials), :mod:`.limits` (rate limits and
+client keys), :mod:`.origins` (Host, Origin/CSRF, cookies, forwarded headers), :mod:`.bodies`
+(body size, time and JSON checks) and :mod:`.shaping` (every error as ``{error, message}``).
+Header size and header read time are limited earlier, in :mod:`.protocol`; answer slots in :mod:`.admission`.
+
 - **Credentials**: the API token (``Authorization: Bearer``) reaches everything. Pages opened
   with ``?token=`` get a *page session* cookie (signed, never the token itself) that reaches
-  the pages and the Gradio apps but not ``/api/v1``. A wiki gets an *embed token*
-  (``?embed=``, made by ``paperchat embed-snippet``): HMAC-signed with a key derived from the
-  API token, bound to one allowed origin, with an expiry; it reaches only ``/embed/`` (the
-  compact chat and its ask endpoint), never uploads nor the API.
-- **CSRF**: a POST authenticated by a cookie must carry an ``Origin`` (or ``Referer``) that is
-  this server or an allowed origin (for an embed session: its own origin).
-- **Admission**: one rate limit per client for questions on ``/api/v1`` and Gradio's API
-  routes; failed authentication is throttled; client addresses come from ``X-Forwarded-For``
-  only when the peer is a configured trusted proxy; the limiter's memory is bounded.
-- **Hygiene**: Host header checked in no-token mode (DNS rebinding), body size limit, JSON
-  bodies checked (UTF-8, nesting, number size), unknown Gradio functions refused, every 4xx/5xx
-  of our own in the ``{error, message}`` shape, ``Referrer-Policy`` and ``frame-ancestors``.
+  the pages and the Gradio apps but not ``/api/v1``. A wiki gets an *embed credential*
+  (``?embed=``, from ``paperchat embed-snippet``): signed, bound to one allowed origin, with an
+  expiry; it reaches only what the compact chat under ``/embed/`` needs.
+- **Failures**: only a wrong API token counts against a client (a missing credential does not;
+  signed credentials cannot be guessed); a throttled client still gets in with a signed credential.
+- **CSRF**: a browser POST (one with an ``Origin`` or ``Referer``) must come from this server or an allowed
+  origin (an embed session: its own); with a cookie the Origin is required. Uploads are refused: the chat takes no files.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import contextlib
-import hashlib
 import hmac
-import ipaddress
-import json
 import re
-import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
-from paperchat.rag.settings import normalize_origin
+from .admission import BUSY_RETRY_S, Busy, Gate  # noqa: F401 (re-exported)
+from .bodies import error_body, json_problem, read_body, replay  # noqa: F401 (json_problem re-exported)
+from .limits import MAX_CLIENTS, RateLimiter, client_key, parse_networks  # noqa: F401 (re-exported)
+from .origins import (LOCAL_HOSTS, SESSION_SECONDS, cookies, drop_untrusted_forwarding, host_name, is_secure,  # noqa: F401
+                      origin_ok, session_cookie)
+from .shaping import run_shaped
+from .signing import Grant, Signer, embed_token  # noqa: F401 (re-exported)
 
 API_PREFIX = "/api/v1"
 #: Paths of the API that need no credential (load balancers, client generators).
 PUBLIC_API = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs"})
+#: Files any browser may fetch without a credential: page metadata, and the web-component loader a wiki's
+#: ``<script>`` tag fetches before any credential can be sent.
+PUBLIC_PAGES = frozenset({"/manifest.json", "/favicon.ico", "/embed/gradio.js"})
+#: The Gradio functions (api names, see :mod:`.app`) whose first input is a question.
+ASKING_FUNCTIONS = frozenset({"ask", "chat"})
 PAGE_COOKIE = "paperchat_session"
 EMBED_COOKIE = "paperchat_embed"
-#: How long a page or embed session cookie lasts.
-SESSION_SECONDS = 12 * 3600
-#: Most client addresses the rate limiters remember at once (oldest forgotten first).
-MAX_CLIENTS = 10_000
-#: Deepest JSON nesting accepted in a request body.
-MAX_JSON_DEPTH = 64
-#: Seconds a client is told to wait when every answer slot and queue place is taken.
-BUSY_RETRY_S = 30
-LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _GRADIO_CALL = re.compile(r"^(?:/embed)?/gradio_api/(?:queue/join|run/[^/]+|api/[^/]+|call/(?:v2/)?[^/]+)/?$")
-#: Page metadata any browser may fetch without a credential (the embed's cookie is scoped to /embed).
-PUBLIC_PAGES = frozenset({"/manifest.json", "/favicon.ico"})
 _UPLOAD = re.compile(r"^(?:/embed)?/gradio_api/upload")
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+#: Gradio routes this app never needs (no component has server functions; no streams of media).
+_GRADIO_UNUSED = re.compile(r"^(?:/embed)?/gradio_api/(?:component_server|stream/|process_recording|vibe-|undo-vibe-)")
+#: What the compact chat needs, and so all an embed credential reaches (no monitoring, queue status, files).
+_EMBED_REACH = re.compile(
+    r"^/embed(?:/|/config/?|/theme\.css|/robots\.txt|/favicon\.ico|/manifest\.json|/pwa_icon(?:/\d+)?|/gradio\.js"
+    r"|/(?:assets|static|svelte)/[^?#]*|/gradio_api/(?:info/?|theme\.css|heartbeat/[^/]+|queue/(?:join|data)"
+    r"|call/(?:v2/)?[^/]+(?:/[^/]+)?/?|run/[^/]+/?|api/[^/]+/?|cancel|reset/?|startup-events))?$"
+)
 
 
 @dataclass(frozen=True)
-class Grant:
-    """What a signed credential allows: ``kind`` is 'page' or 'embed'; ``origin`` binds an embed."""
+class GradioFn:
+    """A function of a mounted Gradio app, as the gate checks calls to it."""
 
-    kind: str
-    origin: str
-    expires: int
-
-
-class Signer:
-    """Signs and checks page-session and embed credentials with a key derived from the API token.
-
-    >>> s = Signer("s3cret")
-    >>> g = s.verify(s.sign("embed", "https://wiki.example.org", 4102444800))
-    >>> (g.kind, g.origin)
-    ('embed', 'https://wiki.example.org')
-    >>> s.verify(s.sign("embed", "https://a.example", 4102444800)[:-2] + "xx") is None
-    True
-    """
-
-    def __init__(self, api_token: str):
-        self._key = hmac.new(api_token.encode(), b"paperchat signed credentials v1", hashlib.sha256).digest()
-
-    def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
-
-    def sign(self, kind: str, origin: str, expires: int) -> str:
-        payload = f"{kind}.{int(expires)}.{_b64(origin.encode())}"
-        return f"pc1.{payload}.{self._mac(payload)}"
-
-    def verify(self, value: str, now: float | None = None) -> Grant | None:
-        """The grant of a valid, unexpired credential, else None."""
-        parts = (value or "").split(".")
-        if len(parts) != 5 or parts[0] != "pc1" or parts[1] not in ("page", "embed"):
-            return None
-        payload = ".".join(parts[1:4])
-        if not hmac.compare_digest(self._mac(payload).encode(), parts[4].encode()):
-            return None
-        try:
-            expires = int(parts[2])
-            origin = _unb64(parts[3]).decode()
-        except ValueError:
-            return None
-        if expires < (time.time() if now is None else now):
-            return None
-        return Grant(parts[1], origin, expires)
-
-
-def embed_token(api_token: str, origin: str, days: float) -> str:
-    """An ask-only credential for one wiki origin, valid for ``days``."""
-    return Signer(api_token).sign("embed", origin, int(time.time() + days * 86400))
-
-
-class RateLimiter:
-    """At most ``limit`` hits per ``window`` seconds per key (sliding window), remembering at most ``max_keys`` keys."""
-
-    def __init__(self, limit: int, window: float = 60.0, max_keys: int = MAX_CLIENTS):
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        self._hits: OrderedDict[str, deque] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _expire(self, now: float) -> None:
-        # keys are kept in order of last hit: drop those whose last hit left the window, then the oldest over the cap
-        while self._hits:
-            key, hits = next(iter(self._hits.items()))
-            if now - hits[-1] < self.window and len(self._hits) <= self.max_keys:
-                break
-            self._hits.popitem(last=False)
-
-    def wait(self, key: str) -> float:
-        """Seconds until ``key`` may hit again (0: it may now); records nothing."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.get(key)
-            if not hits:
-                return 0.0
-            while hits and now - hits[0] >= self.window:
-                hits.popleft()
-            return 0.0 if len(hits) < self.limit else self.window - (now - hits[0])
-
-    def allow(self, key: str) -> float:
-        """Record a hit: 0 if allowed, else seconds until the next hit would be (nothing recorded)."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.get(key)
-            if hits is None:
-                hits = self._hits[key] = deque()
-            while hits and now - hits[0] >= self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return self.window - (now - hits[0])
-            hits.append(now)
-            self._hits.move_to_end(key)
-            self._expire(now)
-            return 0.0
-
-    def __len__(self) -> int:
-        return len(self._hits)
-
-
-def parse_networks(values: Iterable[str]) -> list:
-    """IP networks from addresses or CIDRs (raises ValueError on a bad one)."""
-    return [ipaddress.ip_network(v.strip(), strict=False) for v in values]
-
-
-def client_key(peer: str, forwarded_for: str, trusted: list) -> str:
-    """The client's address, from ``X-Forwarded-For`` only when the peer is a trusted proxy.
-
-    The rightmost address not itself a trusted proxy is the client; IPv6 clients are keyed by /64.
-
-    >>> nets = parse_networks(["10.0.0.1"])
-    >>> client_key("127.0.0.1", "6.6.6.6", nets), client_key("10.0.0.1", "1.2.3.4, 10.0.0.1", nets)
-    ('127.0.0.1', '1.2.3.4')
-    """
-
-    def parse(text: str):
-        try:
-            return ipaddress.ip_address(text.strip().strip("[]"))
-        except ValueError:
-            return None
-
-    def is_trusted(ip) -> bool:
-        return ip is not None and any(ip in net for net in trusted)
-
-    ip = parse(peer)
-    if trusted and is_trusted(ip) and forwarded_for:
-        for hop in reversed(forwarded_for.split(",")):
-            hop_ip = parse(hop)
-            if hop_ip is None:
-                break  # a malformed hop: stop at the last address we can vouch for
-            ip = hop_ip
-            if not is_trusted(hop_ip):
-                break
-    if ip is None:
-        return peer or "?"
-    if ip.version == 6 and not ip.is_loopback:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
-
-
-class Busy(Exception):
-    """Every answer slot and queue place is taken."""
-
-
-class Gate:
-    """The answer slots (``concurrency``) and the queue in front of them (``max_queue``), shared by API and UI."""
-
-    def __init__(self, concurrency: int, max_queue: int):
-        self.slots = threading.BoundedSemaphore(concurrency)
-        self.max_queue = max_queue
-        self.waiting = 0
-        self._lock = threading.Lock()
-
-    def enter(self) -> None:
-        """Take a queue place; raises Busy when the queue is full."""
-        with self._lock:
-            if self.waiting >= self.max_queue:
-                raise Busy()
-            self.waiting += 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self.waiting -= 1
-
-    @contextlib.contextmanager
-    def exclusive(self, queue: bool = True):
-        """Hold a queue place (when ``queue``) and then an answer slot, blocking until one is free."""
-        if queue:
-            self.enter()
-        try:
-            with self.slots:
-                yield
-        finally:
-            if queue:
-                self.leave()
-
-    async def acquire_async(self) -> bool:
-        """Wait for an answer slot without blocking the event loop (cancellable: the client may leave)."""
-        while not self.slots.acquire(blocking=False):
-            await asyncio.sleep(0.05)
-        return True
-
-
-def host_name(host_header: str) -> str:
-    """The host of a Host header, without the port or IPv6 brackets.
-
-    >>> host_name("[::1]:7860"), host_name("Example.org:80"), host_name("127.0.0.1")
-    ('::1', 'example.org', '127.0.0.1')
-    """
-    h = host_header.strip().lower()
-    if h.startswith("["):
-        return h[1:].split("]", 1)[0]
-    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
-
-
-def json_problem(body: bytes) -> str | None:
-    """Why a JSON body cannot be read (not UTF-8, nested too deep, a number too long), else None."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return f"The request body is not UTF-8 text (byte {err.start}). Send JSON encoded as UTF-8."
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_JSON_DEPTH:
-                return f"The request body nests deeper than {MAX_JSON_DEPTH} levels. Send a flat JSON object."
-        elif ch in "]}":
-            depth -= 1
-    if re.search(r"\d{1000}", text):
-        return "The request body holds a number with 1,000 digits or more. Send ordinary numbers."
-    return None
-
-
-def error_body(status: int, code: str, message: str, headers: dict | None = None):
-    """An ASGI app answering ``{"error", "message"}`` with ``status``."""
-    payload = json.dumps({"error": code, "message": message}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(k.lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
-
-    async def app(scope, receive, send):
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": payload})
-
-    return app
-
-
-def _cookies(headers: dict[bytes, bytes]) -> dict[str, str]:
-    jar = SimpleCookie()
-    with contextlib.suppress(Exception):
-        jar.load(headers.get(b"cookie", b"").decode("latin-1"))
-    return {k: m.value for k, m in jar.items()}
+    name: str | None  # its api_name, None when it has none
+    inputs: int  # how many values ``data`` carries (all inputs)
+    api_inputs: int  # ... or only those the API shows
+    params: tuple[str, ...]  # parameter names, for /call/v2 keyword calls
+    asks: bool  # its first input is a question
 
 
 @dataclass
@@ -322,8 +77,27 @@ class GuardConfig:
     rate_limit_per_minute: int
     auth_failures_per_minute: int
     max_body_bytes: int
-    #: ``prefix -> (fn indices, api names)`` of the Gradio apps mounted at that prefix ("" or "/embed").
-    gradio_fns: Callable[[str], tuple[set[int], set[str]] | None] = lambda prefix: None
+    body_timeout_s: float = 30.0
+    #: ``prefix -> {fn index: GradioFn}`` of the Gradio app mounted at that prefix ("" or "/embed"), None if none.
+    gradio_fns: Callable[[str], dict[int, GradioFn] | None] = lambda prefix: None
+    #: Why a question would be refused (the pipeline's sentence), else None: checked before it queues.
+    question_problem: Callable[[object], str | None] = lambda question: None
+
+
+@dataclass
+class Auth:
+    """The outcome of reading a request's credentials."""
+
+    ok: bool = False
+    cookie: Grant | None = None  # the session cookie's grant, when a cookie is what let it in
+    embed: Grant | None = None  # the embed grant, when the request runs as an embedded chat
+    set_cookie: list[str] = field(default_factory=list)
+    token_tried: bool = False  # an API token was presented (bearer or ?token=), right or wrong
+    token_ok: bool = False
+
+
+def _refuse(status: int, code: str, message: str, headers: dict | None = None):
+    return error_body(status, code, message, headers)
 
 
 class Guard:
@@ -336,39 +110,16 @@ class Guard:
         self.limiter = RateLimiter(config.rate_limit_per_minute)
         self.failures = RateLimiter(config.auth_failures_per_minute)
 
-    # -- helpers --------------------------------------------------------------------
-
     def _key(self, scope, headers) -> str:
         peer = scope["client"][0] if scope.get("client") else ""
         return client_key(peer, headers.get(b"x-forwarded-for", b"").decode("latin-1"), self.c.trusted_proxies)
 
-    def _secure(self, scope, headers) -> bool:
-        """https as the browser sees it: the scheme, or X-Forwarded-Proto from a trusted proxy."""
-        if scope.get("scheme") == "https":
-            return True
-        peer = scope["client"][0] if scope.get("client") else ""
-        proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").split(",")[0].strip().lower()
-        return proto == "https" and _in(peer, self.c.trusted_proxies)
-
-    def _same_site_origin(self, origin: str, scope, headers) -> bool:
-        """Whether ``origin`` is this server as the browser addressed it (Host, or X-Forwarded-Host from a trusted proxy)."""
-        hosts = [headers.get(b"host", b"").decode("latin-1")]
-        peer = scope["client"][0] if scope.get("client") else ""
-        if _in(peer, self.c.trusted_proxies):
-            hosts.append(headers.get(b"x-forwarded-host", b"").decode("latin-1").split(",")[0])
-        with contextlib.suppress(ValueError):
-            parts = urlsplit(normalize_origin(origin))
-            for host in (h.strip().lower() for h in hosts if h.strip()):
-                if parts.netloc == host or (parts.hostname == host_name(host) and ":" not in host.lstrip("[").split("]")[-1]):
-                    return True
-        return False
-
-    # -- the gate -------------------------------------------------------------------
-
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
+        drop_untrusted_forwarding(scope, self.c.trusted_proxies)
+        raw = scope.get("headers") or []
+        headers = dict(raw)
         root = scope.get("root_path", "") or ""
         path = scope.get("path", "")
         if root and path.startswith(root):  # Starlette keeps the root path in ``path``: match routes without it
@@ -377,98 +128,125 @@ class Guard:
         is_api = path == API_PREFIX or path.startswith(API_PREFIX + "/")
         key = self._key(scope, headers)
 
-        if not self.c.api_token and host_name(headers.get(b"host", b"").decode("latin-1")) not in self.c.allowed_hosts:
-            return await error_body(
-                403, "host_not_allowed",
-                "This paperchat answers only to the host names it was configured for. Open it as http://127.0.0.1, "
-                "or add the name to PAPERCHAT_SERVER__ALLOWED_HOSTS (or set an API token).",
-            )(scope, receive, send)
-
-        cookie_auth: Grant | None = None
-        embed_grant: Grant | None = None
-        set_cookie: list[str] = []
-        public = path in PUBLIC_API or (path in PUBLIC_PAGES and method in ("GET", "HEAD"))
-        if self.c.api_token and method != "OPTIONS" and not public:
-            wait = self.failures.wait(key)
-            if wait:
-                return await error_body(
-                    429, "auth_throttled", f"Too many attempts with a wrong token: wait {wait:.0f} s and try again.",
-                    {"Retry-After": int(wait) + 1},
-                )(scope, receive, send)
-            ok, cookie_auth, set_cookie, embed_grant = self._authenticate(scope, headers, path, is_api)
-            if not ok:
-                self.failures.allow(key)
-                if is_api:
-                    msg = "A valid API token is required: send `Authorization: Bearer <token>`."
-                    return await error_body(401, "unauthorized", msg, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
-                return await error_body(
-                    401, "unauthorized",
-                    "This paperchat needs a token: open it with ?token=<token> in the address, or embed it with "
-                    "the snippet from `paperchat embed-snippet`.",
-                )(scope, receive, send)
-            if cookie_auth is not None and method not in ("GET", "HEAD", "OPTIONS"):
-                if not self._origin_ok(scope, headers, cookie_auth):
-                    return await error_body(
-                        403, "cross_site",
-                        "This request came from a page that is not allowed to use this paperchat (Origin check). "
-                        "Embed the chat with `paperchat embed-snippet` from an allowed origin.",
-                    )(scope, receive, send)
-
-        if method == "POST" and ((is_api and path not in PUBLIC_API) or _GRADIO_CALL.match(path)):
+        refusal = self._host_refusal(raw, headers)
+        auth = Auth(ok=True)
+        if refusal is None:
+            auth, refusal = self._credentials(scope, headers, path, method, is_api, key)
+        if refusal is None:
+            refusal = self._request_refusal(scope, headers, path, method, is_api, auth)
+        if refusal is None and method == "POST" and ((is_api and path not in PUBLIC_API) or _GRADIO_CALL.match(path)):
             wait = self.limiter.allow(key)
             if wait:
-                return await error_body(
-                    429, "rate_limited", f"Too many questions: wait {wait:.0f} s and try again.", {"Retry-After": int(wait) + 1}
-                )(scope, receive, send)
+                refusal = _refuse(429, "rate_limited", f"Too many questions: wait {wait:.0f} s and try again.",
+                                  {"Retry-After": int(wait) + 1})
+        if refusal is None and method in ("POST", "PUT", "PATCH"):
+            body, refusal = await read_body(headers, receive, self.c.max_body_bytes, self.c.body_timeout_s)
+            refusal = refusal or self._check_body(path, headers, body)
+            receive = replay(body, receive)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        await run_shaped(self.app, scope, receive, send, self._extra_headers(is_api, auth))
 
-        if method in ("POST", "PUT", "PATCH"):
-            body, problem = await self._read_body(headers, receive)
-            if problem is not None:
-                return await problem(scope, receive, send)
-            checked = self._check_body(path, is_api, headers, body)
-            if checked is not None:
-                return await checked(scope, receive, send)
-            receive = _replay(body, receive)
-
+    def _extra_headers(self, is_api: bool, auth: Auth) -> list[tuple[bytes, bytes]]:
         extra = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
         if not is_api:
             # an embed credential may be framed only by the origin it was made for
-            ancestors = " ".join(["'self'", *([embed_grant.origin] if embed_grant else self.c.allowed_origins)])
+            ancestors = " ".join(["'self'", *([auth.embed.origin] if auth.embed else self.c.allowed_origins)])
             extra.append((b"content-security-policy", f"frame-ancestors {ancestors}".encode()))
-        extra += [(b"set-cookie", c.encode("latin-1")) for c in set_cookie]
-        await self._run(scope, receive, send, extra)
+        return extra + [(b"set-cookie", c.encode("latin-1")) for c in auth.set_cookie]
 
-    def _authenticate(self, scope, headers, path, is_api) -> tuple[bool, Grant | None, list[str], Grant | None]:
-        """(allowed, the cookie grant it used if any, cookies to set, the embed grant if any)."""
-        token = self.c.api_token or ""
-        auth = headers.get(b"authorization", b"").decode("latin-1")
-        if auth.lower().startswith("bearer ") and hmac.compare_digest(auth[7:].strip().encode(), token.encode()):
-            return True, None, [], None
+    def _host_refusal(self, raw, headers):
+        """Two Host headers (ambiguous), or, without a token, a host name not configured (DNS rebinding)."""
+        if sum(1 for k, _ in raw if k.lower() == b"host") > 1:
+            return _refuse(400, "duplicate_host", "The request has more than one Host header. Send exactly one.")
+        if not self.c.api_token and host_name(headers.get(b"host", b"").decode("latin-1")) not in self.c.allowed_hosts:
+            return _refuse(
+                403, "host_not_allowed",
+                "This paperchat answers only to the host names it was configured for. Open it as http://127.0.0.1, "
+                "or add the name to PAPERCHAT_SERVER__ALLOWED_HOSTS (or set an API token).",
+            )
+        return None
+
+    def _credentials(self, scope, headers, path, method, is_api, key):
+        """``(auth, refusal)``: who the request is, or why it is refused (401, 429 for a throttled token guesser)."""
+        public = path in PUBLIC_API or (path in PUBLIC_PAGES and method in ("GET", "HEAD"))
+        if not self.c.api_token or method == "OPTIONS" or public:
+            return Auth(ok=True), None
+        auth = self._authenticate(scope, headers, path, is_api)
+        if auth.token_tried:  # only guesses of the API token are throttled: a signed credential cannot be guessed
+            wait = self.failures.wait(key)
+            if wait:
+                return auth, _refuse(429, "auth_throttled",
+                                     f"Too many attempts with a wrong token: wait {wait:.0f} s and try again.",
+                                     {"Retry-After": int(wait) + 1})
+            if not auth.token_ok and not auth.ok:
+                self.failures.allow(key)
+        if auth.ok:
+            return auth, None
         if is_api:
-            return False, None, [], None  # the API takes the bearer token only: no cookie, no query string
+            msg = "A valid API token is required: send `Authorization: Bearer <token>`."
+            return auth, _refuse(401, "unauthorized", msg, {"WWW-Authenticate": "Bearer"})
+        return auth, _refuse(
+            401, "unauthorized",
+            "This paperchat needs a token: open it with ?token=<token> in the address, or embed it with "
+            "the snippet from `paperchat embed-snippet`.",
+        )
+
+    def _request_refusal(self, scope, headers, path, method, is_api, auth: Auth):
+        """What a let-in request may still not do: leave the embed's reach, upload, or POST cross-site."""
+        if auth.embed is not None and not _EMBED_REACH.match(path):
+            return _refuse(403, "embed_scope", "The embed credential reaches only the embedded chat. "
+                           "Open the full chat with the server's token.")
+        if _UPLOAD.match(path):
+            return _refuse(403, "uploads_disabled", "This paperchat takes no files: ask your question as text.")
+        if _GRADIO_UNUSED.match(path):
+            return _refuse(404, "not_found", "There is nothing at this address. Ask with /gradio_api/call/ask or /api/v1/ask.")
+        if method in ("GET", "HEAD", "OPTIONS") or is_api and auth.cookie is None:
+            return None
+        cookie_session = auth.cookie is not None
+        if not origin_ok(scope, headers, auth.cookie, self.c.allowed_origins, self.c.trusted_proxies,
+                         required=cookie_session):
+            return _refuse(
+                403, "cross_site",
+                "This request came from a page that is not allowed to use this paperchat (Origin check). "
+                "Embed the chat with `paperchat embed-snippet` from an allowed origin.",
+            )
+        return None
+
+    def _authenticate(self, scope, headers, path, is_api) -> Auth:
+        """Read the bearer token, ``?token=``, the page session cookie, then (under /embed) the embed credential."""
+        token = self.c.api_token or ""
+        bearer = headers.get(b"authorization", b"").decode("latin-1")
+        if bearer.lower().startswith("bearer "):
+            ok = hmac.compare_digest(bearer[7:].strip().encode(), token.encode())
+            if ok or is_api:
+                return Auth(ok=ok, token_tried=True, token_ok=ok)
+        if is_api:
+            return Auth()  # the API takes the bearer token only: no cookie, no query string
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        cookies = _cookies(headers)
+        jar = cookies(headers)
         root = (scope.get("root_path", "") or "").rstrip("/")
-        secure = self._secure(scope, headers)
-        in_embed = path == "/embed" or path.startswith("/embed/")
+        secure = is_secure(scope, headers, self.c.trusted_proxies)
         given = (query.get("token") or [""])[0]
-        if given and hmac.compare_digest(given.encode(), token.encode()):
+        if given:
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return Auth(token_tried=True)
             session = self.signer.sign("page", "", int(time.time()) + SESSION_SECONDS)
-            return True, None, [_cookie(PAGE_COOKIE, session, f"{root}/", secure, cross_site=False)], None
-        page = self.signer.verify(cookies.get(PAGE_COOKIE, ""))
+            return Auth(ok=True, token_tried=True, token_ok=True,
+                        set_cookie=[session_cookie(PAGE_COOKIE, session, f"{root}/", secure, cross_site=False)])
+        page = self.signer.verify(jar.get(PAGE_COOKIE, ""))
         if page is not None and page.kind == "page":
-            return True, page, [], None
-        if not in_embed or _UPLOAD.match(path):
-            return False, None, [], None
+            return Auth(ok=True, cookie=page)
+        if not (path == "/embed" or path.startswith("/embed/")):
+            return Auth()
         grant = self._embed_grant((query.get("embed") or [""])[0])
         if grant is not None:
             expires = min(grant.expires, int(time.time()) + SESSION_SECONDS)
             session = self.signer.sign("embed", grant.origin, expires)
-            return True, None, [_cookie(EMBED_COOKIE, session, f"{root}/embed", secure, cross_site=True)], grant
-        grant = self._embed_grant(cookies.get(EMBED_COOKIE, ""))
-        if grant is not None:
-            return True, grant, [], grant
-        return False, None, [], None
+            return Auth(ok=True, embed=grant,
+                        set_cookie=[session_cookie(EMBED_COOKIE, session, f"{root}/embed", secure, cross_site=True)])
+        grant = self._embed_grant(jar.get(EMBED_COOKIE, ""))
+        return Auth(ok=True, cookie=grant, embed=grant) if grant is not None else Auth()
 
     def _embed_grant(self, value: str) -> Grant | None:
         """A valid embed credential for an origin still in the allow-list."""
@@ -477,170 +255,72 @@ class Guard:
             return None
         return grant
 
-    def _origin_ok(self, scope, headers, grant: Grant) -> bool:
-        origin = headers.get(b"origin", b"").decode("latin-1")
-        if not origin or origin == "null":
-            referer = headers.get(b"referer", b"").decode("latin-1")
-            parts = urlsplit(referer)
-            origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-        if not origin:
-            return False
-        if self._same_site_origin(origin, scope, headers):
-            return True
-        with contextlib.suppress(ValueError):
-            origin = normalize_origin(origin)
-            if grant.kind == "embed":
-                return origin == grant.origin
-            return origin in self.c.allowed_origins
-        return False
-
-    async def _read_body(self, headers, receive):
-        limit = self.c.max_body_bytes
-        length = headers.get(b"content-length", b"")
-        too_large = error_body(413, "too_large", f"The request body is larger than {limit:,} bytes. Send a shorter question.")
-        if length.isdigit() and int(length) > limit:
-            return b"", too_large
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return b"", error_body(400, "disconnected", "The client went away before sending the whole body.")
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > limit:
-                return b"", too_large
-            if not message.get("more_body"):
-                return b"".join(chunks), None
-
-    def _check_body(self, path, is_api, headers, body: bytes):
+    def _check_body(self, path, headers, body: bytes):
+        """A JSON body that cannot be read, or a Gradio call to a function that does not exist: the refusal, else None."""
         ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
         gradio = _GRADIO_CALL.match(path)
         if not body or not (gradio or "json" in ctype):
             return None
         problem = json_problem(body)
         if problem:
-            return error_body(400, "invalid_body", problem)
+            return _refuse(400, "invalid_body", problem)
         if not gradio:
             return None
+        import json
+
         try:
             obj = json.loads(body)
         except ValueError:
-            return error_body(400, "invalid_body", "The request body is not valid JSON. Send a JSON object.")
-        prefix = "/embed" if path.startswith("/embed/") else ""
-        known = self.c.gradio_fns(prefix)
-        if known is None:
-            return None
-        indices, names = known
-        api_name = path.rstrip("/").rsplit("/", 1)[-1]
-        fn_index = obj.get("fn_index") if isinstance(obj, dict) else None
+            return _refuse(400, "invalid_body", "The request body is not valid JSON. Send a JSON object.")
         if not isinstance(obj, dict):
-            return error_body(400, "invalid_body", 'The request body must be a JSON object, e.g. {"data": ["What is SPELL?"]}.')
-        if fn_index is not None and (isinstance(fn_index, bool) or not isinstance(fn_index, int) or fn_index not in indices):
-            return error_body(404, "unknown_function", f"There is no function {fn_index!r} here. Use the named endpoints /ask or /chat.")
-        if "/queue/join" not in path and fn_index is None and api_name not in names:
-            return error_body(404, "unknown_function", f"There is no endpoint named {api_name!r}. Use /ask or /chat.")
+            return _refuse(400, "invalid_body", 'The request body must be a JSON object, e.g. {"data": ["What is SPELL?"]}.')
+        fns = self.c.gradio_fns("/embed" if path.startswith("/embed/") else "")
+        if fns is None:
+            return None
+        problem = _gradio_call_problem(path, obj, fns)
+        if problem is None:
+            question = _question_of(path, obj, fns)
+            problem = self.c.question_problem(question) if question is not None else None
+            return _refuse(400, "invalid_question", problem) if problem else None
+        return _refuse(*problem)
+
+
+def _target(path: str, obj: dict, fns: dict[int, GradioFn]) -> GradioFn | None:
+    """The function a Gradio call names, by ``fn_index`` or by the api name in its path."""
+    fn_index = obj.get("fn_index")
+    if fn_index is not None:
+        return fns.get(fn_index) if isinstance(fn_index, int) and not isinstance(fn_index, bool) else None
+    api_name = path.rstrip("/").rsplit("/", 1)[-1]
+    return next((fn for fn in fns.values() if fn.name == api_name), None)
+
+
+def _gradio_call_problem(path: str, obj: dict, fns: dict[int, GradioFn]) -> tuple[int, str, str] | None:
+    """``(status, code, sentence)`` for a call to a Gradio function that does not exist, or with the wrong inputs."""
+    fn = _target(path, obj, fns)
+    if fn is None:
+        if obj.get("fn_index") is not None:
+            return 404, "unknown_function", f"There is no function {obj.get('fn_index')!r} here. Use the named endpoints /ask or /chat."
+        return 404, "unknown_function", f"There is no endpoint named {path.rstrip('/').rsplit('/', 1)[-1]!r}. Use /ask or /chat."
+    example = 'e.g. {"data": ["What is SPELL?"]}' if fn.inputs == 1 else f"one value for each of {', '.join(fn.params)}"
+    if "/call/v2/" in path:
+        unknown = sorted(set(obj) - set(fn.params) - {"oauth_token"})
+        if unknown or (fn.asks and not isinstance(obj.get(fn.params[0] if fn.params else ""), str)):
+            names = ", ".join(fn.params)
+            return 400, "invalid_body", f"/call/v2/{fn.name} takes the keyword inputs {names}; the first is the question as text."
         return None
-
-    async def _run(self, scope, receive, send, extra: list[tuple[bytes, bytes]]):
-        """Call the app, adding headers; errors that are not ``{error, message}`` (a crash, a bare 500,
-        a framework's ``{"detail"}``) are rewritten into that shape."""
-        state: dict = {"started": False, "start": None, "chunks": []}
-
-        async def finish(status: int, code: str, message: str, hdrs: list) -> None:
-            payload = json.dumps({"error": code, "message": message}).encode()
-            keep = [(k, v) for k, v in hdrs if k.lower() not in (b"content-type", b"content-length")]
-            keep += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-            await send({"type": "http.response.start", "status": status, "headers": keep})
-            await send({"type": "http.response.body", "body": payload})
-
-        async def wrapped(message):
-            if message["type"] == "http.response.start":
-                state["started"] = True
-                status = message["status"]
-                hdrs = list(message.get("headers") or [])
-                names = {k.lower() for k, _ in hdrs}
-                hdrs += [(k, v) for k, v in extra if k not in names or k == b"set-cookie"]
-                if status == 503 and b"retry-after" not in names:
-                    hdrs.append((b"retry-after", str(BUSY_RETRY_S).encode()))
-                message = {**message, "headers": hdrs}
-                ctype = next((v for k, v in hdrs if k.lower() == b"content-type"), b"").lower()
-                if status >= 400 and b"html" not in ctype and b"event-stream" not in ctype:
-                    state["start"] = message  # hold the error body back: it may need rewriting
-                    return
-            elif state["start"] is not None:
-                state["chunks"].append(message.get("body", b""))
-                if message.get("more_body"):
-                    return
-                start, body = state["start"], b"".join(state["chunks"])
-                status = start["status"]
-                try:
-                    obj = json.loads(body) if body else None
-                except ValueError:
-                    obj = None
-                if isinstance(obj, dict) and set(obj) != {"detail"}:  # ours ({error, message}) or a record (health)
-                    await send(start)
-                    await send({"type": "http.response.body", "body": body})
-                    return
-                detail = obj.get("detail") if isinstance(obj, dict) else None
-                code, text = _ERRORS.get(status, ("error", "The request failed."))
-                if status < 500 and isinstance(detail, str) and detail:
-                    text = detail.rstrip(".") + "."
-                await finish(status, code, text, start["headers"])
-                return
-            await send(message)
-
-        try:
-            await self.app(scope, receive, wrapped)
-        except Exception:
-            if state["started"]:
-                raise
-            import logging
-
-            logging.getLogger(__name__).exception("unhandled error serving %s", scope.get("path"))
-            await finish(500, *_ERRORS[500], list(extra))
+    data = obj.get("data")
+    if not isinstance(data, list) or len(data) not in (fn.inputs, fn.api_inputs):
+        return 400, "invalid_body", f'"data" must be a list with {fn.inputs} value(s): {example}.'
+    if fn.asks and not isinstance(data[0], str):
+        return 400, "invalid_body", 'Send the question as text, the first item of "data": {"data": ["What is SPELL?"]}.'
+    return None
 
 
-#: Codes and sentences for errors that reach the gate without the ``{error, message}`` shape.
-_ERRORS = {
-    400: ("bad_request", "The request cannot be read. Send JSON like {\"question\": \"What is SPELL?\"}."),
-    401: ("unauthorized", "A valid token is required."),
-    403: ("forbidden", "This request is not allowed."),
-    404: ("not_found", "There is nothing at this address. The API lives under /api/v1 (see /api/v1/docs)."),
-    405: ("method_not_allowed", "This address does not take that method; see /api/v1/docs."),
-    413: ("too_large", "The request body is too large. Send a shorter question."),
-    422: ("invalid_request", "The request body is not valid. Send JSON like {\"question\": \"What is SPELL?\"}."),
-    429: ("rate_limited", "Too many requests: wait a minute and try again."),
-    500: ("internal", "Something went wrong on the server. Try again; if it keeps happening, run `paperchat doctor`."),
-    503: ("busy", "paperchat is busy; try again in a minute."),
-}
-
-
-def _in(address: str, networks: list) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)
-
-
-def _cookie(name: str, value: str, path: str, secure: bool, cross_site: bool) -> str:
-    """A session cookie: HttpOnly, scoped to ``path``; SameSite=None only for an embed over https."""
-    same_site = "None" if (secure and cross_site) else "Lax"
-    parts = [f"{name}={value}", f"Path={path}", f"Max-Age={SESSION_SECONDS}", "HttpOnly", f"SameSite={same_site}"]
-    if secure:
-        parts.append("Secure")
-    return "; ".join(parts)
-
-
-def _replay(body: bytes, receive):
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
+def _question_of(path: str, obj: dict, fns: dict[int, GradioFn]):
+    """The question a valid call to an asking function carries, else None."""
+    fn = _target(path, obj, fns)
+    if fn is None or not fn.asks:
+        return None
+    if "/call/v2/" in path:
+        return obj.get(fn.params[0]) if fn.params else None
+    return obj["data"][0]

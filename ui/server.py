@@ -14,6 +14,8 @@ everything); this module only defines the routes and runs uvicorn.
 from __future__ import annotations
 
 import errno
+import html
+import inspect
 import ipaddress
 import json
 import logging
@@ -36,7 +38,10 @@ from paperchat.rag.pipeline import Answer, Done, Pipeline, Status, Token
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import Settings
 
-from .security import API_PREFIX, BUSY_RETRY_S, LOCAL_HOSTS, Busy, Gate, Guard, GuardConfig, parse_networks
+from .admission import BUSY_RETRY_S, Busy, Gate
+from .limits import parse_networks
+from .origins import LOCAL_HOSTS
+from .security import API_PREFIX, ASKING_FUNCTIONS, GradioFn, Guard, GuardConfig
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +90,8 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
 def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, mount_ui: bool = True) -> FastAPI:
     """The FastAPI app with the API, and the Gradio chat mounted on it, behind the security gate."""
     server = settings.server
-    origins = list(server.allowed_origins)
     gate = Gate(server.concurrency, server.max_queue)
     gradio_apps: dict[str, Any] = {}
-
     app = FastAPI(
         title="paperchat API",
         version="1",
@@ -98,6 +101,18 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
         redoc_url=None,
     )
     app.state.gate = gate
+    app.state.server_settings = server  # uvicorn_config reads the header limits from here
+    _add_error_handlers(app)
+    _add_gate(app, server, pipeline, gradio_apps)
+    _add_answer_routes(app, pipeline, gate)
+    _add_info_routes(app, settings, pipeline, retriever)
+    if mount_ui:
+        _mount_chats(app, server, pipeline, retriever, gate, gradio_apps)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """FastAPI's own errors (validation, 404, 405) as ``{error, message}`` sentences."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError):
@@ -115,12 +130,38 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
         detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be read."
         return _error(exc.status_code, "bad_request", f"{detail.rstrip('.')}. Send JSON like {{\"question\": \"What is SPELL?\"}}.")
 
-    def gradio_fns(prefix: str):
+
+def _describe_fn(fn) -> GradioFn:
+    """What the gate needs to know of a Gradio function to check calls to it."""
+    name = fn.api_name if isinstance(getattr(fn, "api_name", None), str) else None
+    try:
+        params = tuple(inspect.signature(fn.fn).parameters) if fn.fn else ()
+    except (TypeError, ValueError):
+        params = ()
+    inputs = list(fn.inputs or [])
+    api_inputs = sum(1 for block in inputs if not getattr(block, "skip_api", False))
+    return GradioFn(name, len(inputs), api_inputs, params, asks=name in ASKING_FUNCTIONS)
+
+
+def _add_gate(app: FastAPI, server, pipeline: Pipeline, gradio_apps: dict[str, Any]) -> None:
+    """The security gate, and CORS outside it (so refusals carry CORS headers a page can read)."""
+
+    cache: dict[str, dict[int, GradioFn]] = {}
+
+    def gradio_fns(prefix: str) -> dict[int, GradioFn] | None:
         blocks = gradio_apps.get(prefix)
         if blocks is None:
             return None
-        names = {fn.api_name for fn in blocks.fns.values() if getattr(fn, "api_name", None)}
-        return set(blocks.fns), names | {"predict"}
+        if prefix not in cache:
+            cache[prefix] = {i: _describe_fn(fn) for i, fn in blocks.fns.items()}
+        return cache[prefix]
+
+    def question_problem(question) -> str | None:
+        try:
+            pipeline.check(question)
+        except PaperchatError as err:
+            return str(err)
+        return None
 
     hosts = set(LOCAL_HOSTS) | {h.strip().lower() for h in server.allowed_hosts}
     if server.host not in ("0.0.0.0", "::", ""):
@@ -129,70 +170,88 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
         Guard,
         config=GuardConfig(
             api_token=server.api_token,
-            allowed_origins=origins,
+            allowed_origins=list(server.allowed_origins),
             trusted_proxies=parse_networks(server.trusted_proxies),
             allowed_hosts=hosts,
             rate_limit_per_minute=server.rate_limit_per_minute,
             auth_failures_per_minute=server.auth_failures_per_minute,
             max_body_bytes=server.max_body_bytes,
+            body_timeout_s=server.body_timeout_s,
             gradio_fns=gradio_fns,
+            question_problem=question_problem,
         ),
     )
-    app.add_middleware(  # outermost: refusals carry CORS headers, so a page can read them
-        CORSMiddleware,
-        allow_origins=origins,
+    app.add_middleware(
+        _ShapedCORS,
+        allow_origins=list(server.allowed_origins),
         allow_credentials=True,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
     )
 
-    def error_response(err: PaperchatError) -> JSONResponse:
-        return _error(err.http_status, err.code, str(err))
 
-    def busy() -> JSONResponse:
-        return _error(503, "busy", "paperchat is answering too many questions right now. Try again in a minute.",
-                      {"Retry-After": str(BUSY_RETRY_S)})
+class _ShapedCORS(CORSMiddleware):
+    """CORS whose refused preflight says why in the ``{error, message}`` shape (Starlette's is a text/plain 400)."""
 
-    @app.post(
-        f"{API_PREFIX}/ask",
-        response_model=Answer,
-        responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody},
-                   429: {"model": ErrorBody}, 503: {"model": ErrorBody}},
-        summary="Answer a question with citations and a self-critique verdict",
-    )
-    def ask(body: AskBody):
+    def preflight_response(self, request_headers):
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        keep = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
+        reason = response.body.decode("utf-8", "replace").removeprefix("Disallowed CORS ").strip()
+        return _error(400, "cors_refused", f"This cross-origin request is not allowed ({reason}). Only the origins in "
+                      "PAPERCHAT_SERVER__ALLOWED_ORIGINS may call paperchat from a browser, with GET or POST.", keep)
+
+
+def _busy() -> JSONResponse:
+    return _error(503, "busy", "paperchat is answering too many questions right now. Try again in a minute.",
+                  {"Retry-After": str(BUSY_RETRY_S)})
+
+
+_ERROR_RESPONSES = {code: {"model": ErrorBody} for code in (400, 401, 413, 429, 503)}
+
+
+def _add_answer_routes(app: FastAPI, pipeline: Pipeline, gate: Gate) -> None:
+    """``/ask`` and ``/ask/stream``: both wait for an answer slot on the event loop, never in a worker thread."""
+
+    @app.post(f"{API_PREFIX}/ask", response_model=Answer, responses=_ERROR_RESPONSES,
+              summary="Answer a question with citations and a self-critique verdict")
+    async def ask(body: AskBody):
         try:
             pipeline.check(body.question)  # a bad question is refused before it waits for the model
-            with gate.exclusive():
-                return pipeline.ask(body.question, body.history)
+            async with gate.admitted():
+                return await anyio.to_thread.run_sync(pipeline.ask, body.question, body.history)
         except PaperchatError as err:
-            return error_response(err)
+            return _error(err.http_status, err.code, str(err))
         except Busy:
-            return busy()
+            return _busy()
 
     @app.post(
         f"{API_PREFIX}/ask/stream",
         summary="The same as /ask, streamed as NDJSON events",
         responses={200: {"content": {"application/x-ndjson": {}}, "description": "status, token, then answer or error events"},
-                   400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody}, 429: {"model": ErrorBody},
-                   503: {"model": ErrorBody}},
+                   **_ERROR_RESPONSES},
     )
     async def ask_stream(body: AskBody):
         try:
             pipeline.check(body.question)
             gate.enter()
         except PaperchatError as err:
-            return error_response(err)
+            return _error(err.http_status, err.code, str(err))
         except Busy:
-            return busy()
+            return _busy()
         return _ClosingStream(_stream_events(gate, pipeline, body), media_type="application/x-ndjson")
+
+
+def _add_info_routes(app: FastAPI, settings: Settings, pipeline: Pipeline, retriever: Retriever) -> None:
+    """``/papers``, ``/health``, the local docs page and the web-component script."""
 
     @app.get(f"{API_PREFIX}/papers", response_model=list[PaperOut], responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}})
     def papers():
         try:
             return [PaperOut(**p.info().model_dump()) for p in retriever.papers()]
         except PaperchatError as err:
-            return error_response(err)
+            return _error(err.http_status, err.code, str(err))
 
     @app.get(f"{API_PREFIX}/health", response_model=Health)
     def health():
@@ -214,7 +273,7 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
     @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
     def docs(request: Request):
         """A local page about the API (Swagger UI is not installed and would come from a CDN)."""
-        schema = f"{request.scope.get('root_path', '').rstrip('/')}{API_PREFIX}/openapi.json"
+        schema = html.escape(f"{request.scope.get('root_path', '').rstrip('/')}{API_PREFIX}/openapi.json", quote=True)
         rows = "".join(f"<li><code>{m} {API_PREFIX}{p}</code>: {d}</li>" for m, p, d in _ROUTES)
         return HTMLResponse(
             f"<!doctype html><html><head><meta charset=utf-8><title>paperchat API</title></head><body>"
@@ -229,17 +288,18 @@ def create_app(settings: Settings, pipeline: Pipeline, retriever: Retriever, *, 
         """Gradio's web-component loader, served locally (no CDN: works offline)."""
         return FileResponse(gradio_js, media_type="text/javascript")
 
-    if mount_ui:
-        import gradio as gr
 
-        from .app import CSS, build_blocks, queue
+def _mount_chats(app: FastAPI, server, pipeline: Pipeline, retriever: Retriever, gate: Gate, gradio_apps: dict) -> None:
+    """The full chat at ``/`` and the compact one at ``/embed``, sharing the gate's answer slots."""
+    import gradio as gr
 
-        compact = queue(build_blocks(pipeline, retriever, compact=True, gate=gate), server.concurrency, server.max_queue)
-        full = queue(build_blocks(pipeline, retriever, gate=gate), server.concurrency, server.max_queue)
-        gradio_apps.update({"/embed": compact, "": full})
-        gr.mount_gradio_app(app, compact, path="/embed", root_path=_join(server.root_path, "/embed"), css=CSS)
-        gr.mount_gradio_app(app, full, path="", root_path=server.root_path or None, css=CSS)
-    return app
+    from .app import CSS, build_blocks, queue
+
+    compact = queue(build_blocks(pipeline, retriever, compact=True, gate=gate), server.concurrency, server.max_queue)
+    full = queue(build_blocks(pipeline, retriever, gate=gate), server.concurrency, server.max_queue)
+    gradio_apps.update({"/embed": compact, "": full})
+    gr.mount_gradio_app(app, compact, path="/embed", root_path=_join(server.root_path, "/embed"), css=CSS)
+    gr.mount_gradio_app(app, full, path="", root_path=server.root_path or None, css=CSS)
 
 
 _ROUTES = (
@@ -303,13 +363,20 @@ def _join(root: str, path: str) -> str:
     return (root.rstrip("/") + path) if root else path
 
 
-def uvicorn_config(app, host: str, port: int, root_path: str = "", **extra):
-    """uvicorn's settings for paperchat: forwarded headers are handled by the gate (trusted proxies only)."""
+def uvicorn_config(app, host: str, port: int, root_path: str = "", server=None, **extra):
+    """uvicorn's settings for paperchat: forwarded headers are handled by the gate (trusted proxies only);
+    request heads are limited in size and read time by :mod:`paperchat.ui.protocol` (``server``: ServerSettings)."""
     import uvicorn
 
+    from paperchat.rag.settings import ServerSettings
+
+    from .protocol import guarded_protocol
+
+    s = server or getattr(getattr(app, "state", None), "server_settings", None) or ServerSettings()
     return uvicorn.Config(
         app, host=host, port=port, root_path=root_path, log_level="warning", proxy_headers=False,
-        server_header=False, **extra,
+        server_header=False, http=guarded_protocol(s.max_header_bytes, s.header_timeout_s),
+        h11_max_incomplete_event_size=s.max_header_bytes + 65_536, **extra,
     )
 
 
@@ -333,6 +400,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def ready_line(s) -> str:
+    """What ``serve`` prints once the port is bound: the address to open (IPv6 in brackets).
+
+    >>> from paperchat.rag.settings import ServerSettings
+    >>> ready_line(ServerSettings(host="::ffff:127.0.0.1", port=7860)).split()[4]
+    'http://[::ffff:127.0.0.1]:7860/'
+    """
+    shown = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host.strip("[]")
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"paperchat is ready on http://{shown}:{s.port}{s.root_path or ''}/  (API: {s.root_path or ''}{API_PREFIX}/docs)"
+
+
 def serve(settings: Settings, pipeline: Pipeline, retriever: Retriever) -> None:
     """Run the server until interrupted; says it is ready only once the port is bound."""
     import uvicorn
@@ -345,8 +424,7 @@ def serve(settings: Settings, pipeline: Pipeline, retriever: Retriever) -> None:
         )
     sock = bind(s.host, s.port)
     app = create_app(settings, pipeline, retriever)
-    shown = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
-    print(f"paperchat is ready on http://{shown}:{s.port}{s.root_path or ''}/  (API: {s.root_path or ''}{API_PREFIX}/docs)", flush=True)
+    print(ready_line(s), flush=True)
     if not s.api_token and _is_loopback(s.host):
         print("No API token is set: bound to this machine only unless you pass --host.", flush=True)
-    uvicorn.Server(uvicorn_config(app, s.host, s.port, s.root_path)).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app, s.host, s.port, s.root_path, server=s)).run(sockets=[sock])
