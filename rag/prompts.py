@@ -105,6 +105,17 @@ REREAD_TASK = (
     "reply 'not stated'.\n{statement}\nThe blank is:"
 )
 
+#: The second reading of a blank whose first fill disagreed with a value the abstract also holds (asked another way).
+REREAD_AGAIN = (
+    "{statement}\nWhich exact words of the abstract above belong where the blank ({blank}) is? Reply with those words "
+    "only, or 'not stated' if the abstract does not say.\nAnswer:"
+)
+#: The question answered again from one abstract alone, to see whether a claim's numbers answer it.
+REREAD_ANSWER = (
+    "Question: {question}\nAnswer the question with the exact words of the abstract above, in one short phrase, or "
+    "reply 'not stated' if the abstract does not say.\nAnswer:"
+)
+
 REWRITE_SYSTEM = (
     "You rewrite a follow-up question from a conversation about research papers into one standalone question "
     "that can be understood without the conversation. Keep the names of papers and methods. Reply with the "
@@ -161,10 +172,11 @@ def rewrite_messages(history: Sequence[tuple[str, str]], question: str) -> list[
     return [("system", REWRITE_SYSTEM), ("user", REWRITE_TASK.format(history="\n".join(lines), question=question))]
 
 
-def reread_messages(title: str, abstract: str, statement: str) -> list[tuple[str, str]]:
+def reread_messages(title: str, abstract: str, statement: str, task: str | None = None) -> list[tuple[str, str]]:
     """(role, content) pairs for filling one blank from one abstract; the abstract comes first (cached prefix).
 
     >>> reread_messages("FooNet", "FooNet scores 12.5 on BarBench.", "FooNet scores ____ on BarBench.")[1][1].splitlines()[0]
     'Abstract of "FooNet":'
     """
-    return [("system", REREAD_SYSTEM), ("user", f'Abstract of "{title}":\n{abstract}\n\n' + REREAD_TASK.format(statement=statement))]
+    asked = task if task is not None else REREAD_TASK.format(statement=statement)
+    return [("system", REREAD_SYSTEM), ("user", f'Abstract of "{title}":\n{abstract}\n\n{asked}')]

@@ -161,14 +161,31 @@ class Rereader:
         self.max_tokens = max_tokens
         self.calls = 0
 
-    def fill(self, statement: str, paper: Paper) -> str:
-        """The model's fill for the blank of ``statement``, read from ``paper``'s abstract alone."""
+    def fill(self, statement: str, paper: Paper, task: str | None = None) -> str:
+        """The model's fill for the blank of ``statement`` (or its reply to ``task``), from ``paper``'s abstract alone."""
         # sentences that read as instructions to a model are never shown to it, here as in the draft's evidence
         abstract = " ".join(s for s in split_sentences(paper.abstract) if not INJECTION.search(s))
-        messages = [Message(r, c) for r, c in prompts.reread_messages(paper.title, abstract, statement)]
+        messages = [Message(r, c) for r, c in prompts.reread_messages(paper.title, abstract, statement, task)]
         self.calls += 1
         reply = self.llm.complete(Request(messages, max_tokens=self.max_tokens, temperature=0.0, stop=("\n",)))
         return " ".join(reply.text.strip().strip('"').split())
+
+    def answer(self, question: str, paper: Paper) -> str:
+        """The question answered again from ``paper``'s abstract alone ('' when the model cannot be asked)."""
+        try:
+            return self.fill("", paper, prompts.REREAD_ANSWER.format(question=question))
+        except PaperchatError as err:
+            log.warning("re-reading failed (%s)", err)
+            return ""
+
+    def answers_with(self, claim: str, question: str, paper: Paper) -> bool:
+        """Whether the model, answering ``question`` from the abstract alone, gives every number of ``claim`` (so the
+        claim's numbers are the ones asked for, whatever words the question used)."""
+        values = numbers(claim) + _magnitudes(claim)
+        if not values:
+            return False
+        reply = self.answer(question, paper)
+        return bool(reply) and not _NOT_STATED.match(reply) and all(same_value(v, reply, "number") for v in values)
 
     def read(self, blank: Blank, claim: str, paper: Paper, context: str = "") -> Reading:
         """Fill one blank from the abstract and compare it with the claim's value; a short answer is read after the
@@ -187,6 +204,15 @@ class Rereader:
             return Reading(blank, filled, "same", "")
         return Reading(blank, filled, "different", f"re-read: the abstract gives {filled!r} where the claim has {blank.value}")
 
+    def _confirmed(self, blank: Blank, claim: str, paper: Paper, repair: str) -> bool:
+        """A second reading, asked another way, gives the first reading's value (not the claim's)."""
+        task = prompts.REREAD_AGAIN.format(statement=blank.blanked(claim), blank=prompts.BLANK)
+        try:
+            again = self.fill("", paper, task)
+        except PaperchatError:
+            return False
+        return same_value(repair, again, blank.kind) and not same_value(blank.value, again, blank.kind)
+
     def check(self, claim: str, paper: Paper, given: str = "", context: str = "") -> Reread:
         """Re-read ``claim`` against ``paper``: kept, repaired with the abstract's value, or withheld. ``given``: the
         question (its names are not re-read); ``context``: the question a short answer is read after."""
@@ -204,6 +230,11 @@ class Rereader:
                     verdict = "withheld"
             elif reading.outcome == "different":
                 repair = _repair_value(blank, reading.filled, source)
+                if repair is not None and _holds(blank, source) and not self._confirmed(blank, claim, paper, repair):
+                    # both values are the abstract's and a second reading does not back the first: no evidence
+                    reading.outcome, reading.reason = "unreadable", ""
+                    readings.append(reading)
+                    continue
                 if repair is None:
                     # a fill the abstract does not hold is the model's own: no evidence either way
                     reading.outcome, reading.reason = "unreadable", ""

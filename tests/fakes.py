@@ -114,6 +114,11 @@ def read_blank(request) -> str:
     """
     user = request.messages[-1].content
     abstract = user.split("\n", 1)[1].split("\n\n", 1)[0]
+    asked = re.search(r"^Question: (.*)$", user, re.M)
+    if asked and prompts.BLANK not in user:  # the question answered again: the sentence sharing most of its words
+        words = set(content_words(asked.group(1)))
+        best = max(split_sentences(abstract), key=lambda s: len(words & set(content_words(s))))
+        return best if words & set(content_words(best)) else "not stated"
     statement = next(line for line in user.splitlines() if prompts.BLANK in line)
     before, after = (part.split() for part in statement.split(prompts.BLANK, 1))
     after = [w.strip(".,;") for w in after if w.strip(".,;")]

@@ -119,3 +119,21 @@ def test_a_follow_up_by_list_position_names_the_listed_paper(question, expected)
 def test_numbered_lists_are_read_and_prose_is_not_a_list():
     assert listed_items("1) FooNet [1]\n2) BarGAN [2]") == ["FooNet", "BarGAN"]
     assert listed_items("FooNet reaches 3.1 [1]; BarGAN 2.0 [2].") == []
+
+
+def test_a_first_reading_that_a_second_does_not_back_repairs_nothing():
+    # the first reading gives the rival's score, the second (asked another way) the claim's own value
+    replies = iter(["64.8", "71.2"])
+    llm = ScriptedLLM([], reader=lambda request: next(replies))
+    result = Rereader(llm).check("ZetaNorm reaches 71.2 accuracy.", ZETA)
+    assert result.verdict == "kept" and result.text == "ZetaNorm reaches 71.2 accuracy." and len(llm.rereads) == 2
+    both = iter(["71.2", "71.2"])  # both readings agree on the abstract's value: the claim's 64.8 is repaired
+    fixed = Rereader(ScriptedLLM([], reader=lambda request: next(both))).check("ZetaNorm reaches 64.8 accuracy.", ZETA)
+    assert fixed.verdict == "repaired" and "71.2" in fixed.text
+
+
+def test_answering_the_question_again_tells_whether_the_claims_numbers_are_the_ones_asked():
+    reader = Rereader(ScriptedLLM([], reader=read_blank))
+    assert reader.answers_with("It needs 9 hours on eight GPUs.", "How long does training take?", ZETA)
+    assert not reader.answers_with("It reaches 71.2 accuracy.", "How long does training take?", ZETA)
+    assert not Rereader(ScriptedLLM([], reader=reader_said("not stated"))).answers_with("It takes 9 hours.", "How long?", ZETA)

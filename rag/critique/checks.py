@@ -225,6 +225,13 @@ def _answers_quantity(ctx: ClaimContext) -> Finding | None:
         # one claim and the rest in another: the answer as a whole must give it (gives_asked_number)
         return None
     why = answers_quantity(ctx.text, ctx.question, ctx.together())
+    if why and ctx.critic.rereader is not None and len(ctx.chosen) == 1:
+        # the word match is only a proxy: the model, answering the question again from the abstract alone, gives
+        # the claim's numbers, so they are the ones asked for
+        asked = own_ask(ctx.question, [ctx.paper])
+        ctx.critic.calls += 1
+        if ctx.critic.rereader.answers_with(ctx.text, asked, ctx.paper):
+            return Finding(notes=("re-read: answering the question from the abstract gives these numbers",), withhold=False)
     return Finding(f"does not answer the question: {why}") if why else None
 
 
