@@ -11,9 +11,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from paperchat.rag.answer import Answer, Citation, Timings
 from paperchat.rag.models import LLM as PaperLLM
 from paperchat.rag.models import Collected, Message, Request
-from paperchat.rag.pipeline import Answer, Citation, Timings, check_question
+from paperchat.rag.question import check_question
 from paperchat.rag.records import paper_ref
 from paperchat.rag.retrieval import Retriever
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from paperchat.rag.answer import Answer
 from paperchat.rag.models import LLM
-from paperchat.rag.pipeline import Answer, Pipeline
+from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.services import build_pipeline
 from paperchat.rag.settings import Settings

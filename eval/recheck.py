@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from paperchat.rag.critique import check_names, is_refusal
+from paperchat.rag.drafting import name_the_subject
 from paperchat.rag.errors import ModelUnavailableError
+from paperchat.rag.finish import finish
 from paperchat.rag.models import LLM
-from paperchat.rag.pipeline import finish, name_the_subject, strip_names
+from paperchat.rag.plans import strip_names
 from paperchat.rag.services import build_llm, build_pipeline, settings_from_env
 from paperchat.rag.shapes import classify, listing_fields
 

@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from paperchat.rag.answer import Answer, Citation, Timings
 from paperchat.rag.corpus import normalize_text
 from paperchat.rag.critique import Critic, Source, no_critique
 from paperchat.rag.errors import EvalInputError, PaperchatError
-from paperchat.rag.pipeline import Answer, Citation, Pipeline, Timings, _citations, finish
+from paperchat.rag.finish import citations, finish
+from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.shapes import classify
 from paperchat.rag.settings import Settings
 from paperchat.rag.text import split_sentences
@@ -181,7 +183,7 @@ def derive_no_critique(pipeline: Pipeline, answer: Answer) -> Answer | None:
                 "total": round(max(0.0, answer.timings.total - answer.timings.critique), 3)}
     )
     return answer.model_copy(
-        update={"answer": text, "verdict": result.verdict, "citations": _citations(result, sources),
+        update={"answer": text, "verdict": result.verdict, "citations": citations(result, sources),
                 "claims": result.claims, "removed": 0, "timings": timings, "pipeline": "no-critique", "rows": rows}
     )
 

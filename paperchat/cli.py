@@ -72,7 +72,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from paperchat.rag.services import build_retriever
-    from paperchat.rag.pipeline import check_question
+    from paperchat.rag.question import check_question
 
     settings = _settings(args)
     query = check_question(args.question, settings.answer.max_question_chars)
@@ -107,7 +107,8 @@ def cmd_papers(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from paperchat.rag.pipeline import Done, Status, Token, check_question
+    from paperchat.rag.answer import Done, Status, Token
+    from paperchat.rag.question import check_question
     from paperchat.rag.services import build_pipeline, build_retriever
 
     settings = _settings(args)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from paperchat.rag.answer import Answer, AnswerRow, Citation, Done, Event, Related, Status, Timings, Token
 from paperchat.rag.corpus import Paper
 from paperchat.rag.critique import ClaimCheck, cite
 from paperchat.rag.models import LLM
-from paperchat.rag.pipeline import Answer, AnswerRow, Citation, Done, Event, Related, Status, Timings, Token, check_question
+from paperchat.rag.question import check_question
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import Settings
 from paperchat.rag import prompts

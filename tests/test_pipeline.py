@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from paperchat.rag import prompts
+from paperchat.rag.answer import Done, Status, Token
 from paperchat.rag.errors import QuestionError, QuestionTooLongError
-from paperchat.rag.pipeline import Done, Pipeline, Status, Token, check_question
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.question import check_question
 from paperchat.rag.retrieval import Retriever
 
 from .fakes import INJECTION, ScriptedLLM, copying_reply

@@ -6,10 +6,12 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from paperchat.rag.answer import Answer
 from paperchat.rag.corpus import Paper, parse_jsonl, parse_listing
 from paperchat.rag.critique import Critic, Source, split_claims
 from paperchat.rag.errors import CorpusError, QuestionError
-from paperchat.rag.pipeline import Answer, Pipeline, check_question
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.question import check_question
 from paperchat.rag.retrieval import Retriever
 
 from .fakes import ScriptedLLM, copying_reply

@@ -5,9 +5,9 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 from paperchat.rag import prompts
+from paperchat.rag.answer import Answer, AnswerRow, Citation, Related, Timings
 from paperchat.rag.corpus import Paper
 from paperchat.rag.critique import ClaimCheck
-from paperchat.rag.pipeline import Answer, AnswerRow, Citation, Related, Timings
 from paperchat.ui.render import (
     BADGES,
     MISSING_SIDE,

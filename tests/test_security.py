@@ -18,7 +18,8 @@ from paperchat.cli import main
 from paperchat.rag.corpus import load_papers, parse_jsonl
 from paperchat.rag.embeddings import HashingEmbedder
 from paperchat.rag.errors import ConfigError, CorpusError, IngestBusyError, QuestionError
-from paperchat.rag.pipeline import Pipeline, check_question
+from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.question import check_question
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import ServerSettings, Settings, unknown_env
 from paperchat.rag.store import PaperIndex

@@ -10,9 +10,12 @@ import pytest
 
 from paperchat.rag.corpus import Paper
 from paperchat.rag.critique import Critic, Source, listing_mismatch, number_bound_elsewhere, wrong_subject
+from paperchat.rag.listing import listing_sentence
 from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.retrieval import Retriever
-from paperchat.rag.shapes import topic_of, topic_parts, classify, comparison_sides, listing_sentence
+from paperchat.rag.shapes import classify
+from paperchat.rag.sides import comparison_sides
+from paperchat.rag.topics import topic_of, topic_parts
 
 from .fakes import ScriptedLLM, copying_reply
 
@@ -279,7 +282,7 @@ def test_a_claim_citing_two_papers_is_checked_against_both():
 
 
 def test_listing_fields_of_two_papers_are_compared_from_the_records():
-    from paperchat.rag.shapes import compare_listing
+    from paperchat.rag.listing import compare_listing
 
     assert compare_listing(SSRL, SPELL_P, "authors", 1, 2) == "SSRL has more authors than SPELL (18 against 8) [1][2]."
     assert compare_listing(MUSIC_P, GTA, "date", 1, 2) == "Beyond Grand Theft Auto V for Self Driving was listed before Music Transformer [1][2]."
@@ -395,7 +398,8 @@ def test_a_list_of_papers_naming_a_model_family_finds_every_version_in_the_whole
 def test_a_which_paper_answer_gives_the_abstracts_name_for_the_method(seed_papers):
     """A title that lacks the method's name ("… From Data") gets the name the abstract gives it ("PIT")."""
     from paperchat.rag.critique import ClaimCheck, Critique
-    from paperchat.rag.pipeline import Plan, finish
+    from paperchat.rag.finish import finish
+    from paperchat.rag.plans import Plan
 
     pit = next(p for p in seed_papers if p.title.startswith("Enable Language Models to Implicitly Learn"))
     src = Source(n=1, paper=pit, excerpt=[])
@@ -425,7 +429,8 @@ def test_a_listing_comparison_keeps_each_sides_record_when_the_question_quotes_a
 def test_a_listed_line_re_cited_to_a_paper_already_listed_joins_its_row(seed_papers):
     """Each paper is listed once: a second kept line for it (re-cited there by the critique) joins its row."""
     from paperchat.rag.critique import ClaimCheck, Critique
-    from paperchat.rag.pipeline import Plan, finish
+    from paperchat.rag.finish import finish
+    from paperchat.rag.plans import Plan
 
     a, b = (Source(n=i, paper=p, excerpt=[]) for i, p in enumerate(seed_papers[:2], 1))
     claims = [

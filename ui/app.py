@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 import gradio as gr
 
+from paperchat.rag.answer import Done, Status, Token
 from paperchat.rag.errors import PaperchatError
-from paperchat.rag.pipeline import Done, Pipeline, Status, Token
+from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.retrieval import Retriever
 
 from .render import answer_html, ask_about, date_key, draft_html, e, paper_html, paper_row

@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 
 from paperchat.rag import prompts
+from paperchat.rag.answer import Answer, AnswerRow, Citation, Related
 from paperchat.rag.corpus import Paper
-from paperchat.rag.pipeline import Answer, AnswerRow, Citation, Related
 
 #: Verdict -> (label, colour). A withheld draft is not an accusation: grey, and says "withheld".
 BADGES = {
@@ -123,7 +123,7 @@ def _source_names(row: AnswerRow, titles: dict[int, str]) -> str:
 def rows_html(answer: Answer) -> str:
     """List answers as an HTML list (title in bold, then its checked statement); comparisons as a table.
 
-    >>> from paperchat.rag.pipeline import Timings
+    >>> from paperchat.rag.answer import Timings
     >>> a = Answer(question="q", standalone_question="q", answer="Two.", verdict="supported", citations=[],
     ...            claims=[], draft="", timings=Timings(), shape="list",
     ...            rows=[AnswerRow(label="<A>", text="A does x [1].", sources=[1])])

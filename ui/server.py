@@ -32,9 +32,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from paperchat.rag.answer import Answer, Done, Status, Token
 from paperchat.rag.corpus import PaperInfo
 from paperchat.rag.errors import ConfigError, PaperchatError
-from paperchat.rag.pipeline import Answer, Done, Pipeline, Status, Token
+from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import Settings
 

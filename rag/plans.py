@@ -1,0 +1,172 @@
+"""How each shape of question is answered: which papers, which sentences, and the answer itself when no model is needed.
+
+A listing fact is written from the paper's record; a list names each matching paper with its
+matching sentence (:mod:`paperchat.rag.list_search`); a comparison finds each side's own paper;
+a question no paper found comes close to is refused at once; the rest get the best-matching
+sentences (:mod:`paperchat.rag.evidence`) for the model to draft from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from . import prompts
+from .answer import Related
+from .critique import Source, off_subject
+from .evidence import pick_evidence, relevance, unrelated
+from .list_search import list_matches
+from .listing import FIELD_NAMES, compare_listing, display_name, listing_sentence, mentions, metadata_claim, short_name
+from .retrieval import Hit, Retriever
+from .settings import Settings
+from .shapes import QuestionShape, listing_fields
+from .sides import comparison_sides, side_questions
+from .text import INJECTION, name_in, names, proper_nouns, split_sentences
+
+
+@dataclass
+class Plan:
+    """How one question will be answered: its sources, and the answer when no model is needed."""
+
+    shape: str
+    sources: list[Source]
+    draft: str | None = None
+    sides: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    side_of: dict[str, int] = field(default_factory=dict)  # comparison side -> its source number
+    side_questions: dict[str, str] = field(default_factory=dict)  # comparison side -> the question asked of it alone
+    related: list[Related] = field(default_factory=list)
+    refusal: bool = False
+
+
+def strip_names(question: str, sides: Sequence[str]) -> str:
+    """The question without the names of the sides compared.
+
+    >>> strip_names("Does SPARK or SPELL score higher?", ["SPARK", "SPELL"])
+    'Does or score higher?'
+    """
+    for side in sides:
+        question = re.sub(re.escape(side), " ", question, flags=re.IGNORECASE)
+    return " ".join(question.split())
+
+
+class Planner:
+    """Plans questions against ``retriever`` with ``settings.answer`` (``evidence_sentences`` overrides its count)."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, evidence_sentences: int | None = None):
+        self.settings = settings
+        self.retriever = retriever
+        self.evidence_sentences = evidence_sentences or settings.answer.evidence_sentences
+
+    def evidence(self, question: str, hits: Sequence[Hit], limit: int | None = None) -> list[Source]:
+        """Numbered sources holding the (``limit``, default ``evidence_sentences``) sentences that best match the question;
+        for a question that asks two things (:func:`two_asks`), all of the best-matching paper's sentences."""
+        return pick_evidence(
+            self.retriever.embedder, question, hits, count=limit or self.evidence_sentences,
+            margin=self.settings.answer.evidence_margin, whole_best=limit is None,
+        )
+
+    def unrelated(self, question: str, hits: Sequence[Hit]) -> bool:
+        """Whether no paper of ``hits`` is about what ``question`` asks (see :func:`evidence.unrelated`)."""
+        return unrelated(self.retriever.embedder, question, hits, self.settings.answer.min_relevance)
+
+    def relevance(self, question: str, hits: Sequence[Hit]) -> float:
+        """How close the closest title or abstract sentence of ``hits`` is to ``question`` (MiniLM cosine)."""
+        return relevance(self.retriever.embedder, question, hits)
+
+    def plan(self, question: str, shape: QuestionShape) -> Plan:
+        """Which papers, which sentences, and (for listing fields and lists) the answer itself."""
+        k = self.settings.answer.sources
+        if shape.shape == "metadata" and shape.field:
+            return self._metadata(question, shape)
+        if shape.shape == "list":
+            return self._list(question)
+        if shape.shape == "comparison":
+            plan = self._comparison(question, shape.field)
+            if plan is not None:
+                return plan
+        hits = self.retriever.search(question, k=k)
+        kind = shape.shape if shape.shape != "comparison" else "factoid"
+        if hits and self.unrelated(question, hits):
+            # nothing found is about what was asked ("Which river is the longest in Europe?"): no draft to wait for
+            return Plan(kind, [], draft=prompts.REFUSAL, refusal=True)
+        return Plan(kind, self.evidence(question, hits))
+
+    def _metadata(self, question: str, shape: QuestionShape) -> Plan:
+        hits = self.retriever.search(question, k=self.settings.answer.sources)
+        asked = " ".join(dict.fromkeys(names(question) + proper_nouns(question)))
+        if asked:  # the paper's name alone finds it when the field's words pull the search elsewhere
+            hits += [h for h in self.retriever.search(asked, k=3) if all(h.paper.id != x.paper.id for x in hits)]
+        named = [h for h in hits if mentions(question, h.paper)]
+        hit = named[0] if named else (hits[0] if hits and not off_subject(question, hits[0].paper) else None)
+        if hit is None:
+            return Plan("metadata", self.evidence(question, hits), draft=prompts.REFUSAL)
+        source = Source(n=1, paper=hit.paper, excerpt=[listing_sentence(hit.paper) or hit.paper.title], chunk=hit.chunk)
+        claim = metadata_claim(hit.paper, shape.field, 1)
+        related = [Related(n=1, title=hit.paper.title, sentence=listing_sentence(hit.paper))] if listing_sentence(hit.paper) else []
+        if claim is None:
+            note = prompts.NOT_LISTED.format(field=FIELD_NAMES[shape.field], name=short_name(hit.paper.title))
+            return Plan("metadata", [source], draft=note, related=related, refusal=True)
+        # "How many upvotes has it got, and when was it posted?": every field asked is answered
+        more = [metadata_claim(hit.paper, f, 1) for f in listing_fields(question) if f != shape.field]
+        return Plan("metadata", [source], draft=" ".join([claim, *filter(None, more)]))
+
+    def _list(self, question: str) -> Plan:
+        ranked = list_matches(question, self.retriever, self.settings.answer)
+        if not ranked:
+            return Plan("list", [], draft=prompts.REFUSAL)
+        sources = [Source(n=i, paper=h.paper, excerpt=[sent], chunk=h.chunk) for i, (_, h, sent) in enumerate(ranked, 1)]
+        lines = [f"{display_name(src.paper)}: {src.excerpt[0].rstrip()} [{src.n}]" for src in sources]
+        return Plan("list", sources, draft="\n".join(lines))
+
+    def _comparison(self, question: str, field: str | None = None) -> Plan | None:
+        sides = comparison_sides(question)
+        if len(sides) != 2:
+            return None
+        sources: list[Source] = []
+        missing: list[str] = []
+        side_of: dict[str, int] = {}
+        asked = dict(zip(sides, side_questions(question)))
+        for side in sides:
+            hit = self._side_paper(side, question, [s.paper.id for s in sources])
+            if hit is None:
+                missing.append(side)
+                continue
+            # the side is drafted from its own question, so its evidence is chosen for that question
+            own = asked.get(side) or strip_names(question, [s for s in sides if s != side])
+            sources.append(Source(n=len(sources) + 1, paper=hit.paper, excerpt=self._side_excerpt(own, hit), chunk=hit.chunk))
+            side_of[side] = sources[-1].n
+        if missing and sources and all(name_in(m, sources[0].paper.abstract) for m in missing):
+            # "How much does FooNet improve on BarNet?": the other side is a baseline
+            # inside the one paper, so this is a question about that paper
+            return None
+        if field in ("authors", "upvotes", "date", "links") and len(sources) == 2:
+            # listing fields are compared from the records themselves, not by the model
+            a, b = sources
+            a.excerpt, b.excerpt = [listing_sentence(a.paper)], [listing_sentence(b.paper)]
+            claims = [metadata_claim(src.paper, field, src.n) for src in sources]
+            compared = compare_listing(a.paper, b.paper, field, 1, 2)
+            if all(claims):
+                draft = " ".join([*claims, *([compared] if compared else [])])
+                return Plan("comparison", sources, draft=draft, sides=sides, missing=missing, side_of=side_of)
+        return Plan("comparison", sources, sides=sides, missing=missing, side_of=side_of, side_questions=asked)
+
+    def _side_excerpt(self, asked: str, hit: Hit) -> list[str]:
+        """The sentences one side is drafted from: its whole abstract when short enough, else those best for ``asked``."""
+        whole = [s for s in split_sentences(hit.paper.abstract) if not INJECTION.search(s)]
+        if len(whole) <= self.settings.answer.side_sentences:
+            return whole  # the side's whole abstract: a side's answer is often worded unlike its question
+        picked = self.evidence(asked, [hit], limit=self.settings.answer.side_sentences)
+        return picked[0].excerpt if picked else whole[:3]
+
+    def _side_paper(self, side: str, question: str, taken: Sequence[str]) -> Hit | None:
+        """The paper one side of a comparison is about: the one it names, else the best match of its description."""
+        if names(side) or proper_nouns(side):
+            hits = [h for h in self.retriever.search(f"{side} {question}", k=5) if mentions(side, h.paper) or name_in(side, h.paper.title)]
+            hits = hits or [h for h in self.retriever.search(side, k=3) if name_in(side, f"{h.paper.title} {h.paper.abstract}")]
+        else:
+            hits = self.retriever.search(side, k=3)
+        # "SCoRe" is that paper's name, not the word "score" in another title
+        exact = [h for h in hits if re.search(rf"(?<!\w){re.escape(side)}(?!\w)", f"{h.paper.title} {h.paper.abstract}")]
+        return next((h for h in [*exact, *hits] if h.paper.id not in taken), None)
