@@ -55,8 +55,8 @@ def resolve_position(question: str, history: Sequence[tuple[str, str]]) -> str |
     in ``history``; None when it names no position or the history lists nothing there.
 
     >>> h = [("user", "which papers use FooNet?"), ("assistant", "1. BarGAN [1]\\n2. QuxNet: Small Models [2]")]
-    >>> resolve_position("what base model did the second one use?", h)
-    'what base model did QuxNet: Small Models use?'
+    >>> resolve_position("which dataset does the second one train on?", h)
+    'which dataset does QuxNet: Small Models train on?'
     >>> resolve_position("who is the first author?", h) is None, resolve_position("and the last?", h)
     (True, 'and QuxNet: Small Models?')
     """

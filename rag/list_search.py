@@ -1,4 +1,4 @@
-"""The papers of a list question ("Which papers use tree search?"): every paper that names what is asked,
+"""The papers of a list question ("Which papers use sparse attention?"): every paper that names what is asked,
 or whose title or sentences come close to the topic or state its distinctive phrases."""
 
 from __future__ import annotations

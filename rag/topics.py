@@ -1,4 +1,4 @@
-"""The topic of a list question ("Which papers use tree search?"), and the words and phrases a paper of it states."""
+"""The topic of a list question ("Which papers use sparse attention?"), and the words and phrases a paper of it states."""
 
 from __future__ import annotations
 

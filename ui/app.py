@@ -74,8 +74,8 @@ UNEXPECTED = "Something went wrong while answering. Please ask again; if it keep
 def example_questions(titles: Sequence[str], n: int = 5) -> list[str]:
     """Questions about papers of the corpus, stable for a given corpus.
 
-    >>> example_questions(["SPELL: Self-Play Reinforcement Learning", "Music Transformer"], n=2)
-    ['What does SPELL propose?', 'What results does Music Transformer report?']
+    >>> example_questions(["FooNet: Sparse Audio Denoising", "BarGAN"], n=2)
+    ['What does BarGAN propose?', 'What results does FooNet report?']
     """
     ordered = sorted(titles, key=lambda t: hashlib.sha256(t.encode()).hexdigest())
     out = []

@@ -1,4 +1,4 @@
-"""The HTTP/1.1 protocol paperchat serves with: uvicorn's h11 one, with a request-header size limit and a
+"""The HTTP/1.1 protocol paperchat serves with: uvicorn's own, with a request-header size limit and a
 header read timeout, both applied before any routing or authentication.
 
 - a request head (request line and headers) over ``max_header_bytes`` gets ``431`` and the connection closes;
@@ -23,7 +23,7 @@ def _answer(status: int, reason: bytes, code: str, message: str) -> bytes:
 
 
 class GuardedH11(H11Protocol):
-    """uvicorn's h11 protocol with a request-head size limit and a head read timeout (set by :func:`guarded_protocol`)."""
+    """uvicorn's HTTP/1.1 protocol with a request-head size limit and a head read timeout (set by :func:`guarded_protocol`)."""
 
     max_header_bytes = 32_768
     header_timeout_s = 10.0
@@ -77,7 +77,7 @@ class GuardedH11(H11Protocol):
             self._disarm()
 
     def send_400_response(self, msg: str) -> None:
-        """h11 could not read the request (bad syntax, two Host headers...): say so in the error shape."""
+        """The HTTP/1.1 parser could not read the request (bad syntax, two Host headers...): say so in the error shape."""
         self._disarm()
         self.transport.write(_answer(
             400, b"Bad Request", "bad_request",
@@ -96,5 +96,5 @@ class GuardedH11(H11Protocol):
 
 
 def guarded_protocol(max_header_bytes: int, header_timeout_s: float) -> type[H11Protocol]:
-    """An h11 protocol class enforcing these limits (uvicorn's ``http=`` option)."""
+    """An HTTP/1.1 protocol class enforcing these limits (uvicorn's ``http=`` option)."""
     return type("GuardedH11", (GuardedH11,), {"max_header_bytes": max_header_bytes, "header_timeout_s": header_timeout_s})
