@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from paperchat.rag.critique import check_names, is_refusal
-from paperchat.rag.drafting import name_the_subject
+from paperchat.rag.drafting import name_cited_objects, name_the_subject
 from paperchat.rag.errors import ModelUnavailableError
 from paperchat.rag.finish import finish
 from paperchat.rag.models import LLM
@@ -75,7 +75,9 @@ def prepare(pipeline, record: dict) -> Prepared | None:
             asked = plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
             parts.append((line, asked, pipeline.sources_text([s for s in sources if s.n == n])))
         return Prepared(record, plan, parts=parts)
-    to_check = name_the_subject(draft, sources) if plan.shape == "which-paper" else draft
+    to_check = name_cited_objects(draft, sources)
+    if plan.shape == "which-paper":
+        to_check = name_the_subject(to_check, sources)
     asked = strip_names(question, plan.sides) if plan.sides else question
     if plan.shape == "metadata" and len(listing_fields(question)) > 1:
         asked = ""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from . import prompts
 from .answer import Status, Timings, Token
 from .critique import Source, states_something
-from .listing import listing_sentence, mentions
+from .listing import listing_sentence, mentions, short_name
 from .models import LLM, Collected, Message, Request, Usage
 from .plans import Plan, Planner, strip_names
 from .retrieval import Hit
@@ -28,6 +28,30 @@ _CITED_SUBJECT = re.compile(r"(^|(?<=[.!?]\s)|\n)\s*\[(\d+)\]\s+([a-z][\w\-]*|[A
 _PAPER_SUBJECT = re.compile(
     r"(^|(?<=[.!?]\s)|\n)\s*(?:the|this) (?:paper|work|study|article)\b(?=[^.\n]*?\[(\d+)\])", re.IGNORECASE
 )
+
+
+# a citation used as a noun after a preposition or verb ("… is proposed in [2].", "as shown by [1],")
+_CITED_OBJECT = re.compile(r"\b(in|by|from|of|see|than|and|with)\s+\[(\d+)\](?=\s*(?:[.,;:!?]|$))", re.IGNORECASE)
+
+
+def name_cited_objects(draft: str, sources: Sequence[Source]) -> str:
+    """A draft whose citations stand as nouns ("… is proposed in [2].") with the cited paper's name put before
+    them, so the sentence still says something once the critique reads it without its citations.
+
+    >>> from paperchat.rag.corpus import Paper
+    >>> src = [Source(n=2, paper=Paper(id="f", title="FooNet: Sparse Audio", abstract="x"), excerpt=[])]
+    >>> name_cited_objects("Denoising by sparse heads is proposed in [2].", src)
+    'Denoising by sparse heads is proposed in FooNet [2].'
+    >>> name_cited_objects("FooNet denoises audio [2]. It is fast [2].", src)
+    'FooNet denoises audio [2]. It is fast [2].'
+    """
+    by_n = {s.n: s for s in sources}
+
+    def named(match: re.Match) -> str:
+        src = by_n.get(int(match.group(2)))
+        return f"{match.group(1)} {short_name(src.paper.title)} [{src.n}]" if src else match.group(0)
+
+    return _CITED_OBJECT.sub(named, draft)
 
 
 def name_the_subject(draft: str, sources: Sequence[Source]) -> str:

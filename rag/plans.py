@@ -128,6 +128,11 @@ class Planner:
         missing: list[str] = []
         side_of: dict[str, int] = {}
         asked = dict(zip(sides, side_questions(question)))
+        first, second = (self._side_paper(side, question, []) for side in sides)
+        if first is not None and second is not None and first.paper.id == second.paper.id:
+            # both sides are best read as one paper ("a method that pits a speaker against a listener"): the
+            # question describes one paper twice, and is answered as a question about it
+            return None
         for side in sides:
             hit = self._side_paper(side, question, [s.paper.id for s in sources])
             if hit is None:

@@ -473,3 +473,13 @@ def test_list_topics_drop_asides_and_filler(fake_index, settings, seed_papers):
     stating = {p.title for p in seed_papers if "segmentation" in f"{p.title} {p.abstract}".lower()}
     assert {c.title for c in answer.citations} == stating
     assert topic_parts(topic_of("which of these papers deal with video, either generating it or understanding it?")) == ["video"]
+
+
+def test_two_sides_that_are_one_paper_are_a_question_about_that_paper(fake_index, settings):
+    reply = drafting("SPELL has a single model play questioner, responder and verifier [1].")
+    llm = ScriptedLLM(reply)
+    answer = Pipeline(settings, Retriever(fake_index), llm).ask(
+        "Which gets more out of self-play, SPELL or the self-play reinforcement learning method for evolving long-context models?"
+    )
+    assert answer.shape == "factoid" and not answer.rows  # one paper described twice: not drafted side by side
+    assert len(llm.requests) == 1
