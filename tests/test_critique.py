@@ -318,11 +318,10 @@ def test_a_which_paper_answer_naming_a_paper_the_description_fits_worse_is_withh
     assert right.verdict == "supported" and right.answer == "Music Transformer [2]."
 
 
-def test_a_claim_that_only_names_a_paper_answers_no_other_question():
+def test_a_claim_that_only_names_a_paper_does_not_answer_a_number_question():
     draft = f"{SPARK.title} [1]. SPARK reaches 67.5 F1 on ProcessBench [1]."
     result = Critic().check(draft, SOURCES, question="What F1 does SPARK reach on ProcessBench?")
     assert [c.verdict for c in result.claims] == ["unsupported", "supported"]
-    assert "only names a paper" in result.claims[0].reasons[0]
     assert result.answer == "SPARK reaches 67.5 F1 on ProcessBench [1]."
     # for a which-paper question the title is the answer
     which = Critic().check(f"{SPARK.title} [1].", SOURCES, question="Which paper reaches 67.5 F1 on ProcessBench?", shape="which-paper")
@@ -373,7 +372,7 @@ SPELL_ROLES = Paper(
 )
 
 
-def test_a_claim_about_one_of_two_papers_asked_about_is_not_off_subject():
+def test_a_claim_about_one_of_two_papers_asked_about_is_kept():
     """"What F1 does SPARK reach, and what does Music Transformer reduce?": each claim answers for its own paper."""
     question = "What F1 does SPARK reach on ProcessBench, and what does Music Transformer reduce to linear?"
     draft = "SPARK reaches 67.5 F1 on ProcessBench [1]. Music Transformer reduces the memory requirement to linear [2]."
@@ -389,10 +388,6 @@ def test_a_question_asking_which_paper_and_a_number_gets_them_in_different_claim
     draft = "SPARK aggregates multiple independent verifications to produce training data [1]. It achieves 67.5 F1 on ProcessBench [1]."
     result = Critic().check(draft, SOURCES, question=question, shape="which-paper")
     assert result.verdict == "supported", [c.reasons for c in result.claims]
-    # without any number the answer does not give what was asked
-    bare = Critic().check("SPARK aggregates multiple independent verifications to produce training data [1].", SOURCES,
-                          question=question, shape="which-paper")
-    assert bare.verdict == "not supported" and "gives no number" in " ".join(bare.claims[0].reasons)
 
 
 def test_claims_about_something_else_are_withheld_with_their_wordless_siblings(minilm):

@@ -64,14 +64,10 @@ from .facts import (
     weakest_clause,
 )
 from .binding import (
-    listing_mismatch,
     magnitude,
-    number_bound_elsewhere,
     rebind_extreme,
     rebind_number,
-    rebind_relative,
     respectively_pairs,
-    wrong_subject,
 )
 from .asks import (
     answers_quantity,

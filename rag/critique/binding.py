@@ -1,71 +1,13 @@
-"""Numbers bound to the right item: a claim's number that the abstract gives for another item, another kind of
-figure (a gain for a score) or the other extreme is rebound or flagged; listing fields (authors, votes) and
-the subject a claim's facts belong to."""
+"""Numbers bound to the right item: a claim's number that the abstract gives for another item of a
+"respectively" list, or for the other of "the larger/smaller", is rebound to the right one."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from ..corpus import Paper
-from ..shapes import mentions, short_name
-from ..text import fold, names, numbers, split_sentences
-from .claims import Source
-from .facts import paper_sentences, same_number
-
-_AUTHOR_NAMES = re.compile(
-    r"\b((first|last|lead|main|corresponding|senior) author|written by|authored by|co-?authored by|by researchers)\b",
-    re.IGNORECASE,
-)
-
-_LISTING_NUMBER = {
-    "authors": re.compile(r"(\d+)\s+(?:co-?)?authors?\b|\bauthors?\W+(?:is|are|was|were|of|:)?\s*(\d+)\b", re.I),
-    "upvotes": re.compile(r"(\d+)\s+(?:up-?)?votes?\b|\bupvotes?\W+(?:is|are|was|were|of|:)?\s*(\d+)\b", re.I),
-}
-
-
-
-def listing_mismatch(claim: str, paper: Paper) -> str | None:
-    """Why a claim about the listing's fields (author names, counts) contradicts ``paper``'s record.
-
-    >>> p = Paper(id="x", title="T", abstract="We use 12 GPUs.", authors=8)
-    >>> listing_mismatch("T has 12 authors.", p)
-    'the listing gives 8 authors, not 12'
-    >>> listing_mismatch("T has 8 authors.", p) is None, listing_mismatch("Its first author is Smith.", p)
-    (True, 'the listings give no author names')
-    """
-    if _AUTHOR_NAMES.search(claim):
-        return "the listings give no author names"
-    for attr, pattern in _LISTING_NUMBER.items():
-        actual = getattr(paper, attr)
-        for m in pattern.finditer(claim):
-            value = int(m.group(1) or m.group(2))
-            if actual is None:
-                return f"the listing gives no {attr}"
-            if value != actual:
-                return f"the listing gives {actual} {attr}, not {value}"
-    return None
-
-
-
-def wrong_subject(claim: str, chosen: Sequence[int], by_n: dict[int, Source]) -> str | None:
-    """Why a claim that names one paper but takes its facts from another is wrong (swapped sides).
-
-    >>> a = Source(1, Paper(id="a", title="SPARK: Rewards", abstract="SPARK reaches 67.5 F1."), [])
-    >>> b = Source(2, Paper(id="b", title="SPELL: Self-play", abstract="SPELL reaches 60.1 F1."), [])
-    >>> wrong_subject("SPARK reaches 60.1 F1.", [2], {1: a, 2: b})
-    'it is about SPARK [1], but its facts are from source [2]'
-    >>> wrong_subject("SPELL reaches 60.1 F1.", [2], {1: a, 2: b}) is None
-    True
-    """
-    named = [n for n, src in by_n.items() if mentions(claim, src.paper)]
-    if not named or set(named) & set(chosen):
-        return None
-    # a paper named only as the baseline of the chosen one is fine ("SPELL beats SPARK")
-    if any(mentions(by_n[c].text, by_n[n].paper) for c in chosen for n in named):
-        return None
-    who = ", ".join(f"{short_name(by_n[n].paper.title)} [{n}]" for n in named)
-    return f"it is about {who}, but its facts are from source {', '.join(f'[{c}]' for c in chosen)}"
+from ..text import names, numbers, split_sentences
+from .facts import same_number
 
 _LIST_GLUE = re.compile(r"[\s,;%]*(?:and|or)?[\s,]*")
 
@@ -115,29 +57,6 @@ def respectively_pairs(sentence: str) -> dict[str, str]:
 
 
 
-def number_bound_elsewhere(claim: str, paper: Paper) -> str | None:
-    """Why a number of the claim belongs to another thing in the abstract ("respectively" lists).
-
-    >>> p = Paper(id="g", title="GRAO", abstract="GRAO achieves 57.70%, 17.65% and 5.18% gains over SFT, DPO and GRPO respectively.")
-    >>> number_bound_elsewhere("GRAO improves over DPO by 57.70%.", p)
-    'the abstract gives 57.70% for SFT, not for DPO'
-    >>> number_bound_elsewhere("GRAO improves over DPO by 17.65%.", p) is None
-    True
-    """
-    claim_names = set(names(claim))
-    for sentence in split_sentences(paper.abstract):
-        pairs = respectively_pairs(sentence)
-        labels = set(pairs.values())
-        for value in numbers(claim):
-            for number, label in pairs.items():
-                if same_number(value, number):
-                    others = (claim_names & labels) - {label}
-                    if others and label not in claim_names:
-                        return f"the abstract gives {number} for {label}, not for {', '.join(sorted(others))}"
-    return None
-
-
-
 def rebind_number(claim: str, paper: Paper) -> tuple[str, str] | None:
     """The claim with a number that belongs to another item of a "respectively" list replaced by the
     abstract's number for the one item the claim names, and why (None: nothing to repair).
@@ -171,45 +90,6 @@ def rebind_number(claim: str, paper: Paper) -> tuple[str, str] | None:
     return None
 
 
-
-def rebind_relative(claim: str, paper: Paper) -> tuple[str, str] | None:
-    """The claim with its one number replaced when it calls an absolute figure "relative": the abstract's
-    sentence gives the relative figure beside it ("by 23% (a 51% relative increase)"), and why.
-
-    A number listed with others ("57.70%, 17.65% and 5.18% relative improvements") shares the qualifier.
-
-    >>> p = Paper(id="p", title="T", abstract="It outperforms them by 23% (a 51% relative increase).")
-    >>> rebind_relative("It reports a 23% relative increase.", p)
-    ('It reports a 51% relative increase.', 'the abstract calls 51% the relative figure, not 23%: corrected to 51%')
-    >>> rebind_relative("It reports a 51% relative increase.", p), rebind_relative("It wins by 23%.", p)
-    (None, None)
-    """
-    values = numbers(claim)
-    if "relative" not in fold(claim) or len(values) != 1:
-        return None
-    value = values[0]
-    for sentence in paper_sentences(paper):
-        text = sentence.replace("\\%", "%")
-        spans = _number_spans(text)
-        if not any(same_number(value, v) for v, _, _ in spans):
-            continue
-        relative = [v for i, (v, _, _) in enumerate(spans) if _qualified(text, spans, i, "relative")]
-        if len(relative) != 1 or any(same_number(value, v) for v in relative):
-            return None
-        right = relative[0]
-        fixed = re.sub(rf"(?<![\w.]){re.escape(value)}(?![\w])", right, claim, count=1)
-        return (fixed, f"the abstract calls {right} the relative figure, not {value}: corrected to {right}") if fixed != claim else None
-    return None
-
-
-
-def _qualified(text: str, spans: list[tuple[str, int, int]], i: int, word: str) -> bool:
-    """Whether the ``i``-th number of ``text`` (or the list it ends) is followed by ``word`` ("51% relative")."""
-    j = i
-    while j + 1 < len(spans) and _LIST_GLUE.fullmatch(text[spans[j][2] : spans[j + 1][1]]):
-        j += 1  # "57.70%, 17.65% and 5.18% relative": the qualifier after the list's last number
-    upto = spans[j + 1][1] if j + 1 < len(spans) else len(text)
-    return bool(re.match(rf"\W{{0,3}}(?:[a-z\-]+\W+)?{word}\b", text[spans[j][2] : upto], re.IGNORECASE))
 
 _SIZE_WORDS = {
     "larger": max, "largest": max, "bigger": max, "biggest": max,

@@ -4,14 +4,14 @@ Each check has a ``name``, a ``stage`` (when the :class:`~paperchat.rag.critique
 ``applies(ctx)`` and ``run(ctx) -> Finding | None``. The stages, in the order the critic runs them:
 
 - ``claim``: before the claim's sources are chosen (a fragment, the drafting instructions, too short);
-- ``source``: once the sources that hold its facts are chosen (only a paper's name);
-- ``repair``: a number given for the wrong item or as the wrong kind of figure is replaced (a repair);
+- ``repair``: once the sources that hold its facts are chosen, a number the abstract gives for another item, or
+  for the other of "the larger/smaller", is replaced (a repair);
 - ``meaning``: the claim's words are in the source, but does it say what the source says and what was asked?
 - ``kept``: a kept claim re-read by the model (:mod:`paperchat.rag.verify`);
 - ``sequence``: a claim read after the one before it ("This approach …" after a removed claim);
-- ``answer``: the whole answer against the question (the kind of thing asked, a number asked, its premise).
+- ``answer``: the whole answer against the question (the kind of thing asked, wandering off, its premise).
 
-The first finding of the ``claim``, ``source`` and ``meaning`` stages withholds the claim; the checks after it
+The first finding of the ``claim`` and ``meaning`` stages withholds the claim; the checks after it
 do not run. :data:`SKIPPED` and :data:`ONLY` say which checks a question's shape leaves out.
 """
 
@@ -26,28 +26,16 @@ from ..shapes import listing_sentence, two_asks
 from ..text import content_words, names, numbers, quantities
 from .asks import (
     ELSEWHERE,
-    NO_NUMBER,
-    QUANTITY_QUESTION,
     answers_quantity,
     asked_thing,
     gives_asked_thing,
     gives_items,
-    names_only_a_paper,
     names_thing,
-    off_subject,
     own_ask,
     premise_check,
     restates,
-    unnamed,
 )
-from .binding import (
-    listing_mismatch,
-    number_bound_elsewhere,
-    rebind_extreme,
-    rebind_number,
-    rebind_relative,
-    wrong_subject,
-)
+from .binding import rebind_extreme, rebind_number
 from .claims import ClaimCheck, Source, refers_back, removed_statement
 from .facts import SEMANTIC_CLAUSE, SHORT_CLAIM_WORDS, best_sentence, echoes_instructions, fragment, weakest_clause
 from .meaning import describes, fits_other_paper, unrelated, unstated
@@ -159,14 +147,7 @@ def _too_short(ctx: ClaimContext) -> Finding | None:
     return None
 
 
-# -- source, repair: once the sources are chosen --------------------------------------
-
-
-def _only_a_name(ctx: ClaimContext) -> Finding | None:
-    # naming a paper answers "which paper …?" and, row by row, "which papers …?"
-    if names_only_a_paper(ctx.text, [ctx.by_n[n].paper for n in ctx.chosen]):
-        return Finding("does not answer the question: it only names a paper")
-    return None
+# -- repair: once the sources are chosen ----------------------------------------------
 
 
 def _rebinding(rebind: Callable[[str, Paper], tuple[str, str] | None]) -> Callable[[ClaimContext], Finding | None]:
@@ -207,22 +188,10 @@ def _reason(why: str | None) -> Finding | None:
     return Finding(why) if why else None
 
 
-def _off_subject(ctx: ClaimContext) -> Finding | None:
-    together = ctx.together()
-    why = off_subject(ctx.question, together)
-    if why and (ctx.shape in ("comparison", "list") or two_asks(ctx.question)):
-        # a question about several papers ("what did FooNet use, and which one did BarGAN use?") is answered
-        # claim by claim: a name the claim's paper lacks may belong to another cited paper
-        others = [src.paper for m, src in ctx.by_n.items() if m not in ctx.chosen]
-        if all(any(not unnamed(name, p) for p in others) for name in unnamed(ctx.question, together)):
-            why = None
-    return Finding(f"does not answer the question: {why}") if why else None
-
-
 def _answers_quantity(ctx: ClaimContext) -> Finding | None:
     if two_asks(ctx.question) and not quantities(ctx.text):
         # a question that asks two things ("Which paper …, and what rate did it reach?") may get its number in
-        # one claim and the rest in another: the answer as a whole must give it (gives_asked_number)
+        # one claim and the rest in another
         return None
     why = answers_quantity(ctx.text, ctx.question, ctx.together())
     if why and ctx.critic.rereader is not None and len(ctx.chosen) == 1:
@@ -287,15 +256,6 @@ def _stays_on_question(ctx: AnswerContext) -> Finding | None:
     return Finding(f"{ELSEWHERE}, like the claim before", claims=wander)
 
 
-def _gives_asked_number(ctx: AnswerContext) -> Finding | None:
-    """A question that asks two things and a quantity ("Which paper …, and what rate did it reach?") may get the
-    number in any claim, but the answer as a whole must give one."""
-    if not (two_asks(ctx.question) and QUANTITY_QUESTION.search(ctx.question)):
-        return None
-    kept = ctx.kept
-    return None if any(quantities(c.text) for c in kept) else Finding(NO_NUMBER, claims=kept)
-
-
 def _premise(ctx: AnswerContext) -> Finding | None:
     added = premise_check(ctx.question, list(ctx.by_n.values()))
     return Finding(added=added) if added is not None else None
@@ -306,20 +266,14 @@ REGISTRY: tuple[Check, ...] = (
     Check("fragment", "claim", _fragment, doc="not a complete sentence"),
     Check("instructions", "claim", _instructions, doc="repeats the drafting instructions"),
     Check("too_short", "claim", _too_short, doc="too few words to state anything"),
-    Check("names_only_a_paper", "source", _only_a_name, _asked, "only names a paper"),
     Check("rebind_number", "repair", _rebinding(rebind_number), _not_repaired, "a number of another item"),
-    Check("rebind_relative", "repair", _rebinding(rebind_relative), _not_repaired, "a gain given as a score"),
     Check("rebind_extreme", "repair", _rebinding(rebind_extreme), _not_repaired, "the larger/smaller swapped"),
     Check("invented_part", "meaning", _invented_part, doc="a part of the claim not in the abstract"),
     Check("unstated_meaning", "meaning", _unstated_meaning, doc="no sentence close in meaning"),
-    Check("wrong_subject", "meaning", lambda ctx: _reason(wrong_subject(ctx.text, ctx.chosen, ctx.by_n))),
-    Check("listing_mismatch", "meaning", lambda ctx: _reason(listing_mismatch(ctx.text, ctx.paper))),
-    Check("number_bound_elsewhere", "meaning", lambda ctx: _reason(number_bound_elsewhere(ctx.text, ctx.paper))),
     Check("restates", "meaning", lambda ctx: _reason(restates(ctx.text, ctx.question) and
                                                      "does not answer the question: it only restates it"), _asked),
     Check("unrelated", "meaning", lambda ctx: _reason(unrelated(ctx.critic, ctx.claim, ctx.question) and
                                                       f"does not answer the question: {ELSEWHERE}"), _asked),
-    Check("off_subject", "meaning", _off_subject, _asked, "about another paper than the question"),
     Check("answers_quantity", "meaning", _answers_quantity, _asked, "no number of the thing asked"),
     Check("describes", "meaning",
           lambda ctx: _reason(describes(ctx.critic, ctx.question, ctx.text, ctx.by_n[ctx.chosen[0]])),
@@ -332,14 +286,12 @@ REGISTRY: tuple[Check, ...] = (
           lambda ctx: ctx.check.kept and ctx.previous is not None and removed_statement(ctx.previous)),
     Check("asked_thing", "answer", _asked_thing, _asked, "the kind of thing asked is not given"),
     Check("stays_on_question", "answer", _stays_on_question, _asked, "wandered off the question"),
-    Check("gives_asked_number", "answer", _gives_asked_number, _asked, "two asks and no number"),
     Check("premise", "answer", _premise, _asked, "the question's own number is not the paper's"),
 )
 
-#: Checks a question's shape leaves out: a which-paper answer is a paper's name; a list's rows name papers.
+#: Checks a question's shape leaves out: a which-paper answer is a paper's name.
 SKIPPED: dict[str, frozenset[str]] = {
-    "which-paper": frozenset({"names_only_a_paper", "unrelated", "asked_thing"}),
-    "list": frozenset({"names_only_a_paper"}),
+    "which-paper": frozenset({"unrelated", "asked_thing"}),
 }
 #: Checks only some shapes run: a which-paper answer's paper must fit the question's description.
 ONLY: dict[str, frozenset[str]] = {

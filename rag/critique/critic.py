@@ -191,9 +191,7 @@ class Critic:
             check.verdict = "unsupported"
             return check
         check.sources = ctx.chosen
-        if self._first_withholds(ctx, "source"):
-            return check
-        self._first_withholds(ctx, "repair")  # a number given for the wrong item or kind of figure: the right one
+        self._first_withholds(ctx, "repair")  # a number given for the wrong item or extreme: the right one
         check.lexical_support = round(lexical_support(ctx.claim, " ".join(by_n[n].text for n in ctx.chosen)), 3)
         if self._first_withholds(ctx, "meaning"):
             return check
