@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from .errors import PaperchatError
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -145,3 +147,19 @@ class Diagnosis:
 
     ready: bool
     lines: list[str] = field(default_factory=list)
+
+    @classmethod
+    def probing(cls, name: str, where: Callable[[], str], check: Callable[[], object], probe: bool) -> Diagnosis:
+        """A server backend's first report line: ``check`` run when ``probe`` (its error sentence, if any, on the
+        next line), then ``where()`` (what the check may have learnt, such as the model served); ``ready`` says
+        whether the check passed. Errors other than PaperchatError propagate."""
+        ok, problem = False, ""
+        if probe:
+            try:
+                check()
+                ok = True
+            except PaperchatError as err:
+                problem = str(err)
+        state = "ready" if ok else "unavailable" if probe else "not used"
+        return cls(ok, [f"  {name}: {where()} -> {state}", *([f"    {problem}"] if problem else [])])
+

@@ -396,17 +396,7 @@ class OllamaLLM(LLM):
 
     def diagnose(self, probe: bool = True) -> Diagnosis:
         """For ``doctor``: ask the server (when ``probe``) whether it has the model, and what it says about it."""
-        ok, problem = False, ""
-        if probe:
-            try:
-                self.check()
-                ok = True
-            except PaperchatError as err:
-                problem = str(err)
-        state = "ready" if ok else "unavailable" if probe else "not used"
-        lines = [f"  ollama: {self.host} model {self.model} -> {state}"]
-        if problem:
-            lines.append(f"    {problem}")
-        if ok:
-            lines.extend(self.server_facts())
-        return Diagnosis(ok, lines)
+        report = Diagnosis.probing("ollama", lambda: f"{self.host} model {self.model}", self.check, probe)
+        if report.ready:
+            report.lines.extend(self.server_facts())
+        return report

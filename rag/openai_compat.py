@@ -281,22 +281,14 @@ class OpenAICompatLLM(LLM):
 
     def diagnose(self, probe: bool = True) -> Diagnosis:
         """For ``doctor``: ask the server (when ``probe``) which models it serves and whether ours is one."""
-        ok, problem = False, ""
-        if probe:
-            try:
-                self.check()
-                ok = True
-            except PaperchatError as err:
-                problem = str(err)
-        state = "ready" if ok else "unavailable" if probe else "not used"
-        model = self.configured_model or f"{self.model} (the first one it lists)".lstrip()
-        lines = [f"  openai: {self.base_url} model {model} -> {state}"]
-        if problem:
-            lines.append(f"    {problem}")
-        if ok:
+        def where() -> str:  # the model the server lists first is known once the check has asked it
+            return f"{self.base_url} model {self.configured_model or f'{self.model} (the first one it lists)'.lstrip()}"
+
+        report = Diagnosis.probing("openai", where, self.check, probe)
+        if report.ready:
             key = "sent" if self.api_key else "none"
-            lines.append(f"    server lists: {', '.join(self.served or [])}; API key: {key}")
-        return Diagnosis(ok, lines)
+            report.lines.append(f"    server lists: {', '.join(self.served or [])}; API key: {key}")
+        return report
 
 
 def _usage(seen: dict[str, Any], started: float) -> Usage:
