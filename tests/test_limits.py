@@ -139,8 +139,25 @@ def test_on_an_ipv6_socket_ipv4_clients_behind_a_trusted_proxy_have_their_own_bu
 # -- medium: admission cannot deadlock ------------------------------------------------------------
 
 
+class HeldLLM(SlowLLM):
+    """A scripted model whose first answer waits for ``release`` (the running answer holds its slot as long as the
+    test needs, however slowly the machine starts the queued requests); later answers come at once."""
+
+    def __init__(self):
+        super().__init__(words=10, delay=0.0)
+        self.release = threading.Event()
+        self.first = True
+
+    def stream(self, request):
+        if self.first:
+            self.first = False
+            self.release.wait(60)
+        yield from super().stream(request)
+
+
 def test_a_queue_longer_than_the_thread_pool_cannot_starve_the_running_answer(start):
-    url, app = start(max_queue=64, rate_limit_per_minute=1000, llm=SlowLLM(words=10, delay=0.02))
+    llm = HeldLLM()
+    url, app = start(max_queue=64, rate_limit_per_minute=1000, llm=llm)
     results: list[int] = []
     with httpx.Client(timeout=120) as client, client.stream("POST", f"{url}{API}/ask/stream", json=Q) as stream:
         lines = stream.iter_lines()
@@ -161,6 +178,7 @@ def test_a_queue_longer_than_the_thread_pool_cannot_starve_the_running_answer(st
         assert httpx.get(f"{url}{API}/health", timeout=10).status_code == 200  # was: timed out (no thread free)
         assert httpx.get(f"{url}{API}/papers", timeout=10).status_code == 200
         assert time.monotonic() - started < 5
+        llm.release.set()
         events = [json.loads(line)["type"] for line in lines]
         assert events[-1] == "answer"  # the running answer got threads for its tokens
     for w in waiters:
