@@ -50,6 +50,9 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
         gaps = [r.label for r in rows if r.missing]
         if gaps and kept:
             answer = f"{answer} {prompts.SIDE_NOT_STATED.format(side=' and '.join(gaps))}"
+            if result.verdict == "supported":
+                # one side unanswered: the comparison asked is only partly answered, whatever the kept side's support
+                result.verdict = "partially supported"
     return answer, rows
 
 

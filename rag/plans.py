@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from . import prompts
 from .answer import Related
 from .critique import Source, off_subject
-from .evidence import pick_evidence, relevance, unrelated
+from .evidence import on_subject, pick_evidence, relevance, unrelated
 from .list_search import list_matches
 from .listing import FIELD_NAMES, compare_listing, display_name, listing_sentence, mentions, metadata_claim, short_name
 from .retrieval import Hit, Retriever
 from .settings import Settings
 from .shapes import QuestionShape, listing_fields
 from .sides import comparison_sides, side_questions
-from .text import INJECTION, name_in, names, proper_nouns, split_sentences
+from .text import INJECTION, content_words, name_in, names, proper_nouns, split_sentences
 
 
 @dataclass
@@ -38,6 +38,24 @@ class Plan:
     side_questions: dict[str, str] = field(default_factory=dict)  # comparison side -> the question asked of it alone
     related: list[Related] = field(default_factory=list)
     refusal: bool = False
+
+
+def keeps_ask(side_question: str, others: Sequence[str], question: str, sides: Sequence[str], least: int) -> bool:
+    """Whether a side's own question still asks what the comparison asks: it holds at least ``least`` (all, when
+    fewer) of the question's words that name no side and that any side's question (``others``) kept. A side
+    question rebuilt from the wrong clause, such as "What is FooNet?" next to "What is BarNet: how big were the
+    gains?", has lost the ask.
+
+    >>> q, sides = "FooNet vs BarNet: how big were the gains each reports?", ["FooNet", "BarNet"]
+    >>> keeps_ask("What is FooNet?", ["What is BarNet: how big were the gains?"], q, sides, 2)
+    False
+    >>> keeps_ask("What is BarNet: how big were the gains?", ["What is FooNet?"], q, sides, 2)
+    True
+    """
+    named = set(content_words(" ".join(sides)))
+    kept = set(content_words(" ".join([side_question, *others])))
+    ask = {w for w in content_words(question) if w not in named and w in kept}
+    return len(ask & set(content_words(side_question))) >= min(least, len(ask))
 
 
 def strip_names(question: str, sides: Sequence[str]) -> str:
@@ -58,6 +76,7 @@ class Planner:
         self.settings = settings
         self.retriever = retriever
         self.evidence_sentences = evidence_sentences or settings.answer.evidence_sentences
+        self.keep_ask = settings.answer.side_question_words
 
     def evidence(self, question: str, hits: Sequence[Hit], limit: int | None = None) -> list[Source]:
         """Numbered sources holding the (``limit``, default ``evidence_sentences``) sentences that best match the question;
@@ -127,7 +146,11 @@ class Planner:
         sources: list[Source] = []
         missing: list[str] = []
         side_of: dict[str, int] = {}
-        asked = dict(zip(sides, side_questions(question)))
+        own = side_questions(question)
+        asked = {
+            side: q for side, q in zip(sides, own)
+            if keeps_ask(q, [o for o in own if o is not q], question, sides, self.keep_ask)
+        }
         first, second = (self._side_paper(side, question, []) for side in sides)
         if first is not None and second is not None and first.paper.id == second.paper.id:
             # both sides are best read as one paper ("a method that pits a speaker against a listener"): the
@@ -170,6 +193,9 @@ class Planner:
         if names(side) or proper_nouns(side):
             hits = [h for h in self.retriever.search(f"{side} {question}", k=5) if mentions(side, h.paper) or name_in(side, h.paper.title)]
             hits = hits or [h for h in self.retriever.search(side, k=3) if name_in(side, f"{h.paper.title} {h.paper.abstract}")]
+            # "the VLM self-correction paper": no paper has that name, but its description finds one that uses
+            # the side's name words (VLM) somewhere in its abstract
+            hits = hits or [h for h in self.retriever.search(side, k=3) if on_subject(side, h.paper)]
         else:
             hits = self.retriever.search(side, k=3)
         # "SCoRe" is that paper's name, not the word "score" in another title

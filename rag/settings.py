@@ -154,6 +154,11 @@ class AnswerSettings(BaseModel):
         "its whole abstract when it has at most this many sentences, else this many sentences chosen for that side's "
         "question."
     )
+    side_question_words: int = Field(
+        2, ge=0, le=20, description="A comparison side's own question (the comparison rewritten for one side) is used "
+        "only when it keeps at least this many of the question's words that name no side; else the side is drafted "
+        "from the whole question with the other side's name taken out."
+    )
     evidence_margin: float = Field(
         0.45, ge=0, description="Sentences scoring this much below the best-matching one are not shown to the model "
         "(shorter prompts start the answer sooner)."

@@ -165,6 +165,36 @@ def test_comparison_with_a_side_not_in_the_papers_says_which(fake_index, setting
     assert answer.shape == "comparison"
     missing = [r.label for r in answer.rows if r.missing]
     assert missing == ["ZebraNet"]
+    # half a comparison is not a supported answer to it
+    assert answer.verdict == "partially supported", answer.verdict
+
+
+def test_a_side_described_rather_than_named_is_found_by_its_description(fake_index, settings):
+    # no paper is called "VLM refinement work", but one paper's abstract is about refining VLMs' answers
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(drafting("x [1].")))
+    question = "How do the VLM refinement work and Music Transformer differ in what they train on?"
+    plan = pipeline.plan(question, classify(question))
+    assert plan.shape == "comparison" and not plan.missing
+    assert [s.paper.title.split(":")[0] for s in plan.sources] == ["Self-Correction is More than Refinement", MUSIC]
+
+
+def test_each_side_is_asked_what_the_comparison_asks(fake_index, settings):
+    seen = []
+
+    def reply(request):
+        if request.json_schema is not None:
+            return '{"quote": "", "verdict": "supported"}'
+        seen.append(request.messages[-1].content)
+        if "about SPELL only" in request.messages[-1].content:
+            return "SPELL has a single model play questioner, responder and verifier [1]."
+        return "Music Transformer generates minute-long compositions [2]."
+
+    pipeline = Pipeline(settings, Retriever(fake_index), ScriptedLLM(reply))
+    pipeline.ask("SPELL vs Music Transformer — how long are the inputs each one handles?")
+    questions = [next(line for line in p.splitlines() if line.startswith("Question:")) for p in seen]
+    # rewritten for one side, the first clause alone ("What is SPELL?") would have lost the ask
+    assert len(questions) == 2 and all("how long" in q for q in questions), questions
+    assert "Music" not in questions[0] and "SPELL" not in questions[1]
 
 
 GRAO = Paper(
