@@ -127,15 +127,29 @@ def content_words(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+_ONES += "seventeen eighteen nineteen twenty"
+#: Whole numbers an abstract may spell out, by their digits.
+NUMBER_WORDS = {str(i): w for i, w in enumerate(_ONES.split()) if i > 1} | {
+    str(10 * i): w for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)
+}  # not "one" (as in "one model"), nor "hundred" (as in "three hundred")
+
+
 def number_in(value: str, text: str) -> bool:
     """Whether the number ``value`` occurs in ``text`` as a whole number (not inside another).
 
     >>> number_in("47.4%", "we achieve 47.4% average accuracy"), number_in("7", "Qwen2.5-Math-7B"), number_in("4", "47.4")
     (True, True, False)
+    >>> number_in("4", "four times as long"), number_in("4", "fourteen layers"), number_in("40", "forty tasks")
+    (True, False, True)
     """
     core = fold(value).rstrip("%x×").strip()
     pattern = rf"(?<![\d.]){re.escape(core)}(?![\d]|\.\d)"
-    return re.search(pattern, fold(text)) is not None
+    if re.search(pattern, fold(text)) is not None:
+        return True
+    # a small whole number the text spells out: "4" is in "four times the length"
+    word = NUMBER_WORDS.get(core)
+    return word is not None and re.search(rf"\b{word}\b", fold(text)) is not None
 
 
 def name_in(name: str, text: str) -> bool:
