@@ -55,16 +55,23 @@ def _scored_sentences(embedder: Embedder, question: str, hits: Sequence[Hit]) ->
 
 
 def pick_evidence(
-    embedder: Embedder, question: str, hits: Sequence[Hit], *, count: int, margin: float, whole_best: bool = False
+    embedder: Embedder,
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    count: int,
+    margin: float,
+    whole_best: bool = False,
+    always_whole: bool = False,
 ) -> list[Source]:
     """Numbered sources holding the ``count`` sentences that best match the question (none more than ``margin``
-    below the best); with ``whole_best``, a question that asks two things (:func:`two_asks`) also gets all of
-    the best-matching paper's sentences."""
+    below the best); with ``whole_best``, a question that asks two things (:func:`two_asks`), or any question
+    with ``always_whole``, also gets all of the best-matching paper's sentences."""
     candidates = _scored_sentences(embedder, question, hits)
     ranked = sorted(candidates, key=lambda c: -c[0])
     # sentences far below the best match rarely hold the answer, and each costs the model time to read
     chosen = [c for c in ranked[:count] if c[0] >= ranked[0][0] - margin]
-    if ranked and whole_best and two_asks(question):
+    if ranked and whole_best and (always_whole or two_asks(question)):
         # the second ask's sentence is often worded unlike the question ("beyond plain step-by-step optimization"
         # for "surpass plain gradient descent"): the paper that best answers the first ask is shown whole
         best = ranked[0][1]

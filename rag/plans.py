@@ -84,6 +84,7 @@ class Planner:
         return pick_evidence(
             self.retriever.embedder, question, hits, count=limit or self.evidence_sentences,
             margin=self.settings.answer.evidence_margin, whole_best=limit is None,
+            always_whole=self.settings.answer.whole_paper,
         )
 
     def unrelated(self, question: str, hits: Sequence[Hit]) -> bool:

@@ -154,6 +154,10 @@ class AnswerSettings(BaseModel):
         "its whole abstract when it has at most this many sentences, else this many sentences chosen for that side's "
         "question."
     )
+    whole_paper: bool = Field(
+        False, description="Show the model the best-matching paper's whole abstract (with the other papers' best "
+        "sentences) for every question it drafts, not only for questions that ask two things."
+    )
     side_question_words: int = Field(
         2, ge=0, le=20, description="A comparison side's own question (the comparison rewritten for one side) is used "
         "only when it keeps at least this many of the question's words that name no side; else the side is drafted "

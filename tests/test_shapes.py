@@ -502,3 +502,20 @@ def test_two_sides_that_are_one_paper_are_a_question_about_that_paper(fake_index
     )
     assert answer.shape == "factoid" and not answer.rows  # one paper described twice: not drafted side by side
     assert len(llm.requests) == 1
+
+
+def test_whole_paper_shows_the_best_paper_whole_for_any_question(fake_index, settings):
+    from paperchat.rag.text import split_sentences
+
+    question = "What does SPELL train a single model to do?"
+    whole = settings.model_copy(update={"answer": settings.answer.model_copy(update={"whole_paper": True})})
+    shown = {}
+    for name, s in (("excerpt", settings), ("whole", whole)):
+        pipeline = Pipeline(s, Retriever(fake_index), ScriptedLLM(drafting("x [1].")))
+        sources = pipeline.evidence(question, pipeline.retriever.search(question, k=s.answer.sources))
+        shown[name] = sources
+    best = shown["whole"][0]
+    assert best.paper.title == SPELL and best.excerpt == split_sentences(best.paper.abstract)
+    # by default a one-part question gets the best sentences only
+    assert sum(len(s.excerpt) for s in shown["excerpt"]) <= settings.answer.evidence_sentences
+    assert len(shown["excerpt"][0].excerpt) < len(best.excerpt)
