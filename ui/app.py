@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 
 import gradio as gr
@@ -14,6 +15,7 @@ from paperchat.rag.errors import PaperchatError
 from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.retrieval import Retriever
 
+from .admission import POLL_S
 from .render import answer_html, ask_about, date_key, draft_html, e, paper_html, paper_row
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,10 @@ class Handlers:
     def exclusive(self):
         return self.gate.exclusive(queue=False) if self.gate is not None else contextlib.nullcontext()
 
+    def turn(self):
+        """This answer's way to a model slot (Gradio's own queue bounds how many wait here), or none without a gate."""
+        return self.gate.turn(queue=False) if self.gate is not None else contextlib.nullcontext()
+
     def respond(self, message: str, chat: list, history: list):
         """Stream one answer into the chat: the draft as it is written, then the checked answer."""
         chat = list(chat or [])
@@ -125,7 +131,15 @@ class Handlers:
 
     def _answer(self, message: str, chat: list, history: list):
         text, status = "", "Searching the papers…"
-        with self.exclusive():
+        with self.turn() as turn:
+            shown = None
+            while turn is not None and not turn.ready():  # another reader's answer holds the model: say where we stand
+                place = turn.place()
+                if place is not None and place.position != shown:
+                    shown = place.position
+                    chat[-1] = {"role": "assistant", "content": draft_html("", place.sentence())}
+                    yield chat, history, "", gr.update()
+                time.sleep(POLL_S)
             for event in self.pipeline.run(message, [tuple(h) for h in history]):
                 if isinstance(event, Status):
                     status = event.message

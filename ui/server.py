@@ -13,6 +13,7 @@ everything); this module only defines the routes and runs uvicorn.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import html
 import inspect
@@ -39,7 +40,7 @@ from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.settings import Settings
 
-from .admission import BUSY_RETRY_S, Busy, Gate
+from .admission import BUSY_RETRY_S, POLL_S, Busy, Gate
 from .limits import parse_networks
 from .origins import LOCAL_HOSTS
 from .security import API_PREFIX, ASKING_FUNCTIONS, GradioFn, Guard, GuardConfig
@@ -230,7 +231,8 @@ def _add_answer_routes(app: FastAPI, pipeline: Pipeline, gate: Gate) -> None:
     @app.post(
         f"{API_PREFIX}/ask/stream",
         summary="The same as /ask, streamed as NDJSON events",
-        responses={200: {"content": {"application/x-ndjson": {}}, "description": "status, token, then answer or error events"},
+        responses={200: {"content": {"application/x-ndjson": {}},
+                          "description": "queued (place in line) while waiting, status, token, then answer or error events"},
                    **_ERROR_RESPONSES},
     )
     async def ask_stream(body: AskBody):
@@ -313,13 +315,35 @@ _END = object()
 
 
 async def _stream_events(gate: Gate, pipeline: Pipeline, body: AskBody) -> AsyncIterator[bytes]:
-    """NDJSON events of one answer; the queue place (taken by the caller) and the answer slot are freed
-    in ``finally``, which runs as soon as the client goes away (the response closes this generator)."""
-    acquired = False
-    gen = None
+    """NDJSON events of one answer: ``queued`` (its place in line) while it waits, then the answer's. The queue place
+    (taken by the caller), the line place and the answer slot are freed as soon as the client goes away (the
+    response closes this generator)."""
     try:
-        acquired = await gate.acquire_async()
-        gen = pipeline.run(body.question, body.history)
+        with gate.turn(queue=False) as turn:
+            position = None
+            while not turn.ready():
+                place = turn.place()
+                if place is not None and place.position != position:
+                    position = place.position
+                    yield _line({"type": "queued", "position": place.position, "ahead": place.ahead,
+                                 "estimate_s": place.estimate_s, "message": place.sentence()})
+                await asyncio.sleep(POLL_S)
+            gen = pipeline.run(body.question, body.history)
+            try:
+                async for line in _answer_lines(gen):
+                    yield line
+            finally:
+                try:
+                    gen.close()  # stops the model at once
+                except Exception:  # pragma: no cover - a generator that fails while closing
+                    log.exception("closing an answer stream failed")
+    finally:
+        gate.leave()
+
+
+async def _answer_lines(gen) -> AsyncIterator[bytes]:
+    """The pipeline's events as NDJSON lines, each taken from the generator in a worker thread; errors as events."""
+    try:
         while True:
             event = await anyio.to_thread.run_sync(next, gen, _END)
             if event is _END:
@@ -335,15 +359,6 @@ async def _stream_events(gate: Gate, pipeline: Pipeline, body: AskBody) -> Async
     except Exception:
         log.exception("unexpected error while streaming an answer")
         yield _line({"type": "error", "error": "internal", "message": "Something went wrong; ask again."})
-    finally:
-        if gen is not None:
-            try:
-                gen.close()  # stops the model at once
-            except Exception:  # pragma: no cover - a generator that fails while closing
-                log.exception("closing an answer stream failed")
-        if acquired:
-            gate.slots.release()
-        gate.leave()
 
 
 class _ClosingStream(StreamingResponse):
