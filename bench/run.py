@@ -204,10 +204,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    """``paperchat serve`` on the embedded model, with limits raised so the load run is not rate-limited."""
+def _start_server(data_dir: Path, port: int, slots: int = 1) -> subprocess.Popen:
+    """``paperchat serve`` on the embedded model with ``slots`` answers at once, with limits raised so the load run
+    is not rate-limited."""
     env = {**os.environ, "PAPERCHAT_DATA_DIR": str(data_dir), "PAPERCHAT_MODEL__BACKEND": "embedded",
-           "PAPERCHAT_SERVER__RATE_LIMIT_PER_MINUTE": "1000", "PAPERCHAT_SERVER__MAX_QUEUE": "64"}
+           "PAPERCHAT_SERVER__RATE_LIMIT_PER_MINUTE": "1000", "PAPERCHAT_SERVER__MAX_QUEUE": "64",
+           "PAPERCHAT_EMBEDDED__PARALLEL": str(slots), "PAPERCHAT_SERVER__CONCURRENCY": str(slots)}
     exe = Path(sys.executable).with_name("paperchat")
     return subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -262,27 +264,30 @@ def load_round(url: str, clients: int, qs: list[str], rss=lambda: 0.0) -> dict:
     }
 
 
-def bench_serve(out: dict, clients_list: list[int], data_dir: Path) -> None:
-    """Memory and answer throughput of a real ``paperchat serve`` under each number of concurrent clients."""
-    port = _free_port()
-    proc = _start_server(data_dir, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, proc)
-        time.sleep(2)
-        result = {"idle_rss_mb": _rss_mb(proc.pid), "load": []}
-        qs = [q["question"] for q in questions() if q["answerable"]]
-        for clients in clients_list:
-            row = load_round(url, clients, qs, rss=lambda: _rss_mb(proc.pid))
-            result["load"].append(row)
-            print("load:", row, flush=True)
-        out["serve"] = result
-    finally:
-        proc.terminate()
+def bench_serve(out: dict, clients_list: list[int], data_dir: Path, slots_list: list[int] = (1,)) -> None:
+    """Memory and answer throughput of a real ``paperchat serve`` under each number of concurrent clients, once per
+    number of answer slots (``PAPERCHAT_EMBEDDED__PARALLEL``)."""
+    result: dict = {"load": []}
+    qs = [q["question"] for q in questions() if q["answerable"]]
+    for slots in slots_list:
+        port = _free_port()
+        proc = _start_server(data_dir, port, slots)
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            _wait_ready(url, proc)
+            time.sleep(2)
+            result.setdefault("idle_rss_mb", _rss_mb(proc.pid))
+            for clients in clients_list:
+                row = {"slots": slots, **load_round(url, clients, qs, rss=lambda: _rss_mb(proc.pid))}
+                result["load"].append(row)
+                print("load:", row, flush=True)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    out["serve"] = result
 
 
 REGENERATE = "python -m paperchat.bench.run"
@@ -338,12 +343,12 @@ def _md_serve(sv: dict) -> list[str]:
     lines = [
         f"## Serving: `paperchat serve` on the embedded model (idle RSS {sv['idle_rss_mb']} MB)",
         "",
-        "| concurrent clients | requests | errors | wall s | answers/min | p50 s | p95 s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| answer slots | concurrent clients | requests | errors | wall s | answers/min | p50 s | p95 s | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sv["load"]:
         lines.append(
-            f"| {r['clients']} | {r['requests']} | {r['errors']} | {r['wall_s']} | {r['throughput_per_min']} | "
+            f"| {r.get('slots', 1)} | {r['clients']} | {r['requests']} | {r['errors']} | {r['wall_s']} | {r['throughput_per_min']} | "
             f"{r['p50_s']} | {r['p95_s']} | {r['peak_rss_mb']} |"
         )
     return [*lines, ""]
@@ -373,6 +378,7 @@ def main(argv=None) -> int:
     parser.add_argument("--real-embed", type=int, default=1000, help="also embed corpora up to this size with MiniLM")
     parser.add_argument("--questions", type=int, default=10, help="questions for the answer-latency run (0 skips it)")
     parser.add_argument("--load", default="8,16", help="concurrent clients for the serve load run ('' skips it)")
+    parser.add_argument("--slots", default="1", help="answer slots of the embedded model for the serve run, e.g. 1,2")
     parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,scale,answers,serve")
     parser.add_argument("--out", default=str(ROOT / "bench"), help="folder for results.json and RESULTS.md")
     args = parser.parse_args(argv)
@@ -391,7 +397,7 @@ def main(argv=None) -> int:
         if "answers" not in skip and args.questions:
             bench_answers(out, args.questions, work / "answers")
         if "serve" not in skip and args.load:
-            bench_serve(out, [int(x) for x in args.load.split(",")], work / "answers")
+            bench_serve(out, [int(x) for x in args.load.split(",")], work / "answers", [int(x) for x in args.slots.split(",")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
         dest = Path(args.out)

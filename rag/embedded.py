@@ -180,11 +180,13 @@ def _prepare_threads() -> None:
 
 
 class EmbeddedLLM(LLM):
-    """A GGUF model run in this process by llama.cpp (one request at a time)."""
+    """A GGUF model run in this process by llama.cpp (``parallel`` requests at a time, each in its own slot)."""
 
     backend = "embedded"
 
-    def __init__(self, path: Path, display: str, *, threads: int = 2, generation_threads: int = 1, n_ctx: int = 8192):
+    def __init__(
+        self, path: Path, display: str, *, threads: int = 2, generation_threads: int = 1, n_ctx: int = 8192, parallel: int = 1
+    ):
         _prepare_threads()
         import xllamacpp as xlc
 
@@ -193,11 +195,12 @@ class EmbeddedLLM(LLM):
         self.threads = threads
         self._gen_threads = generation_threads
         self.n_ctx = n_ctx
+        self.parallel = parallel
         check_gguf_header(self.path)
         params = xlc.CommonParams()
         params.model.path = str(self.path)
-        params.n_ctx = n_ctx
-        params.n_parallel = 1
+        params.n_ctx = n_ctx * parallel  # llama.cpp divides the context among its slots
+        params.n_parallel = parallel
         params.cpuparams.n_threads = generation_threads
         params.cpuparams_batch.n_threads = threads
         params.verbosity = 0 if not log.isEnabledFor(logging.DEBUG) else 3
@@ -220,7 +223,8 @@ class EmbeddedLLM(LLM):
             ) from None
         self._await_task_loop()
         self.load_seconds = time.perf_counter() - started
-        self._lock = threading.Lock()
+        # one request per slot: llama.cpp would queue more itself, but a request waiting there cannot be cancelled
+        self._slots = threading.BoundedSemaphore(parallel)
         log.info("embedded model %s loaded in %.1f s (%d/%d threads)", display, self.load_seconds, threads, generation_threads)
 
     def _await_task_loop(self) -> None:
@@ -244,7 +248,9 @@ class EmbeddedLLM(LLM):
     def from_settings(cls, settings: Settings) -> EmbeddedLLM:
         path, display = resolve_model(settings)
         e = settings.embedded
-        return cls(path, display, threads=e.threads, generation_threads=e.generation_threads, n_ctx=e.n_ctx)
+        return cls(
+            path, display, threads=e.threads, generation_threads=e.generation_threads, n_ctx=e.n_ctx, parallel=e.parallel
+        )
 
     @staticmethod
     def diagnose(settings: Settings) -> Diagnosis:
@@ -307,7 +313,7 @@ class EmbeddedLLM(LLM):
 
         def run() -> None:
             try:
-                with self._lock:
+                with self._slots:
                     self._server.handle_chat_completions(self._body(request), on_chunk)
             except Exception as err:  # a malformed request raises; report it like a server error
                 final["error"] = str(err)
@@ -351,4 +357,5 @@ class EmbeddedLLM(LLM):
             "threads": self.threads,
             "generation_threads": self._gen_threads,
             "n_ctx": self.n_ctx,
+            "parallel": self.parallel,
         }

@@ -116,7 +116,12 @@ class EmbeddedSettings(BaseModel):
         default_factory=lambda: max(1, min(4, cpus if (cpus := os.cpu_count() or 1) <= 2 else cpus // 2)), ge=1,
         description="llama.cpp threads for writing the answer (2 on 2 cores: 12.6 against 8.1 tokens/s when idle).",
     )
-    n_ctx: int = Field(8192, ge=512, description="Context window of the embedded model.")
+    n_ctx: int = Field(8192, ge=512, description="Context window of the embedded model (per answer slot).")
+    parallel: int = Field(
+        1, ge=1, le=16, description="Answers the embedded model generates at once (llama.cpp slots, decoded in one "
+        "batch). Set PAPERCHAT_SERVER__CONCURRENCY to the same number to let that many readers in; bench/RESULTS.md "
+        "has the throughput measured for each."
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir, description="Where joined model files are cached."
     )
