@@ -112,3 +112,41 @@ def test_rereading_with_the_real_model_repairs_a_swapped_number_and_keeps_a_righ
     # 93% is in the abstract too, as the accuracy on a workflow understanding task: a bound-elsewhere number
     swapped = reader.check("ECLAIR achieves end-to-end completion rates of 93%.", paper)
     assert swapped.verdict == "repaired" and "40%" in swapped.text, swapped.readings
+
+
+def test_two_answer_slots_generate_two_answers_at_once(real_settings):
+    """With ``parallel=2`` llama.cpp works on two requests together (its metrics count two being processed at one
+    moment), and each answer is whole."""
+    import re
+    import threading
+
+    from paperchat.rag.embedded import EmbeddedLLM
+    from paperchat.rag.models import Message, Request
+
+    settings = real_settings.model_copy(
+        update={"embedded": real_settings.embedded.model_copy(update={"parallel": 2, "n_ctx": 2048})}
+    )
+    llm = EmbeddedLLM.from_settings(settings)
+    assert llm.describe()["parallel"] == 2
+    asks = ["Name the three primary colours of paint.", "Count from one to ten in words."]
+    requests = [Request([Message("user", a)], max_tokens=48, temperature=0.0, seed=1) for a in asks]
+    texts, busiest, done = {}, [0], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            found = re.search(r"llamacpp:requests_processing\s+([\d.]+)", llm._server.handle_metrics() or "")
+            busiest[0] = max(busiest[0], int(float(found.group(1))) if found else 0)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    threads = [threading.Thread(target=lambda i=i: texts.__setitem__(i, llm.complete(requests[i]).text)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    done.set()
+    watcher.join()
+    assert busiest[0] == 2, f"llama.cpp processed at most {busiest[0]} request(s) at once"
+    assert re.search(r"red|blue|yellow", texts[0], re.IGNORECASE), texts[0]
+    assert re.search(r"two", texts[1], re.IGNORECASE) and re.search(r"three", texts[1], re.IGNORECASE), texts[1]
