@@ -162,7 +162,7 @@ class Pipeline:
         rereader = Rereader(model, max_blanks=self.settings.answer.reread_blanks) if reread else None
         return Critic(
             model if judge else None, layout=self.layout, embedder=self.retriever.embedder, rereader=rereader,
-            disabled=frozenset(self.settings.answer.disabled_checks),
+            disabled=frozenset(self.settings.answer.disabled_checks), restated_share=self.settings.answer.restated_share,
         )
 
     def related(self, question: str, sources: Sequence[Source], limit: int = 2) -> list[Related]:

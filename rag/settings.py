@@ -143,8 +143,8 @@ class ModelSettings(BaseModel):
 #: The critique's checks, by name, in the order they run (``rag/critique/checks.py``'s registry; a test keeps the two
 #: equal): the names ``answer.disabled_checks`` accepts.
 CRITIQUE_CHECKS = (
-    "fragment", "instructions", "too_short", "rebind_number", "rebind_extreme", "invented_part", "unstated_meaning",
-    "restates", "unrelated", "answers_quantity", "describes", "fits_other_paper", "reread", "refers_back",
+    "fragment", "instructions", "too_short", "rebind_number", "rebind_extreme", "restated_identity", "invented_part",
+    "unstated_meaning", "restates", "unrelated", "answers_quantity", "describes", "fits_other_paper", "reread", "refers_back",
     "asked_thing", "stays_on_question", "premise",
 )
 
@@ -158,6 +158,11 @@ class AnswerSettings(BaseModel):
         30, ge=1, le=60, description="Each side of a comparison is drafted from its own paper alone (a separate prompt): "
         "its whole abstract when it has at most this many sentences, else this many sentences chosen for that side's "
         "question."
+    )
+    restated_share: float = Field(
+        0.7, ge=0, le=1, description="A which-paper claim whose words (outside the cited paper's title) are at least "
+        "this share the question's own restates the question: it is checked as the cited paper's title, i.e. whether "
+        "that paper fits the question's description."
     )
     whole_paper: bool = Field(
         False, description="Show the model the best-matching paper's whole abstract (with the other papers' best "

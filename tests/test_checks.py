@@ -67,3 +67,41 @@ def test_switching_off_fragment_keeps_a_fragment_whose_words_are_in_the_abstract
     off = Critic(disabled=frozenset({"fragment"})).check(draft, [src])
     # its words are all in the abstract: only the fragment check withholds it
     assert off.verdict == "supported" and not any("mid-sentence" in r for r in off.claims[0].reasons)
+
+
+# -- restated_identity: a which-paper answer that restates the question names the paper cited ----------------------
+
+PRUNE = Paper(id="pr", title="HeadCut: Pruning Attention Heads by Their Gradient Agreement",
+              abstract="We present HeadCut, which removes attention heads whose gradients disagree with the rest of "
+              "the layer. HeadCut keeps 98% of accuracy while removing half of the heads.")
+OTHER = Paper(id="ot", title="RainCast: Radar Nowcasting", abstract="RainCast forecasts rain from radar images.")
+
+
+def _which(draft: str, sources, question: str, minilm=None):
+    return Critic(embedder=minilm).check(draft, sources, question=question, shape="which-paper")
+
+
+def test_a_which_paper_claim_in_the_readers_own_words_is_answered_with_the_paper_cited(minilm):
+    question = "Which work drops the attention heads whose gradients disagree with the rest of their layer?"
+    draft = "The work [1] drops the attention heads whose gradients disagree with the rest of their layer."
+    result = _which(draft, [Source(1, PRUNE, []), Source(2, OTHER, [])], question, minilm)
+    assert result.verdict == "supported", result.claims[0].reasons
+    assert result.claims[0].text.startswith("HeadCut: Pruning Attention Heads")
+    # switched off, the same words are judged as a claim of their own ("drops … their layer" is not the abstract's)
+    off = Critic(embedder=minilm, disabled=frozenset({"restated_identity"})).check(
+        draft, [Source(1, PRUNE, []), Source(2, OTHER, [])], question=question, shape="which-paper")
+    assert off.claims[0].text.startswith("The work")
+
+
+def test_a_restated_description_the_cited_paper_does_not_fit_is_withheld(minilm):
+    question = "Which work predicts tomorrow's stock prices from news headlines?"
+    draft = "The work [1] predicts tomorrow's stock prices from news headlines."
+    result = _which(draft, [Source(1, PRUNE, [])], question, minilm)
+    assert result.verdict == "not supported", result.claims[0].reasons
+
+
+def test_a_which_paper_claim_that_names_something_more_is_checked_as_it_reads(minilm):
+    question = "Which model does HeadCut prune?"
+    draft = "HeadCut prunes the heads of GPT-7 [1]."  # GPT-7 is not in the question: it is an answer of its own
+    result = _which(draft, [Source(1, PRUNE, [])], question, minilm)
+    assert result.verdict == "not supported" and "GPT-7" in result.claims[0].text

@@ -23,13 +23,15 @@ from typing import Any
 
 from ..corpus import Paper
 from ..shapes import listing_sentence, two_asks
-from ..text import content_words, names, numbers, quantities
+from ..text import content_words, name_in, names, numbers, proper_nouns, quantities
 from .asks import (
     ELSEWHERE,
     answers_quantity,
     asked_thing,
     gives_asked_thing,
     gives_items,
+    description_of,
+    names_only_a_paper,
     names_thing,
     own_ask,
     premise_check,
@@ -37,7 +39,7 @@ from .asks import (
 )
 from .binding import rebind_extreme, rebind_number
 from .claims import ClaimCheck, Source, refers_back, removed_statement
-from .facts import SEMANTIC_CLAUSE, SHORT_CLAIM_WORDS, best_sentence, echoes_instructions, fragment, weakest_clause
+from .facts import SEMANTIC_CLAUSE, SEMANTIC_FLOOR, SHORT_CLAIM_WORDS, best_sentence, echoes_instructions, fragment, weakest_clause
 from .meaning import describes, fits_other_paper, unrelated, unstated
 
 
@@ -76,6 +78,8 @@ class ClaimContext:
     repaired: bool = False
     #: the claim checked just before this one (the ``sequence`` stage)
     previous: ClaimCheck | None = None
+    #: a which-paper claim made the cited paper's title after its fit to the description was checked
+    identity: bool = False
 
     @property
     def paper(self) -> Paper:
@@ -163,6 +167,33 @@ def _not_repaired(ctx: ClaimContext) -> bool:
 
 
 # -- meaning: does the claim say what the source says, and what was asked? -------------
+
+
+def _restated_identity(ctx: ClaimContext) -> Finding | None:
+    """A which-paper claim that only says the question's own description of a paper ("Yes, FooNet [1] prunes
+    heads by …" for "which paper prunes heads by …?"): its answer is the paper, so it becomes the paper's title,
+    kept if the paper fits the description in words or in meaning (``fits_other_paper`` then compares it with the
+    other sources). The reader's wording of the description is not the abstract's, and is not the answer."""
+    paper = ctx.paper
+    if names_only_a_paper(ctx.text, [paper]) or numbers(ctx.text):
+        return None
+    if any(not name_in(n, ctx.question) and not name_in(n, paper.title) for n in names(ctx.text) + proper_nouns(ctx.text)):
+        return None  # it names something the question does not: it answers more than which paper
+    named = set(content_words(paper.title))
+    own = [w for w in content_words(ctx.text) if w not in named]
+    asked = set(content_words(ctx.question))
+    if not own or sum(w in asked for w in own) / len(own) < ctx.critic.restated_share:
+        return None
+    described = description_of(ctx.question)
+    missing, support = ctx.critic.fits(described, described, ctx.by_n[ctx.chosen[0]])
+    if missing:
+        return Finding(f"the question's {', '.join(missing)} is not in the abstract of the paper cited")
+    cosine = ctx.critic.similar(described, paper)[1] if ctx.critic.embedder is not None else 1.0
+    if support < ctx.critic.low and cosine < SEMANTIC_FLOOR:
+        return Finding(f"the paper cited does not fit the question's description in words or meaning ({cosine:.2f})")
+    ctx.identity = True
+    return Finding("the rest of it restates the question's description: the paper cited is the answer",
+                   text=f"{paper.title.rstrip('.')}.", withhold=False)
 
 
 def _invented_part(ctx: ClaimContext) -> Finding | None:
@@ -268,6 +299,7 @@ REGISTRY: tuple[Check, ...] = (
     Check("too_short", "claim", _too_short, doc="too few words to state anything"),
     Check("rebind_number", "repair", _rebinding(rebind_number), _not_repaired, "a number of another item"),
     Check("rebind_extreme", "repair", _rebinding(rebind_extreme), _not_repaired, "the larger/smaller swapped"),
+    Check("restated_identity", "meaning", _restated_identity, doc="a which-paper claim that restates the question"),
     Check("invented_part", "meaning", _invented_part, doc="a part of the claim not in the abstract"),
     Check("unstated_meaning", "meaning", _unstated_meaning, doc="no sentence close in meaning"),
     Check("restates", "meaning", lambda ctx: _reason(restates(ctx.text, ctx.question) and
@@ -277,7 +309,7 @@ REGISTRY: tuple[Check, ...] = (
     Check("answers_quantity", "meaning", _answers_quantity, _asked, "no number of the thing asked"),
     Check("describes", "meaning",
           lambda ctx: _reason(describes(ctx.critic, ctx.question, ctx.text, ctx.by_n[ctx.chosen[0]])),
-          _asked, "the named paper does not fit the description"),
+          lambda ctx: _asked(ctx) and not ctx.identity, "the named paper does not fit the description"),
     Check("fits_other_paper", "meaning",
           lambda ctx: _reason(fits_other_paper(ctx.critic, ctx.question, ctx.chosen[0], ctx.by_n)),
           _asked, "another paper fits the description better"),
@@ -295,6 +327,7 @@ SKIPPED: dict[str, frozenset[str]] = {
 }
 #: Checks only some shapes run: a which-paper answer's paper must fit the question's description.
 ONLY: dict[str, frozenset[str]] = {
+    "restated_identity": frozenset({"which-paper"}),
     "describes": frozenset({"which-paper"}),
     "fits_other_paper": frozenset({"which-paper"}),
 }

@@ -52,6 +52,9 @@ class Critic:
     low: float = LOW_SUPPORT
     high: float = HIGH_SUPPORT
     clause_low: float = CLAUSE_SUPPORT
+    #: a which-paper claim whose words outside the paper's title are at least this share the question's own is an
+    #: answer naming that paper (``answer.restated_share``)
+    restated_share: float = 0.7
     judge_tokens: int = 64
     embedder: Embedder | None = None
     #: re-reads each kept claim's numbers and names from its abstract through the model (None: not done)
@@ -133,7 +136,9 @@ class Critic:
 
     def _first_withholds(self, ctx: ClaimContext, stage: str) -> bool:
         """Run ``stage``'s checks until one withholds the claim (True); repairs on the way are applied."""
-        for entry in self._stage(stage, ctx.shape, ctx):
+        for entry in for_stage(stage, ctx.shape, self.disabled):
+            if not entry.applies(ctx):  # asked when its turn comes: an earlier check may have changed the claim
+                continue
             finding = entry.run(ctx)
             if finding is None:
                 continue
