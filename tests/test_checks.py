@@ -105,3 +105,25 @@ def test_a_which_paper_claim_that_names_something_more_is_checked_as_it_reads(mi
     draft = "HeadCut prunes the heads of GPT-7 [1]."  # GPT-7 is not in the question: it is an answer of its own
     result = _which(draft, [Source(1, PRUNE, [])], question, minilm)
     assert result.verdict == "not supported" and "GPT-7" in result.claims[0].text
+
+
+# -- restates: an answer in the question's own words is still an answer when it chooses or counts -----------------
+
+SCHED = Paper(id="sc", title="Warm Restarts Considered Harmful",
+              abstract="We compare a cyclic cosine schedule with a constant-then-decay schedule. The constant-then-decay "
+              "schedule forgets less on both image and text data. It converges within three epochs.")
+
+
+def test_a_claim_that_picks_one_of_the_questions_alternatives_is_an_answer():
+    q = "Which forgets less, the cyclic cosine schedule or the constant-then-decay schedule?"
+    picked = Critic().check("The constant-then-decay schedule forgets less [1].", [Source(1, SCHED, [])], question=q)
+    assert picked.verdict == "supported", picked.claims[0].reasons
+    both = Critic().check("The cyclic cosine schedule or the constant-then-decay schedule forgets less [1].",
+                          [Source(1, SCHED, [])], question=q)
+    assert both.verdict == "not supported" and "restates" in " ".join(both.claims[0].reasons)
+
+
+def test_a_number_written_as_a_word_is_new_information():
+    q = "How many epochs does the constant-then-decay schedule take to converge?"
+    result = Critic().check("The constant-then-decay schedule takes three epochs to converge [1].", [Source(1, SCHED, [])], question=q)
+    assert not any("restates" in r for r in result.claims[0].reasons), result.claims[0].reasons

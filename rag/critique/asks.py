@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from .. import prompts
 from ..corpus import Paper
 from ..shapes import alias, asked_sides, mentions, short_name
-from ..text import content_words, fold, name_in, names, number_in, numbers, proper_nouns, quantities, STOPWORDS
+from ..text import NUMBER_WORDS, STOPWORDS, content_words, fold, name_in, names, number_in, numbers, proper_nouns, quantities
 from .binding import respectively_pairs
 from .claims import ClaimCheck, Source
 from .facts import after_value, figures, near, paper_sentences, word_forms
@@ -202,9 +202,38 @@ def restates(claim: str, question: str) -> bool:
     words = set(content_words(claim))
     asked = set(content_words(question))
     facts = [f for f in numbers(claim) + names(claim) if not name_in(f, question)]
+    # "three" in "over three iterations" is a number the question did not give
+    facts += [w for w in re.findall(r"[a-z]+", fold(claim)) if w in SPELLED_NUMBERS and w not in fold(question).split()]
     # stems alone would call "reflection tokens" a restatement of "to reflect": a word the question
     # has only in another form (not just a plural or verb ending) is new
-    return bool(words) and words <= asked and not facts and word_forms(claim) <= word_forms(question)
+    return (bool(words) and words <= asked and not facts and word_forms(claim) <= word_forms(question)
+            and not chooses(claim, question))
+
+
+#: Whole numbers written as words, which a claim may give instead of digits.
+SPELLED_NUMBERS = frozenset(NUMBER_WORDS.values())
+#: Where a question's clauses part: an "A or B" choice is read within one clause.
+_CLAUSE_MARK = re.compile(r"[,;:?()—]")
+
+
+def chooses(claim: str, question: str) -> bool:
+    """Whether the claim picks one of the alternatives the question offers ("A or B?"): it has words only one
+    side has, and none that only the other has. Such a claim answers with the question's own words.
+
+    >>> q = "Which did better, the repeated cosine schedule or the infinite schedule?"
+    >>> chooses("The infinite schedule did better.", q), chooses("The schedule did better.", q)
+    (True, False)
+    """
+    words = set(content_words(claim))
+    for clause in _CLAUSE_MARK.split(question):
+        parts = re.split(r"\s+or\s+", clause, maxsplit=1, flags=re.IGNORECASE)
+        if len(parts) != 2:
+            continue
+        left, right = set(content_words(parts[0])), set(content_words(parts[1]))
+        only_left, only_right = left - right, right - left
+        if bool(words & only_left) != bool(words & only_right):
+            return True
+    return False
 
 
 
