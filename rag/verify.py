@@ -27,7 +27,7 @@ from . import prompts
 from .corpus import Paper
 from .errors import PaperchatError
 from .models import LLM, Message, Request
-from .text import INJECTION, fold, name_in, names, number_in, numbers, split_sentences
+from .text import INJECTION, fold, name_in, names, number_in, numbers, proper_nouns, split_sentences
 
 log = logging.getLogger("paperchat")
 
@@ -266,3 +266,28 @@ def _repair_value(blank: Blank, filled: str, source: str) -> str | None:
     # a name is repaired only with a name the abstract holds: a fill of plain words is no name for the blank
     found = [n for n in names(filled) if name_in(n, source)]
     return found[0] if found else None
+
+
+def stated_in(value: str, text: str) -> bool:
+    """Whether the number or name ``value`` occurs in ``text`` (a number as a whole number, a name ignoring case,
+    dashes and spaces).
+
+    >>> stated_in("86", "with 86 participants"), stated_in("Batch-Scheduled Sampling", "batch scheduled sampling"), stated_in("8", "86")
+    (True, True, False)
+    """
+    return number_in(value, text) if value[:1].isdigit() else name_in(value, text)
+
+
+def answer_values(reply: str, paper: Paper) -> list[str]:
+    """The numbers and names of a re-read answer that ``paper``'s title or abstract states ([] for 'not stated').
+
+    >>> p = Paper(id="x", title="FooNet", abstract="FooNet was tested with 86 participants on BarBench.")
+    >>> answer_values("86 participants, on BarBench", p), answer_values("not stated", p), answer_values("12 people", p)
+    (['86', 'BarBench'], [], [])
+    """
+    if not reply or _NOT_STATED.match(reply):
+        return []
+    source = f"{paper.title}. {paper.abstract}"
+    found = numbers(reply) + names(reply) + proper_nouns(reply)
+    return [v for v in dict.fromkeys(found) if stated_in(v, source)]
+

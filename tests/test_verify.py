@@ -137,3 +137,47 @@ def test_answering_the_question_again_tells_whether_the_claims_numbers_are_the_o
     assert reader.answers_with("It needs 9 hours on eight GPUs.", "How long does training take?", ZETA)
     assert not reader.answers_with("It reaches 71.2 accuracy.", "How long does training take?", ZETA)
     assert not Rereader(ScriptedLLM([], reader=reader_said("not stated"))).answers_with("It takes 9 hours.", "How long?", ZETA)
+
+
+# -- reanswer: the question asked again of the answer's paper -------------------------------------------------------
+
+
+def _critic(reader) -> Critic:
+    return Critic(rereader=Rereader(ScriptedLLM([], reader=reader)))
+
+
+def test_an_answer_about_the_right_paper_but_not_to_the_question_gets_the_abstracts_sentence_that_answers_it():
+    q = "How long does training ZetaNorm on its token budget take?"
+    draft = "ZetaNorm is a normalisation layer for 4-bit training [1]."  # true, and not what was asked
+    result = _critic(read_blank).check(draft, [Source(1, ZETA, [])], question=q)
+    added = result.claims[-1]
+    assert added.text == "Training on 2.5B tokens takes 9 hours on eight GPUs." and added.sources == [1]
+    assert added.kept and added.reasons[0].startswith("added: answering the question again")
+    assert "9 hours" in result.answer
+    # switched off, the answer stays without it
+    off = Critic(rereader=Rereader(ScriptedLLM([], reader=read_blank)), disabled=frozenset({"reanswer"}))
+    assert "9 hours" not in off.check(draft, [Source(1, ZETA, [])], question=q).answer
+
+
+def test_nothing_is_added_when_the_answer_gives_the_value_or_the_reader_finds_none():
+    q = "How long does training ZetaNorm on its token budget take?"
+    right = _critic(read_blank).check("Training takes 9 hours [1].", [Source(1, ZETA, [])], question=q)
+    assert len(right.claims) == 1
+    unstated = _critic(reader_said("not stated")).check(
+        "ZetaNorm is a normalisation layer for 4-bit training [1].", [Source(1, ZETA, [])], question=q)
+    assert len(unstated.claims) == 1
+    # a value the abstract does not hold (a reader that invents one) adds nothing either
+    invented = _critic(reader_said("It takes 31 hours on TPU-v9 pods.")).check(
+        "ZetaNorm is a normalisation layer for 4-bit training [1].", [Source(1, ZETA, [])], question=q)
+    assert len(invented.claims) == 1
+
+
+def test_a_comparison_side_that_answered_something_else_gets_its_papers_value():
+    other = Paper(id="o", title="RangeClip", abstract="RangeClip clips activations. It reaches 64.8 on OrbitQA.")
+    parts = [
+        ("ZetaNorm is a normalisation layer for 4-bit training [1].", "What accuracy does ZetaNorm reach on OrbitQA?", ""),
+        ("RangeClip reaches 64.8 on OrbitQA [2].", "What accuracy does RangeClip reach on OrbitQA?", ""),
+    ]
+    result = _critic(read_blank).check_parts(parts, [Source(1, ZETA, []), Source(2, other, [])])
+    assert "71.2" in result.answer and result.answer.count("64.8") >= 1
+    assert [c.sources for c in result.claims if c.reasons and c.reasons[0].startswith("added")] == [[1]]

@@ -23,7 +23,8 @@ from typing import Any
 
 from ..corpus import Paper
 from ..shapes import listing_sentence, two_asks
-from ..text import content_words, name_in, names, numbers, proper_nouns, quantities
+from ..text import INJECTION, content_words, name_in, names, numbers, proper_nouns, quantities
+from ..verify import answer_values, stated_in
 from .asks import (
     ELSEWHERE,
     answers_quantity,
@@ -39,7 +40,16 @@ from .asks import (
 )
 from .binding import rebind_extreme, rebind_number
 from .claims import ClaimCheck, Source, refers_back, removed_statement
-from .facts import SEMANTIC_CLAUSE, SEMANTIC_FLOOR, SHORT_CLAIM_WORDS, best_sentence, echoes_instructions, fragment, weakest_clause
+from .facts import (
+    SEMANTIC_CLAUSE,
+    SEMANTIC_FLOOR,
+    SHORT_CLAIM_WORDS,
+    best_sentence,
+    echoes_instructions,
+    fragment,
+    paper_sentences,
+    weakest_clause,
+)
 from .meaning import describes, fits_other_paper, unrelated, unstated
 
 
@@ -55,6 +65,8 @@ class Finding:
     withhold: bool = True
     claims: Sequence[ClaimCheck] = ()
     added: ClaimCheck | None = None
+    #: answer-level: a claim added after the others (the abstract's own sentence that answers the question)
+    then: ClaimCheck | None = None
 
 
 @dataclass
@@ -292,6 +304,30 @@ def _premise(ctx: AnswerContext) -> Finding | None:
     return Finding(added=added) if added is not None else None
 
 
+def _reanswer(ctx: AnswerContext) -> Finding | None:
+    """The question answered again from the answer's paper alone (QA-style, through the re-reader): when that answer
+    gives a number or name the abstract states and the kept claims do not give, the draft said something true about
+    the right paper but not what was asked (the method, for "how big were the gains?"); the abstract's sentence that
+    holds that value is added, in the abstract's words and cited."""
+    n = next((m for c in ctx.kept for m in c.sources if m in ctx.by_n), None)
+    n = n if n is not None else next((m for c in ctx.checks for m in c.cited if m in ctx.by_n), None)
+    if n is None:
+        return None
+    paper = ctx.by_n[n].paper
+    ctx.critic.calls += 1
+    values = [v for v in answer_values(ctx.critic.rereader.answer(ctx.question, paper), paper) if not stated_in(v, ctx.question)]
+    given = " ".join(c.text for c in ctx.kept)
+    if not values or any(stated_in(v, given) for v in values):
+        return None
+    holding = [(sum(stated_in(v, s) for v in values), -i, s) for i, s in enumerate(paper_sentences(paper))]
+    count, _, sentence = max(holding)
+    if not count or INJECTION.search(sentence):
+        return None
+    why = f"added: answering the question again from the abstract gives {', '.join(values)}, which the answer did not"
+    added = ClaimCheck(text=sentence.rstrip(), cited=[n], sources=[n], verdict="supported", support=sentence, reasons=[why])
+    return Finding(why, then=added, withhold=False)
+
+
 #: The checks in the order they run (names: ``answer.disabled_checks``; the same as settings.CRITIQUE_CHECKS).
 REGISTRY: tuple[Check, ...] = (
     Check("fragment", "claim", _fragment, doc="not a complete sentence"),
@@ -319,11 +355,15 @@ REGISTRY: tuple[Check, ...] = (
     Check("asked_thing", "answer", _asked_thing, _asked, "the kind of thing asked is not given"),
     Check("stays_on_question", "answer", _stays_on_question, _asked, "wandered off the question"),
     Check("premise", "answer", _premise, _asked, "the question's own number is not the paper's"),
+    Check("reanswer", "answer", _reanswer, lambda ctx: ctx.critic.rereader is not None and bool(ctx.question),
+          "the answer lacks the value the abstract gives when asked again"),
 )
 
 #: Checks a question's shape leaves out: a which-paper answer is a paper's name.
 SKIPPED: dict[str, frozenset[str]] = {
-    "which-paper": frozenset({"unrelated", "asked_thing"}),
+    "which-paper": frozenset({"unrelated", "asked_thing", "reanswer"}),
+    "list": frozenset({"reanswer"}),
+    "metadata": frozenset({"reanswer"}),
 }
 #: Checks only some shapes run: a which-paper answer's paper must fit the question's description.
 ONLY: dict[str, frozenset[str]] = {

@@ -97,6 +97,10 @@ class Critic:
                 checks.insert(0, finding.added)
                 if on_claim:
                     on_claim(finding.added)
+            if finding.then is not None:  # the abstract's sentence with what was asked, last
+                checks.append(finding.then)
+                if on_claim:
+                    on_claim(finding.then)
         return self._repair(checks, time.perf_counter() - started)
 
     def check_parts(self, parts: Sequence[tuple[str, str, str]], sources: Sequence[Source]) -> Critique:
@@ -105,7 +109,15 @@ class Critic:
         started = time.perf_counter()
         self.calls = 0
         by_n = {s.n: s for s in sources}
-        checks = [c for draft, question, text in parts for c in self._check_claims(draft, by_n, text, question)]
+        checks: list[ClaimCheck] = []
+        for draft, question, text in parts:
+            part = self._check_claims(draft, by_n, text, question)
+            # each side is asked again of its own paper: a side that answered something else gets the abstract's value
+            side = AnswerContext(self, part, question, "factoid", by_n)
+            for entry in self._stage("answer", "factoid", side):
+                if entry.name == "reanswer" and (finding := entry.run(side)) is not None and finding.then is not None:
+                    part.append(finding.then)
+            checks += part
         return self._repair(checks, time.perf_counter() - started)
 
     def _stage(self, stage: str, shape: str, ctx) -> list:
