@@ -60,6 +60,8 @@ _COMPARISON = re.compile(
     r"|\bboth\b.*\band\b|\band\b[^.?]*\b(both|each)\b|^\W*(does|do|did|is|are|was|were|has|have)\b.*\bor\b",
     re.IGNORECASE,
 )
+#: A phrase about several papers, which no side of a comparison is.
+_SEVERAL = re.compile(r"\b(papers|works|studies|articles)\b", re.IGNORECASE)
 _WHICH_PAPER = re.compile(
     r"\b(which|what) (paper|work|article|study|method|model|framework|system|approach)\b"
     r"|\b(is there|do you have|find|name) (a|any|the) (paper|work|study|method|model|framework|system|approach)\b"
@@ -110,13 +112,18 @@ def classify(question: str) -> QuestionShape:
     'list'
     >>> classify("Does SPARK or SPELL report a higher score?").shape
     'comparison'
+    >>> classify("Are there papers on speech synthesis or speech recognition?").shape
+    'list'
     >>> classify("Which paper trains a model by self-play on long documents?").shape
     'which-paper'
     >>> classify("What F1 does SPARK reach on ProcessBench?").shape
     'factoid'
     """
     field = listing_field(question)
-    if (_COMPARISON.search(question) and len(comparison_sides(question)) == 2) or asked_sides(question):
+    sides = comparison_sides(question) if _COMPARISON.search(question) else []
+    # each side of a comparison is one paper: "papers on X or Y" asks for every paper of either topic
+    sides = [] if any(_SEVERAL.search(side) for side in sides) else sides
+    if len(sides) == 2 or asked_sides(question):
         return QuestionShape("comparison", field)
     if field:
         return QuestionShape("metadata", field)
