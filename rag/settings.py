@@ -164,6 +164,10 @@ class AnswerSettings(BaseModel):
         "this share the question's own restates the question: it is checked as the cited paper's title, i.e. whether "
         "that paper fits the question's description."
     )
+    reanswer_sentences: int = Field(
+        2, ge=0, le=10, description="When the question, answered again from the answer's paper alone, gives numbers "
+        "or names the answer lacks, at most this many of the abstract's sentences holding them are added (0: none)."
+    )
     whole_paper: bool = Field(
         False, description="Show the model the best-matching paper's whole abstract (with the other papers' best "
         "sentences) for every question it drafts, not only for questions that ask two things."

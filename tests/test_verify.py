@@ -181,3 +181,18 @@ def test_a_comparison_side_that_answered_something_else_gets_its_papers_value():
     result = _critic(read_blank).check_parts(parts, [Source(1, ZETA, []), Source(2, other, [])])
     assert "71.2" in result.answer and result.answer.count("64.8") >= 1
     assert [c.sources for c in result.claims if c.reasons and c.reasons[0].startswith("added")] == [[1]]
+
+
+def test_two_things_asked_and_stated_in_two_sentences_get_both_sentences():
+    paper = Paper(id="tw", title="TwinFix: Two Ways to Close the Gap",
+                  abstract="We close the train-test gap in two ways. The first is Staggered Replay, which mixes old "
+                  "samples back in. The second is Anchor Rewriting, which edits targets toward the model's own output. "
+                  "Both help on six benchmarks.")
+    q = "What are the two methods TwinFix proposes?"
+    reader = reader_said("Staggered Replay and Anchor Rewriting")
+    result = _critic(reader).check("TwinFix proposes two ways to close the gap [1].", [Source(1, paper, [])], question=q)
+    added = [c.text for c in result.claims if c.reasons and c.reasons[0].startswith("added")]
+    assert added == ["The first is Staggered Replay, which mixes old samples back in.",
+                     "The second is Anchor Rewriting, which edits targets toward the model's own output."]
+    one = Critic(rereader=Rereader(ScriptedLLM([], reader=reader)), reanswer_sentences=1)
+    assert len(one.check("TwinFix proposes two ways to close the gap [1].", [Source(1, paper, [])], question=q).claims) == 2

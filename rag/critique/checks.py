@@ -23,7 +23,7 @@ from typing import Any
 
 from ..corpus import Paper
 from ..shapes import listing_sentence, two_asks
-from ..text import INJECTION, content_words, name_in, names, numbers, proper_nouns, quantities
+from ..text import INJECTION, content_words, fold, name_in, names, numbers, proper_nouns, quantities
 from ..verify import answer_values, stated_in
 from .asks import (
     ELSEWHERE,
@@ -65,8 +65,8 @@ class Finding:
     withhold: bool = True
     claims: Sequence[ClaimCheck] = ()
     added: ClaimCheck | None = None
-    #: answer-level: a claim added after the others (the abstract's own sentence that answers the question)
-    then: ClaimCheck | None = None
+    #: answer-level: claims added after the others (the abstract's own sentences that answer the question)
+    then: Sequence[ClaimCheck] = ()
 
 
 @dataclass
@@ -306,26 +306,39 @@ def _premise(ctx: AnswerContext) -> Finding | None:
 
 def _reanswer(ctx: AnswerContext) -> Finding | None:
     """The question answered again from the answer's paper alone (QA-style, through the re-reader): when that answer
-    gives a number or name the abstract states and the kept claims do not give, the draft said something true about
-    the right paper but not what was asked (the method, for "how big were the gains?"); the abstract's sentence that
-    holds that value is added, in the abstract's words and cited."""
+    gives numbers or names the abstract states and the kept claims do not give, the draft said something true about
+    the right paper but not what was asked (the method, for "how big were the gains?"); the abstract's sentences
+    that hold those values are added (at most ``critic.reanswer_sentences``), in the abstract's words and cited."""
     n = next((m for c in ctx.kept for m in c.sources if m in ctx.by_n), None)
     n = n if n is not None else next((m for c in ctx.checks for m in c.cited if m in ctx.by_n), None)
     if n is None:
         return None
     paper = ctx.by_n[n].paper
     ctx.critic.calls += 1
-    values = [v for v in answer_values(ctx.critic.rereader.answer(ctx.question, paper), paper) if not stated_in(v, ctx.question)]
+    reply = ctx.critic.rereader.answer(ctx.question, paper)
+    values = [v for v in answer_values(reply, paper) if not stated_in(v, ctx.question)]
     given = " ".join(c.text for c in ctx.kept)
     if not values or any(stated_in(v, given) for v in values):
         return None
-    holding = [(sum(stated_in(v, s) for v in values), -i, s) for i, s in enumerate(paper_sentences(paper))]
-    count, _, sentence = max(holding)
-    if not count or INJECTION.search(sentence):
-        return None
     why = f"added: answering the question again from the abstract gives {', '.join(values)}, which the answer did not"
-    added = ClaimCheck(text=sentence.rstrip(), cited=[n], sources=[n], verdict="supported", support=sentence, reasons=[why])
-    return Finding(why, then=added, withhold=False)
+    said = set(content_words(reply))
+    sentences = [x for x in paper_sentences(paper) if not INJECTION.search(x)]
+    added: list[ClaimCheck] = []
+    while values and len(added) < ctx.critic.reanswer_sentences:
+        # the sentence holding most of the values still missing, as written ("6 times", before "six methods"),
+        # then the one sharing most words with the answer given again
+        def score(x: str) -> tuple[int, int]:
+            held = sum(2 if fold(v) in fold(x) else 1 for v in values if stated_in(v, x))
+            return held, len(said & set(content_words(x)))
+
+        best = max(sentences, key=score)
+        if not score(best)[0]:
+            break
+        added.append(ClaimCheck(text=best.rstrip(), cited=[n], sources=[n], verdict="supported", support=best,
+                                reasons=[why]))
+        values = [v for v in values if not stated_in(v, best)]
+        sentences.remove(best)
+    return Finding(why, then=tuple(added), withhold=False) if added else None
 
 
 #: The checks in the order they run (names: ``answer.disabled_checks``; the same as settings.CRITIQUE_CHECKS).

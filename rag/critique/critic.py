@@ -55,6 +55,8 @@ class Critic:
     #: a which-paper claim whose words outside the paper's title are at least this share the question's own is an
     #: answer naming that paper (``answer.restated_share``)
     restated_share: float = 0.7
+    #: most abstract sentences the ``reanswer`` check adds to an answer or a comparison side (``answer.reanswer_sentences``)
+    reanswer_sentences: int = 2
     judge_tokens: int = 64
     embedder: Embedder | None = None
     #: re-reads each kept claim's numbers and names from its abstract through the model (None: not done)
@@ -97,10 +99,10 @@ class Critic:
                 checks.insert(0, finding.added)
                 if on_claim:
                     on_claim(finding.added)
-            if finding.then is not None:  # the abstract's sentence with what was asked, last
-                checks.append(finding.then)
+            for added in finding.then:  # the abstract's sentences with what was asked, last
+                checks.append(added)
                 if on_claim:
-                    on_claim(finding.then)
+                    on_claim(added)
         return self._repair(checks, time.perf_counter() - started)
 
     def check_parts(self, parts: Sequence[tuple[str, str, str]], sources: Sequence[Source]) -> Critique:
@@ -115,8 +117,8 @@ class Critic:
             # each side is asked again of its own paper: a side that answered something else gets the abstract's value
             side = AnswerContext(self, part, question, "factoid", by_n)
             for entry in self._stage("answer", "factoid", side):
-                if entry.name == "reanswer" and (finding := entry.run(side)) is not None and finding.then is not None:
-                    part.append(finding.then)
+                if entry.name == "reanswer" and (finding := entry.run(side)) is not None:
+                    part += finding.then
             checks += part
         return self._repair(checks, time.perf_counter() - started)
 
