@@ -338,6 +338,8 @@ def _reanswer(ctx: AnswerContext) -> Finding | None:
                                 reasons=[why]))
         values = [v for v in values if not stated_in(v, best)]
         sentences.remove(best)
+    order = {x: i for i, x in enumerate(paper_sentences(paper))}
+    added.sort(key=lambda c: order.get(c.support or "", 0))  # in the abstract's order
     return Finding(why, then=tuple(added), withhold=False) if added else None
 
 
