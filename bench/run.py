@@ -128,6 +128,16 @@ def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
     out["scale"] = rows
 
 
+def _seed_index(data_dir: Path) -> None:
+    """The seed papers indexed (real MiniLM embedder) under ``data_dir``, for the serve run."""
+    from paperchat.rag.corpus import load_papers
+    from paperchat.rag.embeddings import MiniLMEmbedder
+    from paperchat.rag.services import build_index, settings_from_env
+
+    settings = settings_from_env(data_dir)
+    build_index(settings, MiniLMEmbedder()).ingest(load_papers([settings.seeds_dir]))
+
+
 def bench_answers(out: dict, n_questions: int, data_dir: Path) -> None:
     from paperchat.eval.pipelines import BUILDERS
     from paperchat.rag.corpus import load_papers
@@ -397,6 +407,8 @@ def main(argv=None) -> int:
         if "answers" not in skip and args.questions:
             bench_answers(out, args.questions, work / "answers")
         if "serve" not in skip and args.load:
+            if not (work / "answers").exists():  # the answers run did not build the served index: build it here
+                _seed_index(work / "answers")
             bench_serve(out, [int(x) for x in args.load.split(",")], work / "answers", [int(x) for x in args.slots.split(",")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
