@@ -196,3 +196,12 @@ def test_two_things_asked_and_stated_in_two_sentences_get_both_sentences():
                      "The second is Anchor Rewriting, which edits targets toward the model's own output."]
     one = Critic(rereader=Rereader(ScriptedLLM([], reader=reader)), reanswer_sentences=1)
     assert len(one.check("TwinFix proposes two ways to close the gap [1].", [Source(1, paper, [])], question=q).claims) == 2
+
+
+def test_a_which_paper_answer_made_the_cited_title_is_not_re_read():
+    question = "Which work presents a normalisation layer for training in very few bits?"
+    draft = "The work [1] presents a normalisation layer for training in very few bits."
+    llm = ScriptedLLM([], reader=reader_said("ZetaNorm: Layer Statistics for Stable Low-Precision Trainers"))
+    result = Critic(rereader=Rereader(llm)).check(draft, [Source(1, ZETA, [])], question=question, shape="which-paper")
+    assert result.claims[0].text == f"{ZETA.title}." and result.verdict == "supported", result.claims[0]
+    assert not llm.rereads  # a misreading of the title cannot change it

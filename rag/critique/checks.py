@@ -364,7 +364,9 @@ REGISTRY: tuple[Check, ...] = (
     Check("fits_other_paper", "meaning",
           lambda ctx: _reason(fits_other_paper(ctx.critic, ctx.question, ctx.chosen[0], ctx.by_n)),
           _asked, "another paper fits the description better"),
-    Check("reread", "kept", _reread, lambda ctx: ctx.critic.rereader is not None and len(ctx.chosen) == 1),
+    # a claim made the cited paper's title (restated_identity) states nothing but the title: nothing to re-read
+    Check("reread", "kept", _reread,
+          lambda ctx: ctx.critic.rereader is not None and len(ctx.chosen) == 1 and not ctx.identity),
     Check("refers_back", "sequence", _refers_back,
           lambda ctx: ctx.check.kept and ctx.previous is not None and removed_statement(ctx.previous)),
     Check("asked_thing", "answer", _asked_thing, _asked, "the kind of thing asked is not given"),
