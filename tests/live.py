@@ -47,14 +47,22 @@ def free_port() -> int:
 @contextlib.contextmanager
 def live_server(app, port: int | None = None, root_path: str = "") -> Iterator[str]:
     """Serve ``app`` on loopback until the block ends; yields its base URL."""
-    import uvicorn
-
     from paperchat.ui.server import uvicorn_config
 
     port = port or free_port()
     config = uvicorn_config(app, "127.0.0.1", port, root_path, timeout_graceful_shutdown=2)  # as `paperchat serve` runs it
+    with running(config, port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running(config, port: int, sockets: list | None = None) -> Iterator[str]:
+    """A uvicorn server for ``config`` in a thread (on ``sockets`` when given) until the block ends; yields the
+    loopback URL of ``port``."""
+    import uvicorn
+
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets} if sockets else {}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:

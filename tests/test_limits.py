@@ -17,16 +17,8 @@ from paperchat.ui.limits import RateLimiter, client_key, parse_networks
 from paperchat.ui.signing import embed_token
 
 from .fakes import SlowLLM
-from .live import free_port
-
-API = "/api/v1"
-WIKI = "https://wiki.example.org"
-TOKEN = "s3cret-token"
-Q = {"question": "What does SPELL propose?"}
-
-
-def bearer(token=TOKEN) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+from .live import free_port, running
+from .test_security import API, TOKEN, WIKI, Q, bearer  # noqa: F401 (the same served instance's names)
 
 
 # -- high: the limiter's empty entry ---------------------------------------------------------------
@@ -99,22 +91,11 @@ def test_ipv4_mapped_addresses_are_keyed_as_ipv4():
 @contextlib.contextmanager
 def dual_stack_server(app):
     """The app on ``::`` (IPv4 clients arrive as ::ffff:a.b.c.d), as `paperchat serve --host ::` runs it."""
-    import uvicorn
-
     from paperchat.ui.server import bind, uvicorn_config
 
     port = free_port()
-    sock = bind("::", port)
-    server = uvicorn.Server(uvicorn_config(app, "::", port, timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with running(uvicorn_config(app, "::", port, timeout_graceful_shutdown=2), port, sockets=[bind("::", port)]) as url:
+        yield url
 
 
 def test_on_an_ipv6_socket_ipv4_clients_behind_a_trusted_proxy_have_their_own_budget(shared_index):

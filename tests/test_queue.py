@@ -11,9 +11,7 @@ import httpx
 from paperchat.ui.admission import Busy, Gate
 
 from .fakes import SlowLLM
-
-API = "/api/v1"
-Q = {"question": "What does SPELL propose?"}
+from .test_security import API, Q
 
 
 def test_the_line_is_served_in_arrival_order_with_places_and_estimates():
