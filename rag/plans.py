@@ -43,13 +43,13 @@ class Plan:
 def keeps_ask(side_question: str, others: Sequence[str], question: str, sides: Sequence[str], least: int) -> bool:
     """Whether a side's own question still asks what the comparison asks: it holds at least ``least`` (all, when
     fewer) of the question's words that name no side and that any side's question (``others``) kept. A side
-    question rebuilt from the wrong clause, such as "What is FooNet?" next to "What is BarNet: how big were the
-    gains?", has lost the ask.
+    question rebuilt from the wrong clause, such as "What is FooNet?" next to "What is BarNet: what latency does
+    it measure?", has lost the ask.
 
-    >>> q, sides = "FooNet vs BarNet: how big were the gains each reports?", ["FooNet", "BarNet"]
-    >>> keeps_ask("What is FooNet?", ["What is BarNet: how big were the gains?"], q, sides, 2)
+    >>> q, sides = "FooNet vs BarNet: what latency does each one measure on phones?", ["FooNet", "BarNet"]
+    >>> keeps_ask("What is FooNet?", ["What is BarNet: what latency does it measure on phones?"], q, sides, 2)
     False
-    >>> keeps_ask("What is BarNet: how big were the gains?", ["What is FooNet?"], q, sides, 2)
+    >>> keeps_ask("What is BarNet: what latency does it measure on phones?", ["What is FooNet?"], q, sides, 2)
     True
     """
     named = set(content_words(" ".join(sides)))

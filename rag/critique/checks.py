@@ -307,7 +307,7 @@ def _premise(ctx: AnswerContext) -> Finding | None:
 def _reanswer(ctx: AnswerContext) -> Finding | None:
     """The question answered again from the answer's paper alone (QA-style, through the re-reader): when that answer
     gives numbers or names the abstract states and the kept claims do not give, the draft said something true about
-    the right paper but not what was asked (the method, for "how big were the gains?"); the abstract's sentences
+    the right paper but not what was asked (its method, for "what latency does it measure?"); the abstract's sentences
     that hold those values are added (at most ``critic.reanswer_sentences``), in the abstract's words and cited."""
     n = next((m for c in ctx.kept for m in c.sources if m in ctx.by_n), None)
     n = n if n is not None else next((m for c in ctx.checks for m in c.cited if m in ctx.by_n), None)
