@@ -103,7 +103,7 @@ _PREAMBLE = re.compile(
 
 
 # the small model sometimes repeats the side rule's first sentence back
-_ECHO = re.compile(r"^\s*the source (?:above )?is about [^.]{1,120}? only\.\s*", re.IGNORECASE)
+_ECHO = re.compile(r"^\s*(?:\[\d+\]\s*)?the source (?:above )?is about [^.]{1,120}?(?: only)?\.\s*(?:\[\d+\]\s*)?", re.IGNORECASE)
 
 
 def drop_preamble(text: str) -> str:
@@ -113,6 +113,8 @@ def drop_preamble(text: str) -> str:
     'SPELL reaches 7.6 points [1].'
     >>> drop_preamble("The source above is about GRAO only. GRAO gains 17.65% over DPO. [1]")
     'GRAO gains 17.65% over DPO. [1]'
+    >>> drop_preamble("The source above is about GRAO. [1]")
+    ''
     """
     rest = _PREAMBLE.sub("", _ECHO.sub("", text, count=1), count=1)
     return rest[:1].upper() + rest[1:] if rest != text else text

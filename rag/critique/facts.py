@@ -66,6 +66,10 @@ _INSTRUCTION_WORDS = frozenset(content_words(" ".join(
 
 
 
+#: How the prompts speak of the sources shown ("the source above", "the sources above").
+_PROMPT_TALK = re.compile(r"\b(?:the )?sources? above\b", re.IGNORECASE)
+
+
 def echoes_instructions(claim: str, source_text: str) -> bool:
     """Whether a claim repeats the drafting instructions: most of its words are the prompts' own, and the cited
     source holds less than half of them.
@@ -74,7 +78,11 @@ def echoes_instructions(claim: str, source_text: str) -> bool:
     True
     >>> echoes_instructions("FooNet answers questions in two sentences.", "FooNet answers questions in two sentences.")
     False
+    >>> echoes_instructions("The source above is about FooNet.", "FooNet denoises audio.")
+    True
     """
+    if _PROMPT_TALK.search(claim) and not _PROMPT_TALK.search(source_text):
+        return True  # "The source above is about FooNet.": the prompt's words about itself, whatever else it says
     words = content_words(claim)
     said = [w for w in words if w in _INSTRUCTION_WORDS]
     return len(said) >= 3 and len(said) >= 0.6 * len(words) and lexical_support(claim, source_text) < 0.5
