@@ -9,6 +9,7 @@ import numpy as np
 
 from paperchat.rag.corpus import normalize_text
 from paperchat.rag.critique import is_refusal
+from paperchat.rag.text import split_sentences
 from paperchat.rag.text import DASHES
 
 #: A one-word name with two or more capitals (SPaR, MCTS, IFEval): matched as a whole word.
@@ -107,9 +108,19 @@ def refused(answer: str, verdict: str | None = None) -> bool:
 
     >>> refused("The provided abstracts do not answer this question."), refused("SPELL uses self-play [1].")
     (True, False)
+
+    An answer shown with a badge is withheld only when each of its sentences declines: one that also states
+    something ("FooNet reaches 9 F1 [1]. The papers do not state this for BarNet.") is an answer:
+
+    >>> refused("FooNet reaches 9 F1 [1]. The papers do not state this for BarNet.", "partially supported")
+    False
+    >>> refused("FooNet's abstract does not state 12.3 [1].", "partially supported")
+    True
     """
     if verdict in ("refused", "not supported"):
         return True
+    if verdict in BADGED:
+        return all(is_refusal(s) for s in split_sentences(answer))
     return is_refusal(answer) or not answer.strip()
 
 
@@ -166,7 +177,7 @@ def badge_right(record: dict) -> bool | None:
     (an answerable row with every keyword, or a false-premise row answered with the true fact);
     None when the answer is not shown with such a badge (withheld, refused, or a refusal sentence).
     """
-    if record.get("error") or record.get("verdict") not in BADGED or is_refusal(record.get("answer", "")):
+    if record.get("error") or record.get("verdict") not in BADGED or refused(record.get("answer", ""), record["verdict"]):
         return None
     scores = record["scores"]
     if record["answerable"]:
