@@ -205,3 +205,9 @@ def test_a_which_paper_answer_made_the_cited_title_is_not_re_read():
     result = Critic(rereader=Rereader(llm)).check(draft, [Source(1, ZETA, [])], question=question, shape="which-paper")
     assert result.claims[0].text == f"{ZETA.title}." and result.verdict == "supported", result.claims[0]
     assert not llm.rereads  # a misreading of the title cannot change it
+
+
+def test_a_paper_without_sentences_gets_nothing_added():
+    empty = Paper(id="e", title="ZetaNorm 9 hours", abstract="")  # the title alone holds the value read again
+    result = _critic(reader_said("9 hours")).check("ZetaNorm is fast [1].", [Source(1, empty, [])], question="How long?")
+    assert all(not (c.reasons and c.reasons[0].startswith("added")) for c in result.claims)

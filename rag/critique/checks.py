@@ -324,7 +324,7 @@ def _reanswer(ctx: AnswerContext) -> Finding | None:
     said = set(content_words(reply))
     sentences = [x for x in paper_sentences(paper) if not INJECTION.search(x)]
     added: list[ClaimCheck] = []
-    while values and len(added) < ctx.critic.reanswer_sentences:
+    while values and sentences and len(added) < ctx.critic.reanswer_sentences:
         # the sentence holding most of the values still missing, as written ("6 times", before "six methods"),
         # then the one sharing most words with the answer given again
         def score(x: str) -> tuple[int, int]:
