@@ -125,7 +125,7 @@ def _naming(asked: Sequence[str], retriever: Retriever) -> list[tuple[float, Hit
 def topic_phrase_terms(topic: str, retriever: Retriever, lone_word: bool = False) -> tuple[list[str], set[str]]:
     """The phrases a paper of the topic may state (:func:`topic_phrases`), and the hyphenated ones among them
     that at most one paper writes as such: those are also stated by a paper that has each of their parts as a
-    word of its own ("the teacher is updated with the past student" is a teacher-student setup)."""
+    word of its own ("the encoder feeds its states to the decoder" is an encoder-decoder design)."""
     phrases = topic_phrases(topic, lone_word)
     compounds = [ph for ph in phrases if compound_parts(ph)]
     if not compounds:
