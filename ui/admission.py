@@ -142,6 +142,7 @@ class Turn:
         self.queue = queue
         self.ticket: int | None = None
         self.started: float | None = None
+        self._told: int | None = None  # the position last reported by moved()
 
     def __enter__(self) -> Turn:
         if self.queue:
@@ -158,6 +159,14 @@ class Turn:
     def place(self) -> Place | None:
         """Where this request stands in line (None once it holds a slot)."""
         return None if self.started is not None else self.gate.place(self.ticket)
+
+    def moved(self) -> Place | None:
+        """The place in line when it differs from the one last returned here (None otherwise): what to tell the reader."""
+        place = self.place()
+        if place is None or place.position == self._told:
+            return None
+        self._told = place.position
+        return place
 
     def __exit__(self, *exc) -> None:
         self.gate.drop(self.ticket)

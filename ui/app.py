@@ -132,11 +132,8 @@ class Handlers:
     def _answer(self, message: str, chat: list, history: list):
         text, status = "", "Searching the papers…"
         with self.turn() as turn:
-            shown = None
             while turn is not None and not turn.ready():  # another reader's answer holds the model: say where we stand
-                place = turn.place()
-                if place is not None and place.position != shown:
-                    shown = place.position
+                if place := turn.moved():
                     chat[-1] = {"role": "assistant", "content": draft_html("", place.sentence())}
                     yield chat, history, "", gr.update()
                 time.sleep(POLL_S)

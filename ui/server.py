@@ -320,11 +320,8 @@ async def _stream_events(gate: Gate, pipeline: Pipeline, body: AskBody) -> Async
     response closes this generator)."""
     try:
         with gate.turn(queue=False) as turn:
-            position = None
             while not turn.ready():
-                place = turn.place()
-                if place is not None and place.position != position:
-                    position = place.position
+                if place := turn.moved():
                     yield _line({"type": "queued", "position": place.position, "ahead": place.ahead,
                                  "estimate_s": place.estimate_s, "message": place.sentence()})
                 await asyncio.sleep(POLL_S)
