@@ -18,11 +18,12 @@ from .critique import Source, off_subject
 from .evidence import on_subject, pick_evidence, relevance, unrelated
 from .list_search import list_matches
 from .listing import FIELD_NAMES, compare_listing, display_name, listing_sentence, mentions, metadata_claim, short_name
+from .referents import Referent, referents, without
 from .retrieval import Hit, Retriever
 from .settings import Settings
 from .shapes import QuestionShape, listing_fields
-from .sides import comparison_sides, side_questions
-from .text import INJECTION, content_words, name_in, names, proper_nouns, split_sentences
+from .sides import clause_questions, comparison_sides, side_questions
+from .text import INJECTION, content_words, fold, name_in, names, proper_nouns, split_sentences
 
 
 @dataclass
@@ -98,12 +99,14 @@ class Planner:
     def plan(self, question: str, shape: QuestionShape) -> Plan:
         """Which papers, which sentences, and (for listing fields and lists) the answer itself."""
         k = self.settings.answer.sources
-        if shape.shape == "metadata" and shape.field:
-            return self._metadata(question, shape)
         if shape.shape == "list":
             return self._list(question)
-        if shape.shape == "comparison":
-            plan = self._comparison(question, shape.field)
+        # a question that refers to two papers asks something of each, however it is worded
+        refs = self.referents(question) if shape.shape in ("factoid", "comparison", "metadata") else []
+        if shape.shape == "metadata" and shape.field and len(refs) < 2:
+            return self._metadata(question, shape)
+        if shape.shape == "comparison" or len(refs) >= 2:
+            plan = self._comparison(question, shape.field, refs)
             if plan is not None:
                 return plan
         hits = self.retriever.search(question, k=k)
@@ -140,9 +143,19 @@ class Planner:
         lines = [f"{display_name(src.paper)}: {src.excerpt[0].rstrip()} [{src.n}]" for src in sources]
         return Plan("list", sources, draft="\n".join(lines))
 
-    def _comparison(self, question: str, field: str | None = None) -> Plan | None:
+    def referents(self, question: str) -> list[Referent]:
+        """The papers ``question`` refers to by name or description (:func:`referents.referents`)."""
+        return referents(question, lambda text, k: self.retriever.search(text, k=k), self.settings.answer.description_fit)
+
+    def _comparison(self, question: str, field: str | None = None, refs: Sequence[Referent] = ()) -> Plan | None:
+        if len(refs) >= 2:
+            return self._compared(question, field, refs[:2])
         sides = comparison_sides(question)
-        if len(sides) != 2:
+        if len(sides) != 2 or self._within_one(sides, question):
+            return None
+        if len(refs) == 1 and not any(fold(side) in fold(refs[0].words) or fold(refs[0].words) in fold(side) for side in sides):
+            # the question refers to one paper and compares two things that are neither of them a paper (its data
+            # format and a benchmark, say): it is a question about that paper
             return None
         sources: list[Source] = []
         missing: list[str] = []
@@ -170,16 +183,53 @@ class Planner:
             # "How much does FooNet improve on BarNet?": the other side is a baseline
             # inside the one paper, so this is a question about that paper
             return None
+        plan = Plan("comparison", sources, sides=sides, missing=missing, side_of=side_of, side_questions=asked)
         if field in ("authors", "upvotes", "date", "links") and len(sources) == 2:
             # listing fields are compared from the records themselves, not by the model
-            a, b = sources
-            a.excerpt, b.excerpt = [listing_sentence(a.paper)], [listing_sentence(b.paper)]
-            claims = [metadata_claim(src.paper, field, src.n) for src in sources]
-            compared = compare_listing(a.paper, b.paper, field, 1, 2)
-            if all(claims):
-                draft = " ".join([*claims, *([compared] if compared else [])])
-                return Plan("comparison", sources, draft=draft, sides=sides, missing=missing, side_of=side_of)
-        return Plan("comparison", sources, sides=sides, missing=missing, side_of=side_of, side_questions=asked)
+            return self._listing_comparison(plan, field) or plan
+        return plan
+
+    def _within_one(self, sides: Sequence[str], question: str) -> bool:
+        """Whether both sides are names one paper found for the question uses (its benchmark and its baseline, say):
+        what is compared is inside that paper, so the question is about it, not a comparison of two papers."""
+        if not all(names(side) or proper_nouns(side) for side in sides):
+            return False
+        return any(
+            all(name_in(side, f"{h.paper.title} {h.paper.abstract}") for side in sides)
+            for h in self.retriever.search(question, k=3)
+        )
+
+    def _compared(self, question: str, field: str | None, refs: Sequence[Referent]) -> Plan:
+        """The comparison of the two papers ``refs``: each side drafted from its own paper, asked the question
+        without the other side (or the clause of the question that is its own, when that keeps the ask)."""
+        sides = [r.words for r in refs]
+        clauses = clause_questions(question)
+        sources, side_of, asked = [], {}, {}
+        for n, ref in enumerate(refs, 1):
+            other = refs[1] if n == 1 else refs[0]
+            own = next((q for s, q in clauses.items() if fold(s) in fold(ref.words) or fold(ref.words) in fold(s)), None)
+            others = [q for q in clauses.values() if q is not own]
+            # a clause that still names the other side ("A and B both …; what does each …") is no side's own
+            if own is None or other.words in own or not keeps_ask(own, others, question, sides, self.keep_ask):
+                own = without(question, other)
+            asked[ref.words] = own
+            sources.append(Source(n=n, paper=ref.hit.paper, excerpt=self._side_excerpt(own, ref.hit), chunk=ref.hit.chunk))
+            side_of[ref.words] = n
+        plan = Plan("comparison", sources, sides=sides, side_of=side_of, side_questions=asked)
+        if field in ("authors", "upvotes", "date", "links"):
+            return self._listing_comparison(plan, field) or plan
+        return plan
+
+    def _listing_comparison(self, plan: Plan, field: str) -> Plan | None:
+        """A comparison of a listing field, written from the two records themselves (None if one lacks it)."""
+        a, b = plan.sources
+        claims = [metadata_claim(src.paper, field, src.n) for src in plan.sources]
+        if not all(claims):
+            return None
+        a.excerpt, b.excerpt = [listing_sentence(a.paper)], [listing_sentence(b.paper)]
+        compared = compare_listing(a.paper, b.paper, field, 1, 2)
+        plan.draft = " ".join([*claims, *([compared] if compared else [])])
+        return plan
 
     def _side_excerpt(self, asked: str, hit: Hit) -> list[str]:
         """The sentences one side is drafted from: its whole abstract when short enough, else those best for ``asked``."""

@@ -178,6 +178,11 @@ class AnswerSettings(BaseModel):
         "only when it keeps at least this many of the question's words that name no side; else the side is drafted "
         "from the whole question with the other side's name taken out."
     )
+    description_fit: float = Field(
+        0.6, ge=0, le=1, description="A question's description of a paper (\"the sparse audio paper\") refers to the "
+        "best paper found for it when at least this share of its telling words are in that paper's title or abstract; "
+        "a question referring to two papers is answered as a comparison of them."
+    )
     evidence_margin: float = Field(
         0.45, ge=0, description="Sentences scoring this much below the best-matching one are not shown to the model "
         "(shorter prompts start the answer sooner)."

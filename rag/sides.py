@@ -188,6 +188,24 @@ def side_questions(question: str) -> list[str]:
     return out
 
 
+def clause_questions(question: str) -> dict[str, str]:
+    """Each side's own clause of a comparison as a question, where the question gives each side its own ask
+    (:func:`asked_sides`) or a shared head ("Which is faster: FooNet on phones or BarGAN on laptops?"); {} else.
+
+    >>> clause_questions("Which is faster: FooNet on phones or BarGAN on laptops?")
+    {'FooNet': 'Which is faster: FooNet on phones?', 'BarGAN': 'Which is faster: BarGAN on laptops?'}
+    >>> clause_questions("How do FooNet and BarGAN differ in speed?")
+    {}
+    """
+    two = asked_sides(question)
+    if two:
+        return dict(two)
+    split = _clause_split(question)
+    if split is None or not split[0].strip():
+        return {}
+    return dict(zip(comparison_sides(question), side_questions(question)))
+
+
 # ", and what …" (where the ask turns, :data:`_CLAUSE_TURN`) or a second question after a first
 _SECOND_ASK = re.compile(rf"{_CLAUSE_TURN.pattern}|\?\s+\S.*\?", re.IGNORECASE)
 

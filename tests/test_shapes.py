@@ -141,7 +141,7 @@ def test_comparison_is_drafted_one_side_at_a_time_each_from_its_own_paper(fake_i
     # two drafting calls, and each saw only its own side's paper
     assert len(seen) == 2
     # the question is asked of each side alone too: the other side is not even named
-    assert SPELL in seen[0] and "Music" not in seen[0] and "Question: SPELL: what does each do?" in seen[0]
+    assert SPELL in seen[0] and "Music" not in seen[0] and "Question: Compare SPELL: what does it do?" in seen[0]
     assert MUSIC in seen[1] and "SPELL" not in seen[1]
     assert [r.label for r in answer.rows] == ["SPELL", "Music Transformer"]
     assert [c.title for c in answer.citations] == [SPELL, MUSIC]
