@@ -47,6 +47,10 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
             rows.append(
                 AnswerRow(label=side, text=text or prompts.SIDE_MISSING, sources=[src.n] if src and claims else [], missing=not claims)
             )
+        placed = [c for c in kept if any(c.sources and c.sources[0] == r.sources[0] for r in rows if r.sources)]
+        if kept and len(placed) == len(kept) and len(plan.side_of) == len(plan.sides):
+            # each side's sentences say which paper they are about ("we report 18% …" does not)
+            answer = " ".join(_named(r.label, by_n[r.sources[0]].paper, r.text) for r in rows if not r.missing)
         gaps = [r.label for r in rows if r.missing]
         if gaps and kept:
             answer = f"{answer} {prompts.SIDE_NOT_STATED.format(side=' and '.join(gaps))}"
@@ -54,6 +58,21 @@ def finish(plan: Plan, result: Critique, sources: Sequence[Source]) -> tuple[str
                 # one side unanswered: the comparison asked is only partly answered, whatever the kept side's support
                 result.verdict = "partially supported"
     return answer, rows
+
+
+def _named(label: str, paper, text: str) -> str:
+    """A comparison side's text, led by the side's name when its sentences name neither the side nor its paper
+    (a described side is led by its paper's name).
+
+    >>> from paperchat.rag.corpus import Paper
+    >>> p = Paper(id="f", title="FooNet: Sparse Audio", abstract="FooNet denoises.")
+    >>> _named("FooNet", p, "We gain 3 dB [1]."), _named("the audio paper", p, "It gains 3 dB [1]."), _named("FooNet", p, "FooNet gains [1].")
+    ('FooNet: We gain 3 dB [1].', 'FooNet: It gains 3 dB [1].', 'FooNet gains [1].')
+    """
+    if name_in(label, text) or mentions(text, paper):
+        return text
+    lead = label if name_in(label, f"{paper.title} {paper.abstract}") else display_name(paper)
+    return f"{lead}: {text}"
 
 
 def citations(result: Critique, sources: Sequence[Source]) -> list[Citation]:

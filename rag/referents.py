@@ -180,6 +180,9 @@ def without(question: str, ref: Referent) -> str:
     >>> q = "Which encoders do FooNet and BarGAN each use?"
     >>> without(q, Referent("BarGAN", q.index("BarGAN"), q.index("BarGAN") + 6, hit, True))
     'Which encoders do FooNet use?'
+    >>> q = "FooNet and BarGAN both denoise. What does each report: FooNet on birds, and BarGAN on bats?"
+    >>> without(q, Referent("BarGAN", q.index("BarGAN"), q.index("BarGAN") + 6, hit, True))
+    'FooNet denoise. What does it report: FooNet on birds?'
     >>> q = "Compare the sparse audio paper with BarGAN: what does each denoise?"
     >>> without(q, Referent("sparse audio", 8, 30, hit, False))
     'Compare BarGAN: what does it denoise?'
@@ -190,7 +193,24 @@ def without(question: str, ref: Referent) -> str:
         before = before[: joined.start()]
     else:
         after = re.sub(rf"^{_JOINS}", " ", after, flags=re.IGNORECASE)
-    text = f"{before} {after}"
+    text = _drop_mentions(f"{before} {after}", ref.words)
     text = re.sub(r"\b(does|do|did|is|was|has)\s+each(?: one| of them)?\b", r"\1 it", text, flags=re.IGNORECASE)
     text = re.sub(r"\s+(?:each|both)\b|\bboth\s+", " ", text, flags=re.IGNORECASE)
     return re.sub(r"\s+([?.,;:!])", r"\1", " ".join(text.split()))
+
+
+def _drop_mentions(text: str, words: str) -> str:
+    """``text`` without each clause (between commas, colons or "and") that still names ``words``."""
+    while True:
+        at = text.find(words)
+        if at < 0 or len(words) < 2:
+            return text
+        starts = [m.end() for m in re.finditer(r"[,;:]\s*|\s(?:and|or)\s", text[:at])]
+        start = starts[-1] if starts else 0
+        end_m = re.search(r",?\s+(?:and|or)\s|[,;?.!]", text[at + len(words):])
+        end = at + len(words) + (end_m.start() if end_m else len(text) - at - len(words))
+        cut = text[:start] + text[end:]
+        cut = re.sub(r",\s*([?.!])", r"\1", re.sub(r"([:;,])\s*,?\s*(?:and|or)\s+", r"\1 ", cut))
+        if cut == text:
+            return text
+        text = cut
