@@ -97,7 +97,13 @@ def corrects_premise(answer: str, corrects: Sequence[str], premise: Sequence[str
     True
     >>> corrects_premise("Yes, 72.3 F1, up from 67.5 [1].", ["67.5"], ["72.3"]), corrects_premise("It does well.", ["67.5"])
     (False, False)
+    >>> corrects_premise("Yes, 72.3 F1, up from 67.5 [1].", ["67.5"], "72.3")  # a premise given as a string
+    False
     """
+    if isinstance(corrects, str):
+        corrects = [corrects]
+    if isinstance(premise, str):  # one value given as a string, not a list: the value, not its characters
+        premise = [premise]
     if not corrects or not keywords_present(answer, corrects):
         return False
     return all(not keyword_in(k, answer) or _premise_denied(k, answer) for k in premise)

@@ -22,13 +22,14 @@ SETS = {
     "fresh5": ROOT / "eval" / "fresh5.jsonl",
     "fresh6": ROOT / "eval" / "fresh6.jsonl",
     "fresh7": ROOT / "eval" / "fresh7.jsonl",
+    "fresh8": ROOT / "eval" / "fresh8.jsonl",
     # follow-up questions: each row also has a "history" of earlier turns (see the test at the end)
     "conversations": ROOT / "eval" / "conversations.jsonl",
     "conversations2": ROOT / "eval" / "conversations2.jsonl",
 }
 #: Question shapes of issue 12 and the least number of rows each set holds of them.
 NEW_SHAPES = ("paraphrased", "comparison", "list", "metadata", "near-miss", "false-premise", "off-topic")
-MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2, "fresh3": 2, "fresh4": 2, "fresh5": 2, "fresh6": 2, "fresh7": 2, "conversations": 0, "conversations2": 0}
+MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2, "fresh3": 2, "fresh4": 2, "fresh5": 2, "fresh6": 2, "fresh7": 2, "fresh8": 2, "conversations": 0, "conversations2": 0}
 #: Sets whose paraphrased rows were written without the rule below (no title word, no name of the paper, such as
 #: an acronym its abstract uses): the helper was not given it, and a set is not edited once its first run has
 #: begun. Their paraphrased rows are easier than the other sets' (some use a title word).
@@ -37,6 +38,10 @@ WRITTEN_WITHOUT_THIS_RULE = {"fresh5"}
 #: run, which a set is not edited after): fresh7 has a comparison whose two sides share one keyword ("seven" for
 #: both) and false premises that are a rival's number the abstract does state, given as a string, not a list.
 KEPT_AS_WRITTEN = {"fresh7"}
+#: Rows kept as written although they break a rule below, found when the set's first run had begun: fresh8's e11
+#: and e37 (paraphrases using the abstract's acronym for the paper, or a title word), e14, e30 and e43 (false premises given
+#: as a sentence or a claim, not a value the question quotes) and e39 (a near-miss asking for the author count, which the paper's record in the other listing has).
+KNOWN_BREAKS = {"fresh8": {"e11", "e14", "e30", "e37", "e39", "e43"}}
 UNANSWERABLE_SHAPES = ("near-miss", "false-premise", "off-topic", "unanswerable")
 
 #: Function words, and the words nearly every title here has, that a paraphrase may still use.
@@ -164,18 +169,19 @@ def test_shape_rules(name):
 @pytest.mark.parametrize("name", list(SETS))
 def test_false_premise_facts_hold_and_the_premise_is_false(name, by_title):
     rows, _ = _rows(name)
-    for r in (r for r in rows if r.type == "false-premise" and name not in KEPT_AS_WRITTEN):
+    for r in (r for r in rows if r.type == "false-premise" and name not in KEPT_AS_WRITTEN and r.id not in KNOWN_BREAKS.get(name, ())):
         text = record_text(by_title[normalize_text(r.papers[0])])
+        premise = [r.extra["premise"]] if isinstance(r.extra["premise"], str) else r.extra["premise"]
         assert all(metrics.keyword_in(k, text) for k in r.extra["corrects"]), r.id
-        assert not any(metrics.keyword_in(k, text) for k in r.extra["premise"]), r.id
-        assert all(metrics.keyword_in(k, r.question) for k in r.extra["premise"]), r.id
+        assert not any(metrics.keyword_in(k, text) for k in premise), r.id
+        assert all(metrics.keyword_in(k, r.question) for k in premise), r.id
 
 
 @pytest.mark.parametrize("name", list(SETS))
 def test_metadata_rows_ask_for_fields_the_record_has_and_near_misses_for_what_it_lacks(name, by_title):
     rows, _ = _rows(name)
     for r in rows:
-        if r.type not in ("metadata", "near-miss"):
+        if r.type not in ("metadata", "near-miss") or r.id in KNOWN_BREAKS.get(name, ()):
             continue
         paper = by_title[normalize_text(r.papers[0])]
         q = set(words(r.question))
@@ -197,7 +203,7 @@ def test_metadata_rows_ask_for_fields_the_record_has_and_near_misses_for_what_it
 @pytest.mark.parametrize("name", list(SETS))
 def test_paraphrased_questions_use_no_title_word_and_no_name(name, by_title):
     rows, _ = _rows(name)
-    for r in (r for r in rows if r.type == "paraphrased"):
+    for r in (r for r in rows if r.type == "paraphrased" and r.id not in KNOWN_BREAKS.get(name, ())):
         paper = by_title[normalize_text(r.papers[0])]
         title_words = {w for w in words(paper.title) if w not in STOP}
         if name in WRITTEN_WITHOUT_THIS_RULE:
