@@ -18,10 +18,10 @@ from .critique import Source, off_subject
 from .evidence import on_subject, pick_evidence, relevance, unrelated
 from .list_search import list_matches
 from .listing import FIELD_NAMES, compare_listing, display_name, listing_sentence, mentions, metadata_claim, short_name
-from .referents import Referent, referents, without
+from .referents import Referent, mask_titles, referents, without
 from .retrieval import Hit, Retriever
 from .settings import Settings
-from .shapes import QuestionShape, listing_fields
+from .shapes import QuestionShape, classify, listing_fields
 from .sides import clause_questions, comparison_sides, side_questions
 from .text import INJECTION, content_words, fold, name_in, names, proper_nouns, split_sentences
 
@@ -101,8 +101,12 @@ class Planner:
         k = self.settings.answer.sources
         if shape.shape == "list":
             return self._list(question)
+        refs = self.referents(question)
+        masked = mask_titles(question, refs)
+        if masked != question:  # a title's own words ("More than", "v.s.") do not make the question a comparison
+            shape = classify(masked)
         # a question that refers to two papers asks something of each, however it is worded
-        refs = self.referents(question) if shape.shape in ("factoid", "comparison", "metadata") else []
+        refs = refs if shape.shape in ("factoid", "comparison", "metadata") else []
         if shape.shape == "metadata" and shape.field and len(refs) < 2:
             return self._metadata(question, shape)
         if shape.shape == "comparison" or len(refs) >= 2:

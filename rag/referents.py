@@ -19,10 +19,11 @@ from .listing import GENERIC_NAMES, alias, short_name
 from .retrieval import Hit
 from .text import content_words, fold, names, proper_nouns
 
-#: how a question describes one paper: "the <words> paper", optionally "… paper on/about <words>"
+#: how a question describes one paper: "the <words> paper" (or study, method, …, or a maker's noun such as
+#: "synthesizer"), optionally "… paper on/about <words>"
 _DESCRIBED = re.compile(
-    r"\bthe\s+((?:[\w\-'’]+\s+){0,6}?[\w\-'’]+)\s+(paper|study|work|framework|method|approach|system|model|technique"
-    r"|algorithm|encoder|detector|agent|survey)\b"
+    r"\b(?:the|a|an)\s+((?:[\w\-'’]+\s+){0,6}?[\w\-'’]+)\s+(paper|study|work|framework|method|approach|system|model"
+    r"|technique|algorithm|agent|survey|\w+(?:izer|iser|ator|ifier|oder|ector))\b"
     r"((?:\s+(?:on|about|that|which|for|where)\s+(?:(?!\s(?:and|or|vs\.?|versus|compared|with|but|both)\s)[^,;:?.]){3,80})?)",
     re.IGNORECASE,
 )
@@ -214,3 +215,19 @@ def _drop_mentions(text: str, words: str) -> str:
         if cut == text:
             return text
         text = cut
+
+
+def mask_titles(question: str, refs: Sequence[Referent]) -> str:
+    """``question`` with each title it gives whole or in quotation marks read as "the paper", so that the title's
+    own words ("More than", "v.s.", a colon) do not shape the question.
+
+    >>> hit = Hit(paper=Paper(id="b", title="More Than Noise: Field Audio", abstract="x"), chunk="", chunk_id="b:0", score=0.0)
+    >>> q = "When was 'More Than Noise: Field Audio' posted?"
+    >>> mask_titles(q, [Referent("More Than Noise: Field Audio", 9, 39, hit, True)])
+    'When was the paper posted?'
+    """
+    for ref in sorted(refs, key=lambda r: -r.start):
+        whole = fold(ref.words).rstrip(".") == fold(ref.hit.paper.title).rstrip(".")
+        if ref.named and len(ref.words.split()) >= 3 and (whole or question[ref.start] in "'\"‘“"):
+            question = f"{question[: ref.start]}the paper{question[ref.end :]}"
+    return question

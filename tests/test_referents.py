@@ -86,3 +86,11 @@ def test_a_comparison_of_two_things_inside_one_paper_is_a_question_about_it(sett
     question = "In SPELL, is the questioner or the verifier trained with more data?"
     plan = planner.plan(question, classify(question))
     assert plan.shape != "comparison"
+
+
+def test_a_title_given_whole_does_not_shape_the_question(settings, fake_index, seed_papers):
+    planner = Planner(settings, Retriever(fake_index))
+    title = next(p.title for p in seed_papers if " than " in p.title.lower())  # "… is More than …"
+    question = f"How many upvotes did '{title}' get?"
+    assert classify(question).shape == "comparison"  # its words alone read as a comparison
+    assert planner.plan(question, classify(question)).shape == "metadata"
