@@ -582,3 +582,32 @@ def test_recheck_switches_checks_off_by_name_and_ablates_each(settings, fake_ind
     print_ablation(rows)
     table = capsys.readouterr().out
     assert table.count("\n") == len(rows) + 2 and "| restates | 0/1 | 0/0 | None | = |" in table
+
+
+def test_rescore_scores_recorded_answers_again_and_keeps_the_recorded_summary(tmp_path):
+    from paperchat.eval.rescore import main as rescore
+
+    premise = {  # a false premise given as a string: the run's scorer read its characters
+        "id": "p1", "pipeline": "paperchat", "question": "Why does FooNet only reach 61.9?", "answerable": False,
+        "type": "false-premise", "keywords": [], "extra": {"corrects": ["67.5"], "premise": "61.9"},
+        "answer": "FooNet reaches 67.5, not 61.9 [1].", "verdict": "supported",
+        "scores": {"correct": 0.0, "recall@1": 1.0, "recall@5": 1.0, "citation_precision": None}, "timings": {"total": 2.0},
+    }
+    factoid = {
+        "id": "f1", "pipeline": "paperchat", "question": "What does FooNet reach?", "answerable": True, "type": "factoid",
+        "keywords": ["67.5"], "extra": {}, "answer": "FooNet reaches 67.5 [1].", "verdict": "supported",
+        "scores": {"correct": 1.0, "recall@1": 1.0, "recall@5": 1.0, "citation_precision": 1.0}, "timings": {"total": 3.0},
+    }
+    records = [premise, factoid]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    recorded = {"questions_file": "q.jsonl", "questions": 2, "skipped_rows": [], "model": "m", "backend": "b", "finished": "2026-12-03T22:00:00",
+                "wall_seconds_this_run": 5.0, "derived": {},
+                "pipelines": summarize(records, ["paperchat"])}
+    (tmp_path / "summary.json").write_text(json.dumps(recorded))
+    assert rescore([str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["pipelines"]["paperchat"]["overall"]["unanswerable_withheld"] == 1.0  # was 0.0
+    assert summary["pipelines"]["paperchat"]["overall"]["accuracy"] == 1.0
+    assert json.loads((tmp_path / "summary.recorded.json").read_text()) == recorded
+    assert [r["scores"]["corrected"] for r in read_results(tmp_path / "results.jsonl") if r["id"] == "p1"] == [True]
+    assert (tmp_path / "report.md").exists()
