@@ -128,7 +128,7 @@ def referents(question: str, search: Callable[[str, int], Sequence[Hit]], fit: f
     def add(hit: Hit, start: int, end: int, named: bool) -> None:
         if any(r.hit.paper.id == hit.paper.id for r in found) or any(start < e and s < end for s, e in taken):
             return
-        words = re.sub(r"^the\s+", "", question[start:end].strip(" '\"‘’“”"), flags=re.IGNORECASE)
+        words = re.sub(r"^(?:the|an?)\s+", "", question[start:end].strip(" '\"‘’“”"), flags=re.IGNORECASE)
         if 0 < start and end < len(question) and question[start - 1] in "'\"‘“" and question[end] in "'\"’”":
             start, end = start - 1, end + 1  # a quoted title goes with its quotation marks
         # a name inside a description ("the FooNet paper on audio") refers with the whole phrase

@@ -52,6 +52,9 @@ def test_a_one_word_name_must_match_its_capitals():
 def test_a_description_refers_to_the_paper_it_fits():
     assert found("What do FooNet and the tomato leaf disease study each collect?") == [
         ("FooNet", "a"), ("tomato leaf disease study", "b")]
+    # "a …" and a maker's noun describe a paper too
+    assert found("Which is faster: FooNet or a phone-based tomato leaf disease detector?") == [
+        ("FooNet", "a"), ("phone-based tomato leaf disease detector", "b")]
     # a description whose words no paper carries refers to nothing
     assert found("What does the quantum chemistry paper report?") == []
 
