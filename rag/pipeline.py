@@ -163,7 +163,7 @@ class Pipeline:
         return Critic(
             model if judge else None, layout=self.layout, embedder=self.retriever.embedder, rereader=rereader,
             disabled=frozenset(self.settings.answer.disabled_checks), restated_share=self.settings.answer.restated_share,
-            reanswer_sentences=self.settings.answer.reanswer_sentences, reread_meaning=self.settings.answer.reread_meaning,
+            reanswer_sentences=self.settings.answer.reanswer_sentences,
         )
 
     def related(self, question: str, sources: Sequence[Source], limit: int = 2) -> list[Related]:

@@ -178,10 +178,6 @@ class AnswerSettings(BaseModel):
         "only when it keeps at least this many of the question's words that name no side; else the side is drafted "
         "from the whole question with the other side's name taken out."
     )
-    reread_meaning: bool = Field(
-        True, description="A claim that no sentence of its abstract is close to in meaning is kept when the model, "
-        "answering the question again from that abstract alone (with `reread`), answers in the claim's words."
-    )
     description_fit: float = Field(
         0.6, ge=0, le=1, description="A question's description of a paper (\"the sparse audio paper\") refers to the "
         "best paper found for it when at least this share of its telling words are in that paper's title or abstract; "

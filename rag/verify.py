@@ -27,7 +27,7 @@ from . import prompts
 from .corpus import Paper
 from .errors import PaperchatError
 from .models import LLM, Message, Request
-from .text import INJECTION, content_words, fold, name_in, names, number_in, numbers, proper_nouns, split_sentences
+from .text import INJECTION, fold, name_in, names, number_in, numbers, proper_nouns, split_sentences
 
 log = logging.getLogger("paperchat")
 
@@ -187,18 +187,6 @@ class Rereader:
         reply = self.answer(question, paper)
         return bool(reply) and not _NOT_STATED.match(reply) and all(same_value(v, reply, "number") for v in values)
 
-    def agrees(self, claim: str, question: str, paper: Paper, share: float = 0.6) -> bool:
-        """Whether the model, answering ``question`` from the abstract alone, answers in the claim's words: at least
-        ``share`` of the reply's words that the question did not already hold are in the claim, and there are two
-        or more of them (so a claim worded unlike any one sentence of the abstract is still recognised as its answer)."""
-        reply = self.answer(question, paper)
-        if not reply or _NOT_STATED.match(reply) or not _copied(reply, paper.abstract):
-            return False
-        asked = set(content_words(question))
-        new = [w for w in dict.fromkeys(content_words(reply)) if w not in asked]
-        claimed = set(content_words(claim))
-        return len(new) >= 2 and sum(w in claimed for w in new) >= share * len(new)
-
     def read(self, blank: Blank, claim: str, paper: Paper, context: str = "") -> Reading:
         """Fill one blank from the abstract and compare it with the claim's value; a short answer is read after the
         question it answers (``context``)."""
@@ -278,17 +266,6 @@ def _repair_value(blank: Blank, filled: str, source: str) -> str | None:
     # a name is repaired only with a name the abstract holds: a fill of plain words is no name for the blank
     found = [n for n in names(filled) if name_in(n, source)]
     return found[0] if found else None
-
-
-def _copied(reply: str, abstract: str) -> bool:
-    """Whether most of a reply's words are the abstract's (the re-reader is asked to copy, not to write).
-
-    >>> _copied("format-based rewards", "It uses format-based and rule-based rewards."), _copied("human raters", "It uses rewards.")
-    (True, False)
-    """
-    words = content_words(reply)
-    there = set(content_words(abstract))
-    return bool(words) and sum(w in there for w in words) >= 0.8 * len(words)
 
 
 def stated_in(value: str, text: str) -> bool:

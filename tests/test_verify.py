@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from paperchat.rag import prompts
 from paperchat.rag.corpus import Paper
 from paperchat.rag.critique import Critic, Source
 from paperchat.rag.followup import listed_items, resolve_position
-from paperchat.rag.embeddings import Embedder
 from paperchat.rag.verify import Rereader, blanks, same_value
 
 from .fakes import ScriptedLLM, read_blank
@@ -213,48 +211,3 @@ def test_a_paper_without_sentences_gets_nothing_added():
     empty = Paper(id="e", title="ZetaNorm 9 hours", abstract="")  # the title alone holds the value read again
     result = _critic(reader_said("9 hours")).check("ZetaNorm is fast [1].", [Source(1, empty, [])], question="How long?")
     assert all(not (c.reasons and c.reasons[0].startswith("added")) for c in result.claims)
-
-
-KELP = Paper(
-    id="kelp",
-    title="Kelp: Tide-Aware Routing for Underwater Drones",
-    abstract=(
-        "We present Kelp, a router for underwater drones. Kelp learns from sonar echoes and tide tables combined "
-        "into one reward. It cuts energy use by 18% on the ReefSim benchmark."
-    ),
-)
-
-
-def test_agrees_when_the_readers_own_answer_is_the_claims_words():
-    claim = "Kelp's reward comes from sonar echoes together with tide tables."  # worded unlike the abstract
-    assert Rereader(ScriptedLLM([], reader=reader_said("sonar echoes and tide tables"))).agrees(
-        claim, "Where does Kelp's reward come from?", KELP)
-    # the reader answers otherwise, or finds nothing, or writes words of its own: no agreement
-    for reply in ("ReefSim benchmark", "not stated", "GPS beacons and pilot feedback"):
-        assert not Rereader(ScriptedLLM([], reader=reader_said(reply))).agrees(
-            claim, "Where does Kelp's reward come from?", KELP), reply
-
-
-class FarEmbedder(Embedder):
-    """Every text its own direction: each claim is far in meaning from every sentence (the case to test)."""
-
-    name, dim = "far", 64
-
-    def embed(self, texts):
-        rows = [np.random.default_rng(sum(map(ord, t))).standard_normal(self.dim) for t in texts]
-        return np.array([r / np.linalg.norm(r) for r in rows], dtype=np.float32)
-
-
-def test_a_claim_far_in_meaning_is_kept_only_when_the_reader_agrees():
-    embedder = FarEmbedder()
-    src = Source(n=1, paper=KELP, excerpt=[KELP.abstract])
-    # the abstract's answer, two thirds in its words: not enough for the word match, and far in meaning
-    draft = "Kelp's single reward simply merges sonar echoes and tide tables [1]."
-    question = "Where does Kelp's reward come from?"
-    kept = Critic(embedder=embedder, rereader=Rereader(ScriptedLLM([], reader=reader_said("sonar echoes and tide tables"))))
-    refused = Critic(embedder=embedder, rereader=Rereader(ScriptedLLM([], reader=reader_said("not stated"))))
-    off = Critic(embedder=embedder, reread_meaning=False,
-                 rereader=Rereader(ScriptedLLM([], reader=reader_said("sonar echoes and tide tables"))))
-    verdicts = [c.check(draft, [src], question=question).claims[0] for c in (kept, refused, off)]
-    assert "alike in meaning" in " ".join(verdicts[1].reasons)  # the meaning check is what withholds it
-    assert verdicts[0].kept and not verdicts[1].kept and not verdicts[2].kept

@@ -224,13 +224,6 @@ def _unstated_meaning(ctx: ClaimContext) -> Finding | None:
     if cosine is None:
         return None
     ctx.check.closest = round(cosine, 3)
-    if ctx.critic.rereader is not None and ctx.critic.reread_meaning and len(ctx.chosen) == 1 and ctx.question:
-        # closeness in meaning is only a proxy: the model, answering the question again from the abstract alone,
-        # answers in the claim's words, so the claim says what the abstract says in other words
-        ctx.critic.calls += 1
-        if ctx.critic.rereader.agrees(ctx.text, own_ask(ctx.question, [ctx.paper]), ctx.paper):
-            return Finding(notes=(f"re-read: answering the question from the abstract agrees (closest sentence {cosine:.2f})",),
-                           withhold=False)
     return Finding(f"no sentence of the cited abstract says this (the closest is {cosine:.2f} alike in meaning)")
 
 

@@ -61,9 +61,6 @@ class Critic:
     embedder: Embedder | None = None
     #: re-reads each kept claim's numbers and names from its abstract through the model (None: not done)
     rereader: Rereader | None = None
-    #: a claim no sentence is close to in meaning is kept when the re-reader's own answer agrees with it
-    #: (``answer.reread_meaning``; needs ``rereader``)
-    reread_meaning: bool = True
     disabled: frozenset[str] = frozenset()
     calls: int = field(default=0, init=False)
     _vectors: dict = field(default_factory=dict, init=False, repr=False)
