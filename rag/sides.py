@@ -133,7 +133,7 @@ def asked_sides(question: str) -> list[tuple[str, str]]:
     [('FooNet', 'Which dataset did FooNet use?'), ('BarGAN', 'Which dataset did BarGAN use to tune its prompts?')]
     >>> asked_sides("FOO-TUNE and BARNET both learn from synthetic images. What speed-ups does each report?")
     [('FOO-TUNE', 'What speed-ups does FOO-TUNE report?'), ('BARNET', 'What speed-ups does BARNET report?')]
-    >>> asked_sides("What gain does STIC report, and how much less data does it use?")
+    >>> asked_sides("How fast is QuxNet, and how many layers does it stack?")  # two asks of one paper
     []
     """
     turn = _CLAUSE_TURN.search(question)

@@ -213,9 +213,10 @@ class Rereader:
             return False
         return same_value(repair, again, blank.kind) and not same_value(blank.value, again, blank.kind)
 
-    def check(self, claim: str, paper: Paper, given: str = "", context: str = "") -> Reread:
+    def check(self, claim: str, paper: Paper, given: str = "", context: str = "", strict: bool = False) -> Reread:
         """Re-read ``claim`` against ``paper``: kept, repaired with the abstract's value, or withheld. ``given``: the
-        question (its names are not re-read); ``context``: the question a short answer is read after."""
+        question (its names are not re-read); ``context``: the question a short answer is read after; ``strict``: a
+        claim whose wording the abstract does not back, so each value must be read back, not merely occur there."""
         before = self.calls
         text = claim
         readings: list[Reading] = []
@@ -224,7 +225,7 @@ class Rereader:
         for blank in sorted(blanks(claim, given, paper, self.max_blanks), key=lambda b: -b.start):
             reading = self.read(blank, claim, paper, context)
             if reading.outcome == "not stated":
-                if _holds(blank, source):
+                if _holds(blank, source) and not strict:
                     reading.outcome, reading.reason = "same", ""  # the abstract has it word for word
                 else:
                     verdict = "withheld"
@@ -238,7 +239,7 @@ class Rereader:
                 if repair is None:
                     # a fill the abstract does not hold is the model's own: no evidence either way
                     reading.outcome, reading.reason = "unreadable", ""
-                    if not _holds(blank, source):
+                    if not _holds(blank, source) or strict:
                         verdict = "withheld"
                 elif verdict != "withheld":
                     text = f"{text[: blank.start]}{repair}{text[blank.end :]}"

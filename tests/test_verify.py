@@ -101,6 +101,27 @@ def test_the_critique_without_a_rereader_asks_no_model():
     assert llm.rereads == [] and llm.requests == []
 
 
+def test_a_claim_in_the_readers_own_words_is_judged_by_its_values_when_they_are_re_read():
+    src = Source(n=1, paper=ZETA, excerpt=[ZETA.abstract])
+    worded = "The four-bit normaliser from this study scores 71.2 in its headline evaluation."  # no citation
+    asked = "What does the low-precision normalisation layer score?"
+
+    def critic(reader):
+        return Critic(None, rereader=Rereader(ScriptedLLM([], reader=reader)))
+
+    kept = critic(reader_said("71.2")).check(worded, [src], question=asked)  # a reader that finds the value
+    claim = kept.claims[0]
+    assert claim.kept and claim.sources == [1] and "evaluation [1]" in kept.answer
+    assert any("states its numbers and names" in r for r in claim.reasons)
+    # without a re-reader to check its values, the wording is the test, and it is not the abstract's
+    assert not Critic(None).check(worded, [src], question=asked).claims[0].kept
+    # its wording unbacked, a value the reader cannot find is withheld though the abstract holds it somewhere
+    assert not critic(reader_said("not stated")).check(worded, [src], question=asked).claims[0].kept
+    # the rival's score in the reader's words is not kept as the paper's
+    rival = critic(reader_said("71.2")).check(worded.replace("71.2", "64.8"), [src], question=asked)
+    assert "64.8" not in rival.answer and "71.2" in rival.answer
+
+
 @pytest.mark.parametrize(
     "question, expected",
     [

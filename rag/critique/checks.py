@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..corpus import Paper
-from ..shapes import listing_sentence, two_asks
+from ..listing import GENERIC_NAMES
+from ..shapes import listing_sentence, short_name, two_asks
 from ..text import INJECTION, content_words, fold, name_in, names, numbers, proper_nouns, quantities
 from ..verify import answer_values, stated_in
 from .asks import (
@@ -92,6 +93,8 @@ class ClaimContext:
     previous: ClaimCheck | None = None
     #: a which-paper claim made the cited paper's title after its fit to the description was checked
     identity: bool = False
+    #: kept for its numbers and names, not its wording (:func:`values_carry`): the re-reader must find each of them
+    carried: bool = False
 
     @property
     def paper(self) -> Paper:
@@ -227,6 +230,47 @@ def _unstated_meaning(ctx: ClaimContext) -> Finding | None:
     return Finding(f"no sentence of the cited abstract says this (the closest is {cosine:.2f} alike in meaning)")
 
 
+def values_carry(text: str, question: str, paper: Paper) -> bool:
+    """Whether ``text``'s load-bearing values carry it: it gives a number or a name that neither ``question`` nor
+    ``paper``'s title gives, and ``paper``'s abstract states every number and name it gives.
+
+    >>> p = Paper(id="f", title="FooNet: Audio", abstract="FooNet is trained on BirdClef with a ResNet-50 encoder; 86% recall.")
+    >>> values_carry("Its encoder is a ResNet-50 tuned on bird songs", "What encoder does FooNet use?", p)
+    True
+    >>> values_carry("FooNet uses ViT-B", "What encoder does FooNet use?", p)  # a name the abstract does not state
+    False
+    >>> values_carry("FooNet reaches 86% recall on bird songs", "Why does FooNet reach 86% recall?", p)  # the question's own
+    False
+    >>> values_carry("On GPT-4 FooNet reaches 86% recall", "What does FooNet reach on GPT-4?", p)  # GPT-4 is not stated
+    False
+    >>> values_carry("FooNet: Audio is a cheese-making guide", "Is there a guide to making cheese?", p)  # its title only
+    False
+    """
+    own = fold(short_name(paper.title))
+    given = [v for v in numbers(text) + names(text) if fold(v) != own]
+    # a name of the paper's title names the paper, not a fact of it; a generic name ("GPT-4") is anyone's
+    new = [v for v in given if not stated_in(v, question) and not name_in(v, paper.title) and v.upper() not in GENERIC_NAMES]
+    return bool(new) and all(stated_in(v, paper.abstract) for v in given)
+
+
+def _or_values(run: Callable[[ClaimContext], Finding | None]) -> Callable[[ClaimContext], Finding | None]:
+    """A wording check that stands aside when the re-reader will derive the claim's load-bearing values again from
+    the one abstract it cites (:func:`values_carry`): that says more than how close its other words come to the
+    abstract's, which a right answer in the reader's own words ("the prototype agent reached 93% …") is not. The
+    claim is then ``carried``: the re-reader must find each value itself (the abstract holding it is not enough)."""
+
+    def checked(ctx: ClaimContext) -> Finding | None:
+        finding = run(ctx)
+        if finding is None or not finding.withhold or ctx.critic.rereader is None or len(ctx.chosen) != 1:
+            return finding
+        if not values_carry(ctx.text, ctx.question, ctx.paper):
+            return finding
+        ctx.carried = True
+        return Finding(notes=(f"{finding.reason}: its numbers and names are re-read instead",), withhold=False)
+
+    return checked
+
+
 def _reason(why: str | None) -> Finding | None:
     return Finding(why) if why else None
 
@@ -256,7 +300,7 @@ def _reread(ctx: ClaimContext) -> Finding | None:
     question it answers."""
     critic = ctx.critic
     context = own_ask(ctx.question, [ctx.paper]) if ctx.terse else ""
-    result = critic.rereader.check(ctx.check.text, ctx.paper, given=ctx.question, context=context)
+    result = critic.rereader.check(ctx.check.text, ctx.paper, given=ctx.question, context=context, strict=ctx.carried)
     critic.calls += result.calls
     repaired = result.text if result.verdict == "repaired" else None
     return Finding(text=repaired, notes=tuple(result.reasons), withhold=result.verdict == "withheld")
@@ -351,8 +395,8 @@ REGISTRY: tuple[Check, ...] = (
     Check("rebind_number", "repair", _rebinding(rebind_number), _not_repaired, "a number of another item"),
     Check("rebind_extreme", "repair", _rebinding(rebind_extreme), _not_repaired, "the larger/smaller swapped"),
     Check("restated_identity", "meaning", _restated_identity, doc="a which-paper claim that restates the question"),
-    Check("invented_part", "meaning", _invented_part, doc="a part of the claim not in the abstract"),
-    Check("unstated_meaning", "meaning", _unstated_meaning, doc="no sentence close in meaning"),
+    Check("invented_part", "meaning", _or_values(_invented_part), doc="a part of the claim not in the abstract"),
+    Check("unstated_meaning", "meaning", _or_values(_unstated_meaning), doc="no sentence close in meaning"),
     Check("restates", "meaning", lambda ctx: _reason(restates(ctx.text, ctx.question) and
                                                      "does not answer the question: it only restates it"), _asked),
     Check("unrelated", "meaning", lambda ctx: _reason(unrelated(ctx.critic, ctx.claim, ctx.question) and

@@ -17,7 +17,7 @@ from ..text import content_words, fold, names, numbers, proper_nouns, quantities
 from .. import prompts
 from ..verify import Rereader
 from .asks import asked_phrase, own_ask
-from .checks import AnswerContext, ClaimContext, Finding, check_names, for_stage
+from .checks import AnswerContext, ClaimContext, Finding, check_names, for_stage, values_carry
 from .claims import ClaimCheck, Critique, Source, Verdict, cite, is_refusal, split_claims, withhold
 from .facts import (
     CLAUSE_SUPPORT,
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 def unknown_checks(disabled) -> list[str]:
     """The names of ``disabled`` that name no check of the registry."""
     return [name for name in disabled if name not in check_names()]
+
+
+_BY_VALUES = ", which states its numbers and names"
 
 
 @dataclass
@@ -205,7 +208,8 @@ class Critic:
         # papers, the part asked of the cited one)
         if ctx.terse and not phrase:
             ctx.claim = f"{own_ask(question, [by_n[n].paper for n in cited if n in by_n])} {text}"
-        ctx.chosen = self._choose_sources(ctx.claim, text, cited, by_n, check)
+        ctx.chosen = self._choose_sources(ctx.claim, text, cited, by_n, check, question)
+        ctx.carried = any(r.endswith(_BY_VALUES) for r in check.reasons)
         if not ctx.chosen:
             check.verdict = "unsupported"
             return check
@@ -233,7 +237,7 @@ class Critic:
             support = self.low  # the same meaning in other words
         return missing_facts(facts_of, source.text), support
     def _choose_sources(
-        self, claim: str, text: str, cited: list[int], by_n: dict[int, Source], check: ClaimCheck
+        self, claim: str, text: str, cited: list[int], by_n: dict[int, Source], check: ClaimCheck, question: str = ""
     ) -> list[int]:
         """The cited sources that hold the claim's facts, else the one other source that does (re-cited)."""
         valid = [n for n in cited if n in by_n]
@@ -263,6 +267,13 @@ class Critic:
         if ranked and not ranked[0][0][0] and ranked[0][0][1] >= self.low:
             check.reasons.append(f"re-cited to source {ranked[0][1]}, which contains it")
             return [ranked[0][1]]
+        if self.rereader is not None:
+            # a claim in the reader's words ("the bird-song encoder was tuned on 40 hours of audio") whose numbers and
+            # names one source alone states: that source, whose abstract the re-reader checks each of them against
+            holding = [n for n in candidates if values_carry(text, question, by_n[n].paper)]
+            if len(holding) == 1:
+                check.reasons.append(f"re-cited to source {holding[0]}{_BY_VALUES}")
+                return holding
         return []
 
     def sentence_vectors(self, paper: Paper):
