@@ -418,11 +418,14 @@ def open_place(settings: Settings) -> Place:
     return LocalPlace(settings.index_dir, settings.index.collection)
 
 
-def read_records(collection, include: Sequence[str] = ("documents", "metadatas")) -> Iterator[dict]:
-    """Every record of a collection, in batches, as dicts with ``id`` and the included fields."""
+def read_records(
+    collection, include: Sequence[str] = ("documents", "metadatas"), where: dict | None = None
+) -> Iterator[dict]:
+    """Every record of a collection (those matching the ``where`` filter), in batches, as dicts with ``id`` and the
+    included fields."""
     offset = 0
     while True:
-        got = collection.get(include=list(include), limit=BATCH, offset=offset)
+        got = collection.get(include=list(include), limit=BATCH, offset=offset, where=where)
         ids = got["ids"]
         if not len(ids):
             return

@@ -1,8 +1,9 @@
 """The chunk record stored in Chroma: the only module that knows its keys and its score.
 
 Every chunk is one Chroma record: the chunk id, the chunk text as the document, its
-embedding, and the metadata ``title``, ``paper_id``, ``chunk_index`` and ``paper_json``
-(the whole :class:`~paperchat.rag.corpus.Paper`), to which llama-index's ``ChromaVectorStore`` adds
+embedding, and the metadata ``title``, ``paper_id`` and ``chunk_index``; a paper's first chunk
+also holds ``paper_json`` (the whole :class:`~paperchat.rag.corpus.Paper`, stored once per paper:
+:data:`FIRST_CHUNK` finds those records), to which llama-index's ``ChromaVectorStore`` adds
 its own keys (``_node_content``, ``_node_type``, ``document_id``...) from which it rebuilds
 nodes. The pair :func:`chunk_to_node` / :func:`record_to_chunk` writes and reads that
 schema (in the manner of llama-index's ``node_to_metadata_dict`` / ``metadata_dict_to_node``);
@@ -12,7 +13,7 @@ schema (in the manner of llama-index's ``node_to_metadata_dict`` / ``metadata_di
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -25,6 +26,8 @@ CHUNK_INDEX = "chunk_index"
 PAPER_JSON = "paper_json"
 #: Metadata keys that are bookkeeping, not text to embed or show the model.
 HIDDEN_KEYS = (PAPER_ID, CHUNK_INDEX, PAPER_JSON)
+#: The Chroma ``where`` filter of the records that hold their paper (each paper's first chunk).
+FIRST_CHUNK = {CHUNK_INDEX: 0}
 
 
 @dataclass
@@ -45,18 +48,18 @@ class PaperRef(NamedTuple):
 
 
 def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
-    """The metadata stored with a chunk.
+    """The metadata stored with a chunk: the paper's whole record only with its first chunk.
 
-    >>> p = Paper(id="p1", title="T", abstract="A.")
-    >>> sorted(chunk_metadata(Chunk("p1-000", p, 0, "A.")))
-    ['chunk_index', 'paper_id', 'paper_json', 'title']
+    >>> p = Paper(id="p1", title="T", abstract="A. B.")
+    >>> sorted(chunk_metadata(Chunk("p1-000", p, 0, "A."))), sorted(chunk_metadata(Chunk("p1-001", p, 1, "B.")))
+    (['chunk_index', 'paper_id', 'paper_json', 'title'], ['chunk_index', 'paper_id', 'title'])
     """
-    return {
-        TITLE: chunk.paper.title,
-        PAPER_ID: chunk.paper.id,
-        CHUNK_INDEX: chunk.index,
-        PAPER_JSON: chunk.paper.model_dump_json(),
-    }
+    metadata: dict[str, Any] = {TITLE: chunk.paper.title, PAPER_ID: chunk.paper.id, CHUNK_INDEX: chunk.index}
+    if chunk.index == 0:
+        # stored once per paper: a copy per chunk (and llama-index's copy of the metadata in ``_node_content``)
+        # made most of a large index's size
+        metadata[PAPER_JSON] = chunk.paper.model_dump_json()
+    return metadata
 
 
 def chunk_to_node(chunk: Chunk, embedding: list[float]):
@@ -98,6 +101,23 @@ def record_paper(metadata: Mapping[str, Any] | None, *, where: str, record_id: s
         raise IndexCorruptError(where, f"record {record_id} holds an unreadable paper ({err})") from None
 
 
+def record_papers(records: Iterable[Mapping[str, Any]], *, where: str) -> dict[str, Paper]:
+    """The papers that ``records`` (dicts with ``id`` and ``metadatas``) hold, by id, each parsed once.
+
+    >>> p = Paper(id="p1", title="T", abstract="A. B.")
+    >>> recs = [{"id": f"p1-00{i}", "metadatas": chunk_metadata(Chunk(f"p1-00{i}", p, i, "A."))} for i in (1, 0)]
+    >>> record_papers(recs, where="here") == {"p1": p}
+    True
+    """
+    papers: dict[str, Paper] = {}
+    for rec in records:
+        metadata = rec.get("metadatas")
+        if isinstance(metadata, Mapping) and PAPER_JSON in metadata and metadata.get(PAPER_ID) not in papers:
+            paper = record_paper(metadata, where=where, record_id=str(rec.get("id", "?")))
+            papers[paper.id] = paper
+    return papers
+
+
 def record_to_chunk(
     record_id: str,
     metadata: Mapping[str, Any] | None,
@@ -106,7 +126,8 @@ def record_to_chunk(
     where: str,
     known: Mapping[str, Paper] | None = None,
 ) -> Chunk:
-    """The chunk a Chroma record holds (``known``: papers already read, by id, to skip re-parsing).
+    """The chunk a Chroma record holds (``known``: papers already read, by id; a chunk after a paper's first holds
+    no paper of its own, so its paper must be among them).
 
     Raises IndexCorruptError, naming ``where``, when a key or the document is missing.
     """

@@ -22,7 +22,7 @@ from .corpus import Paper
 from .embeddings import Embedder, as_llama_embedding
 from .errors import IndexCorruptError, IndexMissingError, PaperchatError
 from .places import Manifest, read_records
-from .records import record_to_chunk, similarity
+from .records import record_papers, record_to_chunk, similarity
 from .store import PaperIndex
 
 log = logging.getLogger(__name__)
@@ -106,15 +106,15 @@ class Retriever:
         collection = place.collection(manifest.generation)
         chunk_text: dict[str, str] = {}
         chunk_paper: dict[str, str] = {}
-        papers: dict[str, Paper] = {}
+        records = list(read_records(collection))
+        papers = record_papers(records, where=place.description)  # each paper once, from its first chunk
         ids: list[str] = []
         texts: list[str] = []
-        for rec in read_records(collection):
+        for rec in records:
             chunk = record_to_chunk(
                 rec["id"], rec["metadatas"], rec["documents"], where=place.description, known=papers
             )
             pid = chunk.paper.id
-            papers.setdefault(pid, chunk.paper)
             chunk_text[chunk.id] = chunk.text
             chunk_paper[chunk.id] = pid
             ids.append(chunk.id)

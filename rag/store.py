@@ -39,7 +39,7 @@ from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for c
     open_place,
     read_records,
 )
-from .records import Chunk, chunk_to_node, embed_text, record_paper, record_to_chunk
+from .records import FIRST_CHUNK, Chunk, chunk_to_node, embed_text, record_paper, record_papers, record_to_chunk
 from .settings import Settings
 from .tokens import install_global_tokenizer, split_tokens
 
@@ -218,12 +218,7 @@ class PaperIndex:
 
     def papers_of(self, generation: str) -> list[Paper]:
         """Papers of a given generation (used to carry them over)."""
-        seen: dict[str, Paper] = {}
-        where = self.place.description
-        for rec in read_records(self.place.collection(generation), include=("metadatas",)):
-            paper = record_paper(rec["metadatas"], where=where, record_id=rec["id"])
-            seen.setdefault(paper.id, paper)
-        return list(seen.values())
+        return list(stored_papers(self.place.collection(generation), self.place.description).values())
 
     def _build(self, name: str, base: str | None, papers: Sequence[Paper], total_papers: int, progress: Progress):
         """Fill generation ``name``: copy ``base``'s records, embed ``papers``, build BM25, write the manifest."""
@@ -301,11 +296,11 @@ class PaperIndex:
         if bm25_dir is None:
             return
         ids, texts = [], []
-        known: dict[str, Paper] = {}
-        for rec in read_records(collection, include=("documents", "metadatas")):
+        records = list(read_records(collection, include=("documents", "metadatas")))
+        known = record_papers(records, where=self.place.description)
+        for rec in records:
             chunk = record_to_chunk(rec["id"], rec["metadatas"], rec["documents"],
                                     where=self.place.description, known=known)
-            known.setdefault(chunk.paper.id, chunk.paper)
             ids.append(rec["id"])
             texts.append(bm25_text(chunk.paper.title, chunk.text))
         progress("bm25", 0, 1)
@@ -325,6 +320,16 @@ class PaperIndex:
         for name in self.place.generations():
             if name not in keep:
                 self.place.remove(name)
+
+
+def stored_papers(collection, where: str) -> dict[str, Paper]:
+    """The papers a generation's ``collection`` holds, by id, read from each paper's first chunk alone (``where``:
+    the index's place, named in an IndexCorruptError)."""
+    papers: dict[str, Paper] = {}
+    for rec in read_records(collection, include=("metadatas",), where=FIRST_CHUNK):
+        paper = record_paper(rec["metadatas"], where=where, record_id=rec["id"])
+        papers.setdefault(paper.id, paper)
+    return papers
 
 
 #: Below this much free space, a failed ingest is reported as a full disk.

@@ -23,23 +23,32 @@ from paperchat.rag.records import (
 
 PAPER = Paper(id="p1", title="Quokka Routing", abstract="We route packets. Then more.", authors=3,
               date="Aug 11", upvotes=2, urls=["https://example.org"], sources=["extra.jsonl"])
+FIRST = Chunk(id="p1-000", paper=PAPER, index=0, text="We route packets.")
 CHUNK = Chunk(id="p1-001", paper=PAPER, index=1, text="Then more.")
 
 
 def test_a_chunk_round_trips_through_its_record():
-    meta = chunk_metadata(CHUNK)
-    assert record_to_chunk(CHUNK.id, meta, CHUNK.text, where="here") == CHUNK
+    meta = chunk_metadata(FIRST)
+    assert record_to_chunk(FIRST.id, meta, FIRST.text, where="here") == FIRST
     assert record_paper(meta, where="here") == PAPER
+
+
+def test_the_paper_is_stored_with_its_first_chunk_only_and_later_chunks_read_it_from_there():
+    later = chunk_metadata(CHUNK)
+    assert PAPER_JSON not in later and len(str(later)) < len(str(chunk_metadata(FIRST))) / 2
+    assert record_to_chunk(CHUNK.id, later, CHUNK.text, where="here", known={"p1": PAPER}) == CHUNK
+    with pytest.raises(IndexCorruptError, match="record p1-001 has no 'paper_json'"):
+        record_to_chunk(CHUNK.id, later, CHUNK.text, where="here")  # its first chunk not read: the index is damaged
 
 
 def test_a_chunk_round_trips_through_the_chroma_adapter_as_it_stores_nodes():
     from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
-    node = chunk_to_node(CHUNK, [0.1, 0.2])
+    node = chunk_to_node(FIRST, [0.1, 0.2])
     stored = node_to_metadata_dict(node, remove_text=True, flat_metadata=True)  # what ChromaVectorStore.add writes
     assert "_node_content" in stored
-    assert record_to_chunk(CHUNK.id, stored, node.get_content(), where="here") == CHUNK
-    back = metadata_dict_to_node(stored, text=CHUNK.text)
+    assert record_to_chunk(FIRST.id, stored, node.get_content(), where="here") == FIRST
+    back = metadata_dict_to_node(stored, text=FIRST.text)
     assert paper_ref(back.metadata) == ("p1", "Quokka Routing")
 
 
@@ -56,10 +65,10 @@ def test_embedded_text_is_the_title_then_the_chunk_without_bookkeeping():
 
 @pytest.mark.parametrize("key", [TITLE, "paper_id", "chunk_index", PAPER_JSON])
 def test_a_record_missing_a_key_is_a_corrupt_index_not_a_key_error(key):
-    meta = chunk_metadata(CHUNK)
+    meta = chunk_metadata(FIRST)
     del meta[key]
-    with pytest.raises(IndexCorruptError, match=f"at /data/index cannot be read .*record p1-001 has no '{key}'") as err:
-        record_to_chunk(CHUNK.id, meta, CHUNK.text, where="/data/index")
+    with pytest.raises(IndexCorruptError, match=f"at /data/index cannot be read .*record p1-000 has no '{key}'") as err:
+        record_to_chunk(FIRST.id, meta, FIRST.text, where="/data/index")
     assert "paperchat ingest --rebuild" in str(err.value)
 
 

@@ -113,6 +113,22 @@ def test_adding_a_paper_embeds_only_the_new_chunks(fake_index, seed_papers):
     assert len(fake_index.place.generations()) == 2
 
 
+def test_each_paper_is_stored_once_and_every_chunk_still_finds_it(fake_index, seed_papers):
+    collection = fake_index.place.collection(fake_index.current_manifest().generation)
+    got = collection.get(include=["metadatas"])
+    holding = [m for m in got["metadatas"] if "paper_json" in m]
+    assert len(got["ids"]) > len(seed_papers) and len(holding) == len(seed_papers)
+    assert all(m["chunk_index"] == 0 for m in holding)
+    # a search that lands on a paper's later chunk gets the whole paper
+    later = next(m for m in got["metadatas"] if m["chunk_index"] > 0)
+    paper = next(p for p in seed_papers if p.id == later["paper_id"])
+    retriever = Retriever(fake_index)
+    sentence = paper.abstract.rstrip(". ").rsplit(". ", 1)[-1]
+    hit = next(h for h in retriever.search(sentence, k=5) if h.paper.id == paper.id)
+    assert hit.paper == paper
+    assert {p.id for p in fake_index.papers()} == {p.id for p in seed_papers}
+
+
 def test_replace_makes_the_index_exactly_the_given_papers(fake_index):
     report = fake_index.ingest(EXTRA, replace=True)
     assert report.papers_total == 1
