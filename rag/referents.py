@@ -131,10 +131,15 @@ def referents(question: str, search: Callable[[str, int], Sequence[Hit]], fit: f
         words = re.sub(r"^(?:the|an?)\s+", "", question[start:end].strip(" '\"‘’“”"), flags=re.IGNORECASE)
         if 0 < start and end < len(question) and question[start - 1] in "'\"‘“" and question[end] in "'\"’”":
             start, end = start - 1, end + 1  # a quoted title goes with its quotation marks
-        # a name inside a description ("the FooNet paper on audio") refers with the whole phrase
-        around = next((m for m in phrases if m.start() <= start and end <= m.end()), None)
+        # a name inside a description ("the FooNet paper on audio") refers with the whole phrase, as does a title's
+        # words that a description leads to ("the graph paper on message passing with sparse heads", the title's
+        # words running on past where the description's clause stops)
+        whole = fold(question[start:end]).rstrip(".") == fold(hit.paper.title).rstrip(".")  # a whole title stands alone
+        around = next(
+            (m for m in phrases if m.start() <= start and (end <= m.end() or start < m.end() and not whole)), None
+        )
         if around is not None:
-            start, end = around.start(), around.end()
+            start, end = around.start(), max(end, around.end())
         found.append(Referent(words, start, end, hit, named))
         taken.append((start, end))
 

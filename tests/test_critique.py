@@ -111,6 +111,11 @@ def test_quantity_question_needs_the_quantity_asked_for():
     of = "How many of SPARK's benchmarks are coding benchmarks?"
     assert answers_quantity("SPARK uses six mathematical reasoning benchmarks.", of, SPARK).startswith("the abstract does not give")
     assert answers_quantity("SPARK uses six benchmarks.", "How many benchmarks does SPARK use?", SPARK) is None
+    # what is counted may stand after the words that describe it
+    hives = Paper(id="h", title="HiveSense", abstract="We test HiveSense on four public rural and urban hive datasets.")
+    asked = "How many datasets is HiveSense tested on?"
+    assert answers_quantity("HiveSense is tested on four datasets.", asked, hives) is None
+    assert answers_quantity("HiveSense is tested on four hives.", "How many GPUs does HiveSense use?", hives)
 
 
 def test_citation_forms_are_parsed():

@@ -64,6 +64,15 @@ def test_a_run_of_a_title_without_quotation_marks_refers_to_its_paper():
         ("tuning small translators with self-rewards", "c")]
 
 
+def test_a_title_run_that_a_description_leads_to_refers_with_the_whole_description():
+    # the description's clause stops at "with"; the title's words run on past it
+    question = "How many recordings do FooNet and the translation paper on small translators with self-rewards use?"
+    refs = referents(question, search)
+    assert [r.hit.paper.id for r in refs] == ["a", "c"]
+    assert question[refs[1].start:refs[1].end] == "the translation paper on small translators with self-rewards"
+    assert without(question, refs[1]) == "How many recordings do FooNet use?"
+
+
 @pytest.mark.parametrize("question, other, expected", [
     ("Which adapters do FooNet and FLoRa each use?", "FLoRa", "Which adapters do FooNet use?"),
     ("Does QT or the tomato leaf disease study use more data?", "the tomato leaf disease study", "Does QT use more data?"),

@@ -185,7 +185,10 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
         for sentence in sentences:
             present = number_in(value, sentence) if value[0].isdigit() else fold(value) in fold(sentence)
             around = set(content_words(near(value, sentence)))
-            if present and focus & around and (not unit or unit & set(content_words(near(value, sentence, 3)))):
+            # what is counted stands next to the number, or after the words that describe it ("seven public
+            # industrial and medical datasets")
+            counted_here = set(content_words(near(value, sentence, 3, after=6)))
+            if present and focus & around and (not unit or unit & counted_here):
                 return None
     return f"the abstract does not give {', '.join(values)} as the {' / '.join(sorted(focus))} the question asks about"
 

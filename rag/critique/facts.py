@@ -255,18 +255,22 @@ def after_value(value: str, sentence: str, width: int) -> str:
 
 
 
-def near(value: str, sentence: str, width: int = 8) -> str:
-    """The words of ``sentence`` within ``width`` words of where ``value`` occurs (the whole sentence if absent).
+def near(value: str, sentence: str, width: int = 8, after: int | None = None) -> str:
+    """The words of ``sentence`` within ``width`` words before and ``after`` (default ``width``) words after where
+    ``value`` occurs (the whole sentence if absent).
 
     >>> near("25%", "It improves self-efficacy (up to 17%) and reduces negative emotions (up to 25%).", 4)
     'negative emotions (up to 25%).'
+    >>> near("two", "We tested two small but very noisy sensors today.", 1, after=5)
+    'tested two small but very noisy sensors'
     """
     words = sentence.split()
     key = fold(value).rstrip("%")
     hits = [i for i, w in enumerate(words) if key and number_in(key, w) or fold(value) in fold(w)]
     if not hits:
         return sentence
-    return " ".join(" ".join(words[max(0, i - width) : i + width + 1]) for i in hits)
+    ahead = width if after is None else after
+    return " ".join(" ".join(words[max(0, i - width) : i + ahead + 1]) for i in hits)
 
 
 
