@@ -13,7 +13,7 @@ schema (in the manner of llama-index's ``node_to_metadata_dict`` / ``metadata_di
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -99,23 +99,6 @@ def record_paper(metadata: Mapping[str, Any] | None, *, where: str, record_id: s
         return Paper.model_validate_json(raw)
     except ValueError as err:
         raise IndexCorruptError(where, f"record {record_id} holds an unreadable paper ({err})") from None
-
-
-def record_papers(records: Iterable[Mapping[str, Any]], *, where: str) -> dict[str, Paper]:
-    """The papers that ``records`` (dicts with ``id`` and ``metadatas``) hold, by id, each parsed once.
-
-    >>> p = Paper(id="p1", title="T", abstract="A. B.")
-    >>> recs = [{"id": f"p1-00{i}", "metadatas": chunk_metadata(Chunk(f"p1-00{i}", p, i, "A."))} for i in (1, 0)]
-    >>> record_papers(recs, where="here") == {"p1": p}
-    True
-    """
-    papers: dict[str, Paper] = {}
-    for rec in records:
-        metadata = rec.get("metadatas")
-        if isinstance(metadata, Mapping) and PAPER_JSON in metadata and metadata.get(PAPER_ID) not in papers:
-            paper = record_paper(metadata, where=where, record_id=str(rec.get("id", "?")))
-            papers[paper.id] = paper
-    return papers
 
 
 def record_to_chunk(

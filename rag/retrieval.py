@@ -22,8 +22,8 @@ from .corpus import Paper
 from .embeddings import Embedder, as_llama_embedding
 from .errors import IndexCorruptError, IndexMissingError, PaperchatError
 from .places import Manifest, read_records
-from .records import record_papers, record_to_chunk, similarity
-from .store import PaperIndex
+from .records import record_to_chunk, similarity
+from .store import PaperIndex, stored_papers
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,11 @@ class Retriever:
         collection = place.collection(manifest.generation)
         chunk_text: dict[str, str] = {}
         chunk_paper: dict[str, str] = {}
-        records = list(read_records(collection))
-        papers = record_papers(records, where=place.description)  # each paper once, from its first chunk
+        # each paper once, from its first chunk; then the chunks, streamed (not all records in memory at once)
+        papers = stored_papers(collection, place.description)
         ids: list[str] = []
         texts: list[str] = []
-        for rec in records:
+        for rec in read_records(collection):
             chunk = record_to_chunk(
                 rec["id"], rec["metadatas"], rec["documents"], where=place.description, known=papers
             )

@@ -39,7 +39,7 @@ from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for c
     open_place,
     read_records,
 )
-from .records import FIRST_CHUNK, Chunk, chunk_to_node, embed_text, record_paper, record_papers, record_to_chunk
+from .records import FIRST_CHUNK, Chunk, chunk_to_node, embed_text, record_paper, record_to_chunk
 from .settings import Settings
 from .tokens import install_global_tokenizer, split_tokens
 
@@ -296,9 +296,8 @@ class PaperIndex:
         if bm25_dir is None:
             return
         ids, texts = [], []
-        records = list(read_records(collection, include=("documents", "metadatas")))
-        known = record_papers(records, where=self.place.description)
-        for rec in records:
+        known = stored_papers(collection, self.place.description)
+        for rec in read_records(collection, include=("documents", "metadatas")):
             chunk = record_to_chunk(rec["id"], rec["metadatas"], rec["documents"],
                                     where=self.place.description, known=known)
             ids.append(rec["id"])

@@ -42,9 +42,6 @@ def unknown_checks(disabled) -> list[str]:
     return [name for name in disabled if name not in check_names()]
 
 
-_BY_VALUES = ", which states its numbers and names"
-
-
 @dataclass
 class Critic:
     """Checks drafts; ``llm`` is the judge model (None: deterministic checks only); ``disabled`` names checks of
@@ -208,8 +205,7 @@ class Critic:
         # papers, the part asked of the cited one)
         if ctx.terse and not phrase:
             ctx.claim = f"{own_ask(question, [by_n[n].paper for n in cited if n in by_n])} {text}"
-        ctx.chosen = self._choose_sources(ctx.claim, text, cited, by_n, check, question)
-        ctx.carried = any(r.endswith(_BY_VALUES) for r in check.reasons)
+        ctx.chosen, ctx.carried = self._choose_sources(ctx.claim, text, cited, by_n, check, question)
         if not ctx.chosen:
             check.verdict = "unsupported"
             return check
@@ -238,8 +234,9 @@ class Critic:
         return missing_facts(facts_of, source.text), support
     def _choose_sources(
         self, claim: str, text: str, cited: list[int], by_n: dict[int, Source], check: ClaimCheck, question: str = ""
-    ) -> list[int]:
-        """The cited sources that hold the claim's facts, else the one other source that does (re-cited)."""
+    ) -> tuple[list[int], bool]:
+        """The cited sources that hold the claim's facts, else the one other source that does (re-cited); and
+        whether that source was chosen for the claim's values alone (:func:`values_carry`: it is re-read strictly)."""
         valid = [n for n in cited if n in by_n]
         if valid:
             fits = {n: self.fits(claim, text, by_n[n]) for n in valid}
@@ -252,7 +249,7 @@ class Critic:
                 return [
                     n for n in valid
                     if fits[n][1] >= self.low or any(month_in(f, by_n[n].text) for f in facts) or fits[n][1] >= 0.25
-                ] or valid
+                ] or valid, False
             if missing:
                 check.reasons.append(f"{', '.join(missing)} not in the cited abstract")
             else:
@@ -266,15 +263,15 @@ class Critic:
         ranked = sorted(((self.fits(claim, text, by_n[n]), n) for n in candidates), key=lambda i: (len(i[0][0]), -i[0][1]))
         if ranked and not ranked[0][0][0] and ranked[0][0][1] >= self.low:
             check.reasons.append(f"re-cited to source {ranked[0][1]}, which contains it")
-            return [ranked[0][1]]
+            return [ranked[0][1]], False
         if self.rereader is not None:
             # a claim in the reader's words ("the bird-song encoder was tuned on 40 hours of audio") whose numbers and
             # names one source alone states: that source, whose abstract the re-reader checks each of them against
             holding = [n for n in candidates if values_carry(text, question, by_n[n].paper)]
             if len(holding) == 1:
-                check.reasons.append(f"re-cited to source {holding[0]}{_BY_VALUES}")
-                return holding
-        return []
+                check.reasons.append(f"re-cited to source {holding[0]}, which states its numbers and names")
+                return holding, True
+        return [], False
 
     def sentence_vectors(self, paper: Paper):
         """The embeddings of ``paper_sentences(paper)``, computed once per paper (None without sentences or embedder)."""
