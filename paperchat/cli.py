@@ -56,16 +56,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     papers = load_papers(paths)
     print(f"read {len(papers)} papers from {', '.join(map(str, paths))}", file=sys.stderr)
     index = build_index(settings)
-    report = index.ingest(papers, rebuild=args.rebuild, replace=args.replace, progress=_progress_bar())
+    try:
+        report = index.ingest(papers, rebuild=args.rebuild, replace=args.replace, progress=_progress_bar())
+    except KeyboardInterrupt:
+        print("\npaperchat: ingest stopped; the index in service is unchanged and the chunks stored so far are kept: "
+              "run the same command again to go on from where it stopped.", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     elif report.skipped_reason:
         print(f"nothing to do: {report.skipped_reason} ({report.papers_total} papers, {report.chunks_total} chunks).")
     else:
         how = "rebuilt" if report.rebuilt else "updated"
+        resumed = f" ({report.resumed} kept from the stopped ingest it resumed)" if report.resumed else ""
         print(
             f"index {how}: {report.papers_total} papers ({report.papers_added} new), "
-            f"{report.chunks_total} chunks, in {report.seconds:.1f} s -> {index.place.description}"
+            f"{report.chunks_total} chunks{resumed}, in {report.seconds:.1f} s -> {index.place.description}"
         )
     return 0
 

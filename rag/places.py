@@ -125,15 +125,16 @@ class Place(ABC):
         yield
 
 
-def new_generation_name() -> str:
-    """A sortable, unique generation name, e.g. ``g20261124T215000.123456-1a2b3c``.
+def new_generation_name(build: str | None = None) -> str:
+    """A sortable, unique generation name, e.g. ``g20261124T215000.123456-1a2b3c``, ending in ``build`` (what is
+    built, so that a stopped build of the same papers can be found and resumed) or a random suffix.
 
     The microseconds matter: ingests within one second used to sort by their random suffix, and a
     reader then took a newer generation for an older one (``close_older`` left it open).
     Names without them (before issue 13) still sort before any later one.
     """
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
-    return f"g{stamp}-{secrets.token_hex(3)}"
+    return f"g{stamp}-{build or secrets.token_hex(3)}"
 
 
 #: Seconds :func:`_await_released` waits for Chroma to let go of a closed generation's files.

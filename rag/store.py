@@ -4,7 +4,9 @@ The index is kept as *generations*. An ingest never writes to the generation in
 service: it builds a new one aside (copying what is already indexed, then adding the
 new papers), marks it complete, and only then moves the "current" pointer to it in
 one atomic step. A killed or failed ingest leaves the previous generation serving
-untouched; its half-built generation is swept away by the next ingest.
+untouched. A build that was killed (or interrupted) is resumed by the next ingest of the same
+papers on the same base and settings (its generation's name ends in :func:`build_key`): the
+chunks it had stored are kept, the rest embedded. Any other half-built generation is swept away.
 
 Generations live in a :class:`~paperchat.rag.places.Place` (local disk or a Chroma server, see
 :mod:`paperchat.rag.places`); what one chunk record holds is :mod:`paperchat.rag.records`' business. Whether an
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import hashlib
 import json
 import logging
 import shutil
@@ -64,6 +67,8 @@ class IngestReport:
     rebuilt: bool
     seconds: float = 0.0
     skipped_reason: str = ""
+    #: chunks a stopped build of the same papers had already stored, kept instead of embedded again
+    resumed: int = 0
 
 
 def chunk_papers(papers: Sequence[Paper], size: int, overlap: int) -> list[Chunk]:
@@ -169,7 +174,6 @@ class PaperIndex:
         """
         started = time.perf_counter()
         with self.place.ingest_lock():
-            self._sweep()
             current = self.place.current()
             manifest = self.place.manifest(current) if current else None
             if current and manifest is None:
@@ -190,6 +194,7 @@ class PaperIndex:
                 replace=replace,
             )
             if plan.action == "nothing":
+                self._sweep(keep=None)
                 return IngestReport(
                     generation=current,
                     papers_total=manifest.papers,
@@ -202,10 +207,17 @@ class PaperIndex:
                 )
             if plan.action == "rebuild":
                 log.info("rebuilding the index: %s", plan.reason)
-            name = new_generation_name()
+            key = build_key(plan, self.settings, self.embedder)
+            # a stopped build of the same: incomplete, and newer than the generation in service (names sort by time)
+            stopped = [g for g in self.place.generations() if g.endswith(f"-{key}") and g > (current or "")
+                       and self.place.manifest(g) is None]
+            name = stopped[-1] if stopped else new_generation_name(key)
+            self._sweep(keep=name)
             try:
                 report = self._build(name, plan.base, plan.papers, plan.total, progress)
             except BaseException as err:
+                if isinstance(err, KeyboardInterrupt):
+                    raise  # kept: the next ingest of the same papers resumes it
                 self.place.remove(name)
                 if isinstance(err, PaperchatError) or not isinstance(err, Exception):
                     raise
@@ -223,9 +235,12 @@ class PaperIndex:
     def _build(self, name: str, base: str | None, papers: Sequence[Paper], total_papers: int, progress: Progress):
         """Fill generation ``name``: copy ``base``'s records, embed ``papers``, build BM25, write the manifest."""
         collection = self.place.collection(name, create=True)
-        copied = self._copy_base(collection, base, progress) if base is not None else 0
+        stored = {rec["id"] for rec in read_records(collection, include=())}  # what a stopped build of it left
+        if stored:
+            log.info("resuming the stopped build %s: %d chunks already stored", name, len(stored))
+        copied = self._copy_base(collection, base, progress, stored) if base is not None else 0
         chunks = chunk_papers(papers, self.settings.index.chunk_tokens, self.settings.index.chunk_overlap)
-        self._embed_chunks(collection, chunks, progress)
+        self._embed_chunks(collection, [c for c in chunks if c.id not in stored], progress)
         total_chunks = collection.count()
         if total_chunks != copied + len(chunks):
             raise IngestError(f"expected {copied + len(chunks)} chunks in the new index, found {total_chunks}")
@@ -250,15 +265,20 @@ class PaperIndex:
             chunks_total=total_chunks,
             chunks_added=len(chunks),
             rebuilt=base is None,
+            resumed=len(stored),
         )
 
-    def _copy_base(self, collection, base: str, progress: Progress) -> int:
-        """Copy every record of generation ``base`` into ``collection`` (vectors too: nothing is re-embedded)."""
+    def _copy_base(self, collection, base: str, progress: Progress, stored: set[str] = frozenset()) -> int:
+        """Copy every record of generation ``base`` into ``collection`` (vectors too: nothing is re-embedded), but
+        those ``stored`` already; returns how many ``base`` holds."""
         source = self.place.collection(base)
         count = source.count()
         copied = 0
         batch: dict[str, list] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
         for rec in read_records(source, include=("embeddings", "documents", "metadatas")):
+            if rec["id"] in stored:
+                copied += 1
+                continue
             batch["ids"].append(rec["id"])
             for key in ("embeddings", "documents", "metadatas"):
                 batch[key].append(rec[key])
@@ -306,11 +326,11 @@ class PaperIndex:
         build_bm25(ids, texts).save(bm25_dir)
         progress("bm25", 1, 1)
 
-    def _sweep(self) -> None:
-        """Remove generations left incomplete by an ingest that died (we hold the lock)."""
+    def _sweep(self, keep: str | None) -> None:
+        """Remove generations left incomplete by an ingest that died, but ``keep`` (we hold the lock)."""
         current = self.place.current()
         for name in self.place.generations():
-            if name != current and self.place.manifest(name) is None:
+            if name not in (current, keep) and self.place.manifest(name) is None:
                 log.info("removing incomplete index generation %s", name)
                 self.place.remove(name)
 
@@ -319,6 +339,17 @@ class PaperIndex:
         for name in self.place.generations():
             if name not in keep:
                 self.place.remove(name)
+
+
+def build_key(plan: IngestPlan, settings: Settings, embedder: Embedder) -> str:
+    """Six hex digits that name what a build makes: its base generation, chunking, embedder and every paper's record
+    (so a stopped build is resumed only by an ingest that would build exactly the same)."""
+    digest = hashlib.sha256()
+    head = [plan.base, embedder.name, embedder.dim, settings.index.chunk_tokens, settings.index.chunk_overlap, plan.total]
+    digest.update(json.dumps(head).encode())
+    for paper in sorted(plan.papers, key=lambda p: p.id):
+        digest.update(paper.model_dump_json().encode())
+    return digest.hexdigest()[:6]
 
 
 def stored_papers(collection, where: str) -> dict[str, Paper]:

@@ -38,15 +38,18 @@ class FailingEmbedder(HashingEmbedder):
 
 
 class SlowEmbedder(HashingEmbedder):
-    """Sleeps on every call and touches ``marker`` on the first one (for kill tests)."""
+    """Sleeps on every call and touches ``marker`` on call number ``mark_on`` (for kill tests)."""
 
-    def __init__(self, marker: Path, delay: float = 0.5):
+    def __init__(self, marker: Path, delay: float = 0.5, mark_on: int = 1):
         super().__init__()
         self.marker = Path(marker)
         self.delay = delay
+        self.mark_on = mark_on
+        self.calls = 0
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if not self.marker.exists():
+        self.calls += 1
+        if self.calls >= self.mark_on and not self.marker.exists():
             self.marker.write_text(str(os.getpid()))
         time.sleep(self.delay)
         return super().embed(texts)

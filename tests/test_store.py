@@ -154,9 +154,9 @@ def test_failed_build_leaves_the_served_index_intact(settings, seed_papers):
     assert Retriever(good).search("music transformer", k=1)
 
 
-def test_killed_ingest_keeps_serving_and_is_swept(settings, seed_papers, tmp_path):
-    PaperIndex(settings, HashingEmbedder()).ingest(seed_papers[:5])
-    served = PaperIndex(settings, HashingEmbedder()).current_manifest().generation
+def _killed_ingest(settings, tmp_path, mark_on: int = 1) -> None:
+    """Rebuild the index of every seed paper in another process, and kill it in its ``mark_on``-th embedding call
+    (the batches before it stored)."""
     marker = tmp_path / "embedding-started"
     script = f"""
 import sys
@@ -167,27 +167,66 @@ from paperchat.rag.settings import Settings
 from paperchat.rag.store import PaperIndex
 from tests.fakes import SlowEmbedder
 s = Settings(data_dir={str(settings.data_dir)!r})
-PaperIndex(s, SlowEmbedder(Path({str(marker)!r}), delay=0.5)).ingest(load_papers([Path({str(SEEDS)!r})]), rebuild=True)
+PaperIndex(s, SlowEmbedder(Path({str(marker)!r}), delay=0.5, mark_on={mark_on})).ingest(
+    load_papers([Path({str(SEEDS)!r})]), rebuild=True)
 """
     proc = subprocess.Popen([sys.executable, "-c", script])
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not marker.exists():
             assert proc.poll() is None, "ingest exited before it started embedding"
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        time.sleep(0.3)
+        time.sleep(0.2)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_killed_ingest_keeps_serving_and_is_swept(settings, seed_papers, tmp_path):
+    PaperIndex(settings, HashingEmbedder()).ingest(seed_papers[:5])
+    served = PaperIndex(settings, HashingEmbedder()).current_manifest().generation
+    _killed_ingest(settings, tmp_path)
     index = PaperIndex(settings, HashingEmbedder())
     assert index.current_manifest().generation == served
     assert len(index.place.generations()) == 2  # the dead build's leftovers
     assert len(Retriever(index).papers()) == 5
-    index.ingest(seed_papers)  # the next ingest sweeps them and completes
+    index.ingest(seed_papers)  # another build (the 41 new papers on top of the 5): the dead one is swept
     assert len(index.place.generations()) == 2 and len(index.papers()) == 46
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, counting the texts it embeds."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts = 0
+
+    def embed(self, texts):
+        self.texts += len(texts)
+        return super().embed(texts)
+
+
+def test_a_killed_ingest_is_resumed_by_the_same_ingest_and_embeds_only_what_it_had_not_stored(
+    settings, seed_papers, tmp_path
+):
+    PaperIndex(settings, HashingEmbedder()).ingest(seed_papers[:5])
+    served = PaperIndex(settings, HashingEmbedder()).current_manifest().generation
+    _killed_ingest(settings, tmp_path, mark_on=3)  # killed in its third batch: two batches stored
+    stopped = next(g for g in PaperIndex(settings, HashingEmbedder()).place.generations() if g != served)
+    embedder = CountingEmbedder()
+    index = PaperIndex(settings, embedder)
+    report = index.ingest(seed_papers, rebuild=True)  # the same build: resumed
+    batch = settings.index.embed_batch
+    assert report.resumed == 2 * batch and embedder.texts == report.chunks_total - 2 * batch
+    assert index.current_manifest().generation == stopped  # built where it stopped
+    assert len(index.papers()) == 46 and report.chunks_total == report.chunks_added
+    hit = Retriever(index).search("music transformer relative attention", k=1)[0]
+    assert "Music Transformer" in hit.paper.title
+    # a different build does not take it up: the next rebuild of other papers starts afresh
+    assert index.ingest(seed_papers[:3], replace=True).resumed == 0
 
 
 def test_second_ingest_at_once_is_refused(settings):
