@@ -101,6 +101,25 @@ def record_paper(metadata: Mapping[str, Any] | None, *, where: str, record_id: s
         raise IndexCorruptError(where, f"record {record_id} holds an unreadable paper ({err})") from None
 
 
+def waits_for_paper(metadata: Mapping[str, Any] | None, known: Mapping[str, Paper]) -> bool:
+    """Whether a record's paper is neither in ``known`` nor held by the record itself (a later chunk read before its
+    paper's first one: it must wait for it).
+
+    >>> p = Paper(id="p1", title="T", abstract="A. B.")
+    >>> later, first = (chunk_metadata(Chunk(f"p1-00{i}", p, i, "A.")) for i in (1, 0))
+    >>> waits_for_paper(later, {}), waits_for_paper(first, {}), waits_for_paper(later, {"p1": p})
+    (True, False, False)
+    """
+    if not isinstance(metadata, Mapping) or PAPER_JSON in metadata:
+        return False
+    return metadata.get(PAPER_ID) not in known
+
+
+def bookkeeping(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's own keys without its bulk (llama-index's copy of the node), for a chunk kept until its paper is read."""
+    return {key: metadata[key] for key in (TITLE, PAPER_ID, CHUNK_INDEX) if key in metadata}
+
+
 def record_to_chunk(
     record_id: str,
     metadata: Mapping[str, Any] | None,

@@ -21,9 +21,9 @@ from .bm25 import BM25Index, bm25_text, build_bm25
 from .corpus import Paper
 from .embeddings import Embedder, as_llama_embedding
 from .errors import IndexCorruptError, IndexMissingError, PaperchatError
-from .places import Manifest, read_records
-from .records import record_to_chunk, similarity
-from .store import PaperIndex, stored_papers
+from .places import Manifest
+from .records import similarity
+from .store import PaperIndex, stored_chunks
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +106,12 @@ class Retriever:
         collection = place.collection(manifest.generation)
         chunk_text: dict[str, str] = {}
         chunk_paper: dict[str, str] = {}
-        # each paper once, from its first chunk; then the chunks, streamed (not all records in memory at once)
-        papers = stored_papers(collection, place.description)
+        papers: dict[str, Paper] = {}
         ids: list[str] = []
         texts: list[str] = []
-        for rec in read_records(collection):
-            chunk = record_to_chunk(
-                rec["id"], rec["metadatas"], rec["documents"], where=place.description, known=papers
-            )
+        for chunk in stored_chunks(collection, place.description):  # streamed: not every record in memory at once
             pid = chunk.paper.id
+            papers.setdefault(pid, chunk.paper)
             chunk_text[chunk.id] = chunk.text
             chunk_paper[chunk.id] = pid
             ids.append(chunk.id)

@@ -23,10 +23,10 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .bm25 import bm25_text, build_bm25
 from .corpus import Paper
@@ -42,7 +42,9 @@ from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for c
     open_place,
     read_records,
 )
-from .records import FIRST_CHUNK, Chunk, chunk_to_node, embed_text, record_paper, record_to_chunk
+from .records import (
+    FIRST_CHUNK, Chunk, bookkeeping, chunk_to_node, embed_text, record_paper, record_to_chunk, waits_for_paper
+)
 from .settings import Settings
 from .tokens import install_global_tokenizer, split_tokens
 
@@ -316,11 +318,8 @@ class PaperIndex:
         if bm25_dir is None:
             return
         ids, texts = [], []
-        known = stored_papers(collection, self.place.description)
-        for rec in read_records(collection, include=("documents", "metadatas")):
-            chunk = record_to_chunk(rec["id"], rec["metadatas"], rec["documents"],
-                                    where=self.place.description, known=known)
-            ids.append(rec["id"])
+        for chunk in stored_chunks(collection, self.place.description):
+            ids.append(chunk.id)
             texts.append(bm25_text(chunk.paper.title, chunk.text))
         progress("bm25", 0, 1)
         build_bm25(ids, texts).save(bm25_dir)
@@ -350,6 +349,23 @@ def build_key(plan: IngestPlan, settings: Settings, embedder: Embedder) -> str:
     for paper in sorted(plan.papers, key=lambda p: p.id):
         digest.update(paper.model_dump_json().encode())
     return digest.hexdigest()[:6]
+
+
+def stored_chunks(collection, where: str) -> Iterator[Chunk]:
+    """Every chunk of a generation's ``collection`` with its paper, in one streamed pass (``where``: the index's place,
+    named in an IndexCorruptError). A paper is read from its first chunk; a later chunk read before it (Chroma does
+    not promise an order) waits, without its record's bulk, until the end."""
+    papers: dict[str, Paper] = {}
+    waiting: list[tuple[str, dict[str, Any], str | None]] = []
+    for rec in read_records(collection):
+        if waits_for_paper(rec["metadatas"], papers):
+            waiting.append((rec["id"], bookkeeping(rec["metadatas"]), rec["documents"]))
+            continue
+        chunk = record_to_chunk(rec["id"], rec["metadatas"], rec["documents"], where=where, known=papers)
+        papers.setdefault(chunk.paper.id, chunk.paper)
+        yield chunk
+    for record_id, metadata, document in waiting:
+        yield record_to_chunk(record_id, metadata, document, where=where, known=papers)
 
 
 def stored_papers(collection, where: str) -> dict[str, Paper]:

@@ -280,3 +280,31 @@ def test_chroma_server_mode(tmp_path, chroma_server, seed_papers):
     assert len(other.papers()) == 47
     assert len(other.place.generations()) == 2
     assert not (settings.index_dir / "CURRENT").exists()  # nothing was written to local disk but the lock
+
+
+class ListedCollection:
+    """Records in a given order behind Chroma's ``get(include, limit, offset, where)`` (what ``read_records`` calls)."""
+
+    def __init__(self, records: list[dict]):
+        self.records = records
+
+    def get(self, include, limit, offset, where=None):
+        rows = self.records[offset : offset + limit]
+        return {"ids": [r["id"] for r in rows], **{key: [r[key] for r in rows] for key in include}}
+
+
+def test_a_later_chunk_read_before_its_papers_first_waits_for_it():
+    from paperchat.rag.records import Chunk, chunk_metadata
+    from paperchat.rag.store import stored_chunks
+
+    paper = Paper(id="p1", title="Quokka Routing", abstract="We route packets. Then more.")
+    first, later = Chunk("p1-000", paper, 0, "We route packets."), Chunk("p1-001", paper, 1, "Then more.")
+
+    def record(chunk):
+        return {"id": chunk.id, "metadatas": chunk_metadata(chunk), "documents": chunk.text}
+
+    assert sorted(c.id for c in stored_chunks(ListedCollection([record(later), record(first)]), "here")) == [
+        "p1-000", "p1-001"]
+    assert all(c.paper == paper for c in stored_chunks(ListedCollection([record(later), record(first)]), "here"))
+    with pytest.raises(IndexCorruptError, match="record p1-001 has no 'paper_json'"):
+        list(stored_chunks(ListedCollection([record(later)]), "/data/index"))  # its paper's first chunk is lost
