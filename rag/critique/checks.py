@@ -255,16 +255,13 @@ def values_carry(text: str, question: str, paper: Paper) -> bool:
 
 
 def _or_values(run: Callable[[ClaimContext], Finding | None]) -> Callable[[ClaimContext], Finding | None]:
-    """A wording check that stands aside when the re-reader will derive the claim's load-bearing values again from
-    the one abstract it cites (:func:`values_carry`): that says more than how close its other words come to the
-    abstract's, which a right answer in the reader's own words ("the prototype agent reached 93% …") is not. The
-    claim is then ``carried``: the re-reader must find each value itself (the abstract holding it is not enough)."""
+    """A wording check that stands aside when the re-reader will derive the claim's values again from the abstract
+    it cites (:func:`values_carry`): that says more than its other words, which a right answer may put in the
+    reader's own. The claim is then ``carried``: each value must be read back (being in the abstract is not enough)."""
 
     def checked(ctx: ClaimContext) -> Finding | None:
         finding = run(ctx)
-        if finding is None or not finding.withhold or ctx.critic.rereader is None or len(ctx.chosen) != 1:
-            return finding
-        if not values_carry(ctx.text, ctx.question, ctx.paper):
+        if not (finding and finding.withhold and _rereads(ctx) and values_carry(ctx.text, ctx.question, ctx.paper)):
             return finding
         ctx.carried = True
         return Finding(notes=(f"{finding.reason}: its numbers and names are re-read instead",), withhold=False)
@@ -293,6 +290,11 @@ def _answers_quantity(ctx: ClaimContext) -> Finding | None:
 
 
 # -- kept, sequence -------------------------------------------------------------------
+
+
+def _rereads(ctx: ClaimContext) -> bool:
+    """Whether ``reread`` re-reads the claim: one paper cited, and not a claim made its title (nothing else to read)."""
+    return ctx.critic.rereader is not None and len(ctx.chosen) == 1 and not ctx.identity
 
 
 def _reread(ctx: ClaimContext) -> Finding | None:
@@ -409,9 +411,7 @@ REGISTRY: tuple[Check, ...] = (
     Check("fits_other_paper", "meaning",
           lambda ctx: _reason(fits_other_paper(ctx.critic, ctx.question, ctx.chosen[0], ctx.by_n)),
           _asked, "another paper fits the description better"),
-    # a claim made the cited paper's title (restated_identity) states nothing but the title: nothing to re-read
-    Check("reread", "kept", _reread,
-          lambda ctx: ctx.critic.rereader is not None and len(ctx.chosen) == 1 and not ctx.identity),
+    Check("reread", "kept", _reread, _rereads),
     Check("refers_back", "sequence", _refers_back,
           lambda ctx: ctx.check.kept and ctx.previous is not None and removed_statement(ctx.previous)),
     Check("asked_thing", "answer", _asked_thing, _asked, "the kind of thing asked is not given"),
