@@ -231,6 +231,10 @@ class Rereader:
                     verdict = "withheld"
             elif reading.outcome == "different":
                 repair = _repair_value(blank, reading.filled, source)
+                if repair is not None and stated_in(repair, f"{claim[: blank.start]} {claim[blank.end :]}"):
+                    # the fill is a value the claim already gives beside the blank ("the ____ and BarBench
+                    # benchmarks" -> "BarBench"): the reader copied the neighbour, which says nothing of the blank
+                    repair = None
                 if repair is not None and _holds(blank, source) and not self._confirmed(blank, claim, paper, repair):
                     # both values are the abstract's and a second reading does not back the first: no evidence
                     reading.outcome, reading.reason = "unreadable", ""

@@ -62,6 +62,14 @@ def test_a_fill_that_is_not_in_the_abstract_does_not_repair():
     assert invented.verdict == "withheld"  # neither the claim's value nor the fill is in the abstract
 
 
+def test_a_fill_that_copies_the_claims_other_value_repairs_nothing():
+    # a reader that fills "on ____ and RangeClip" with the neighbour it can see, not with the blank's value
+    llm = ScriptedLLM([], reader=reader_said("RangeClip"))
+    result = Rereader(llm).check("ZetaNorm is compared with Falcon-7B and RangeClip.", ZETA)
+    assert result.verdict == "kept" and result.text == "ZetaNorm is compared with Falcon-7B and RangeClip."
+    assert result.readings[0].outcome == "unreadable"
+
+
 def test_a_wrong_backbone_name_is_repaired_and_scale_words_compare_as_numbers():
     llm = ScriptedLLM([], reader=read_blank)
     result = Rereader(llm).check("ZetaNorm is built on the Llama-2-13B backbone.", ZETA)
