@@ -127,3 +127,26 @@ def test_a_number_written_as_a_word_is_new_information():
     q = "How many epochs does the constant-then-decay schedule take to converge?"
     result = Critic().check("The constant-then-decay schedule takes three epochs to converge [1].", [Source(1, SCHED, [])], question=q)
     assert not any("restates" in r for r in result.claims[0].reasons), result.claims[0].reasons
+
+
+LOOM = Paper(
+    id="loom",
+    title="Loom: Ranking Candidate Replies with a Self-Written Reference",
+    abstract=(
+        "We present Loom, a ranking method for chat replies. The model first writes its own reply, then critiques each "
+        "candidate reply against it, and finally ranks the candidates by the critique. Loom agrees with human raters "
+        "on 81% of pairs."
+    ),
+)
+
+
+def test_the_questions_own_words_framing_a_claim_are_not_an_invented_part():
+    q = "How does the reply arbiter agent decide which reply wins?"
+    framed = ("The reply arbiter agent decides, first writing its own reply, then critiquing each candidate reply against it, "
+              "and finally ranking the candidates by the critique [1].")
+    result = Critic().check(framed, [Source(1, LOOM, [])], question=q)
+    assert result.verdict == "supported", result.claims[0].reasons
+    # the same frame followed by a step the abstract never states is still caught
+    invented = Critic().check("The reply arbiter agent decides, first polling three external judges by majority vote [1].",
+                              [Source(1, LOOM, [])], question=q)
+    assert invented.verdict != "supported", invented.claims[0].reasons

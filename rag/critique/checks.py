@@ -213,7 +213,7 @@ def _restated_identity(ctx: ClaimContext) -> Finding | None:
 
 def _invented_part(ctx: ClaimContext) -> Finding | None:
     joined = " ".join(ctx.by_n[n].text for n in ctx.chosen)
-    part, support = weakest_clause(ctx.text, joined)
+    part, support = weakest_clause(ctx.text, joined, ctx.question)
     if part is not None and support < ctx.critic.clause_low:
         if ctx.critic.embedder is None or ctx.critic.similar(part, ctx.paper)[1] < SEMANTIC_CLAUSE:
             return Finding(f'"{part.strip(" .")}" is not in the cited abstract')

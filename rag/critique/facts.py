@@ -155,14 +155,21 @@ def spelled_out(name: str, text: str) -> bool:
 
 
 
-def weakest_clause(claim: str, source_text: str) -> tuple[str | None, float]:
-    """The part of the claim least supported by the source, and its support.
+def weakest_clause(claim: str, source_text: str, given: str = "") -> tuple[str | None, float]:
+    """The part of the claim least supported by the source, and its support. A part made only of ``given``'s words
+    (the question's: "FooNet decides" answering "how does FooNet decide …?") is the answer's frame, not weighed here.
 
     >>> weakest_clause("SPELL uses self-play for reasoning, and it halves energy use in data centers.", "SPELL uses self-play for long-context reasoning.")
     ('it halves energy use in data centers.', 0.0)
+    >>> claim, source = "The judge model decides, first voting over samples.", "It votes over samples."
+    >>> weakest_clause(claim, source)[0], weakest_clause(claim, source, "How does the judge model decide?")[0]
+    ('The judge model decides', 'first voting over samples.')
     """
     worst, low = None, 1.0
+    asked = word_forms(given)
     for part in clauses(claim):
+        if asked and word_forms(part) <= asked:
+            continue
         support = lexical_support(part, source_text)
         if support < low:
             worst, low = part, support
