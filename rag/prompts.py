@@ -43,21 +43,24 @@ SYSTEM = (
 # a draft the abstracts do not support is replaced by REFUSAL.
 DRAFT_RULES = (
     "Answer the question with one to three complete sentences, using only the sources above and copying their "
-    "names and numbers exactly. Put the source number in brackets at the end of each sentence."
+    "names and numbers exactly. Answer every part of the question, and where a source gives several numbers, names "
+    "or items for what is asked, give them all. Put the source number in brackets at the end of each sentence."
 )
 
 # The same rules for the system message (``rules_first``): there the sources come after them, and the
 # system message is the one part of every prompt that llama.cpp / Ollama read once for all questions.
 DRAFT_RULES_SYSTEM = (
     "Answer each question with one to three complete sentences, using only the numbered sources given with it and "
-    "copying their names and numbers exactly. Put the source number in brackets at the end of each sentence."
+    "copying their names and numbers exactly. Answer every part of the question, and where a source gives several "
+    "numbers, names or items for what is asked, give them all. Put the source number in brackets at the end of each "
+    "sentence."
 )
 
 # Comparisons are drafted one side at a time: the model sees only that side's paper.
 SIDE_RULES = (
     "The source above is about {side} only. Answer the question for {side} in one or two complete sentences that "
-    "name {side} and give the number or fact asked for, copying names and numbers exactly. End each sentence "
-    "with [{n}]."
+    "name {side} and give the number or fact asked for (all of them, where the source gives several), copying "
+    "names and numbers exactly. End each sentence with [{n}]."
 )
 
 # Used when a draft holds no statement at all (e.g. a bare "[1]"): ask for the sentence itself.
