@@ -291,6 +291,29 @@ def test_a_false_number_in_the_question_is_corrected_from_the_abstract():
     assert nothing.claims[0].text == "IMBUE's abstract does not state 4096."
 
 
+SPARROW = Paper(
+    id="sparrow",
+    title="Sparrow: Distilling Speech Recognisers with Pseudo-Labels",
+    abstract="Sparrow matches its teacher's word error rate while using 60% less labelled audio. Decoding runs 3x "
+    "faster than the teacher on a phone.",
+)
+
+
+def test_an_amount_the_question_turns_the_other_way_is_corrected_from_the_abstract():
+    q = "Why does Sparrow need 60% more labelled audio than its teacher?"
+    draft = "Sparrow needs 60% more labelled audio because distillation needs more data [1]."
+    result = Critic().check(draft, [Source(1, SPARROW, [])], question=q)
+    assert result.claims[0].text == "Sparrow's abstract gives 60% less labelled audio, not 60% more."
+    assert result.claims[1].verdict == "unsupported"  # the draft repeated the premise
+    # the amount the way the abstract gives it, or an amount with a direction that is no opposite, is no premise
+    for asked in ("Why does Sparrow need 60% less labelled audio?", "How is Sparrow's decoding 3x quicker?"):
+        kept = Critic().check("Sparrow decodes 3x faster than the teacher [1].", [Source(1, SPARROW, [])], question=asked)
+        assert not any("other way" in r for c in kept.claims for r in c.reasons), asked
+    slower = Critic().check("Sparrow decodes 3x slower [1].", [Source(1, SPARROW, [])],
+                            question="Why does Sparrow decode 3x slower than its teacher?")
+    assert slower.claims[0].text == "Sparrow's abstract gives 3x faster, not 3x slower."
+
+
 KNOW = Paper(
     id="know",
     title="Language Models (Mostly) Know What They Know",

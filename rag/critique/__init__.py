@@ -84,7 +84,6 @@ from .asks import (
     names_thing,
     off_subject,
     own_ask,
-    premise_check,
     QUANTITY_QUESTION,
     restates,
     unnamed,
@@ -94,5 +93,6 @@ from .asks import (
 from .critic import (
     Critic,
 )
+from .premises import premise_check, reversed_premise
 from .checks import REGISTRY, Check, Finding, check_names
 from .critic import unknown_checks

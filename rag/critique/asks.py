@@ -1,18 +1,16 @@
 """What the question asks, and whether a claim gives it: the thing asked for, a quantity, a paper's name, a
-description (which-paper), the question's own premise; a claim that only restates the question."""
+description (which-paper); a claim that only restates the question. (The question's own premise:
+:mod:`.premises`.)"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from .. import prompts
 from ..corpus import Paper
-from ..shapes import alias, asked_sides, mentions, short_name
+from ..shapes import asked_sides, mentions
 from ..text import NUMBER_WORDS, STOPWORDS, content_words, fold, name_in, names, number_in, numbers, proper_nouns, quantities
-from .binding import respectively_pairs
-from .claims import ClaimCheck, Source
-from .facts import after_value, figures, near, paper_sentences, word_forms
+from .facts import near, paper_sentences, word_forms
 
 #: A claim that shares no word with the question and is less alike in meaning (MiniLM cosine) answers something else
 #: (the relevance gate's floor, ``answer.min_relevance``, for the question against the papers).
@@ -364,79 +362,3 @@ def names_thing(head: str, text: str) -> bool:
     (True, False)
     """
     return bool(word_forms(head) & (word_forms(text) | word_forms(text.replace("-", " "))))
-
-
-
-def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None:
-    """A claim correcting a number of the question that the paper it names does not give.
-
-    Asked "What did FooCare's study of 300 patients show?" of an abstract stating "a study of
-    212 patients", the answer should say so rather than let the premise stand; the right
-    number is the one the abstract gives for the same thing (the word after the question's
-    number, within five words, or the item of a "respectively" list the question names).
-
-    >>> foo = Paper(id="f", title="FooCare: Triage", abstract="In a cohort study of 212 patients, we see fewer errors.")
-    >>> premise_check("What did FooCare's study of 300 patients show?", [Source(1, foo, [])]).text
-    "FooCare's abstract gives 212 patients, not 300."
-    >>> premise_check("What did FooCare's study of 212 patients show?", [Source(1, foo, [])]) is None
-    True
-    """
-    def named(src: Source) -> bool:
-        other = alias(src.paper)
-        return mentions(question, src.paper) or bool(other and name_in(other, question))
-
-    papers = [s for s in sources if named(s)]
-    if len(papers) != 1:
-        return None
-    source = papers[0]
-    paper = source.paper
-    name = short_name(paper.title) if mentions(question, paper) else alias(paper) or short_name(paper.title)
-    for value in figures(question):
-        if number_in(value, source.text) or fold(value) in fold(source.text):
-            continue
-        before = question[: question.find(value)].split()
-        if before and before[-1][:1].isupper() and len(before) > 1:
-            continue  # part of a name: "Llama 2", "Gemini 1.5"
-        after = question[question.find(value) + len(value):]
-        unit = next(iter(content_words(" ".join(after.split()[:3]))), None)
-        label = next((n for n in names(after) if not mentions(n, paper)), None)
-        found = _same_thing(paper, unit, label)
-        support = None
-        if len(found) == 1:
-            right, support = next(iter(found.items()))
-            asked = set(content_words(" ".join(after.split()[:4])))
-            tail = []  # the abstract's words for the thing counted, as far as the question uses them too
-            for word in after_value(right, support, 3).split():
-                if not content_words(word) or not set(content_words(word)) <= asked:
-                    break
-                tail.append(word.strip(".,;:()"))
-            shown = " ".join([right, *tail])
-            text = prompts.PREMISE_CORRECTED.format(name=name, right=shown, value=value)
-        else:
-            text = prompts.PREMISE_UNSTATED.format(name=name, value=value)
-        return ClaimCheck(
-            text=text, cited=[source.n], sources=[source.n], verdict="supported", support=support,
-            reasons=[f"the question's {value} is not in the abstract of {name}"],
-        )
-    return None
-
-
-def _same_thing(paper: Paper, unit: str | None, label: str | None) -> dict[str, str]:
-    """The numbers ``paper`` gives for the thing a question's number counts (``unit``, the word after it, or the
-    item ``label`` of a "respectively" list), each with its sentence: the ones right before the unit word when
-    there are such, else those within five words of it (none when several stand right before it)."""
-    beside: dict[str, str] = {}  # numbers with the unit word right after them: "86 participants"
-    around: dict[str, str] = {}  # numbers with the unit word within five words
-    for sentence in paper_sentences(paper):
-        pairs = respectively_pairs(sentence)
-        for number, item in pairs.items():
-            if label and item == label:
-                beside.setdefault(number, sentence)
-        if pairs and label:
-            continue
-        for number in figures(sentence):
-            if unit and unit in content_words(after_value(number, sentence, 2)):
-                beside.setdefault(number, sentence)
-            elif unit and unit in content_words(near(number, sentence, 5)):
-                around.setdefault(number, sentence)
-    return beside if len(beside) == 1 else around if not beside else {}

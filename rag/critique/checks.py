@@ -36,11 +36,11 @@ from .asks import (
     names_only_a_paper,
     names_thing,
     own_ask,
-    premise_check,
     restates,
 )
 from .binding import rebind_extreme, rebind_number
 from .claims import ClaimCheck, Source, refers_back, removed_statement
+from .premises import premise_check, repeating
 from .facts import (
     SEMANTIC_CLAUSE,
     SEMANTIC_FLOOR,
@@ -161,9 +161,8 @@ def _instructions(ctx: ClaimContext) -> Finding | None:
 
 
 def _too_short(ctx: ClaimContext) -> Finding | None:
-    if ctx.bare and not (ctx.question and ctx.has_facts):
-        return Finding("too short to be a statement the sources could support")
-    return None
+    short = ctx.bare and not (ctx.question and ctx.has_facts)
+    return Finding("too short to be a statement the sources could support") if short else None
 
 
 # -- repair: once the sources are chosen ----------------------------------------------
@@ -348,7 +347,8 @@ def _stays_on_question(ctx: AnswerContext) -> Finding | None:
 
 def _premise(ctx: AnswerContext) -> Finding | None:
     added = premise_check(ctx.question, list(ctx.by_n.values()))
-    return Finding(added=added) if added is not None else None
+    repeats = repeating(ctx.question, list(ctx.by_n.values()), ctx.kept)  # [] unless the premise is the other way
+    return Finding("it repeats the question's amount the other way", claims=repeats, added=added) if added else None
 
 
 def _reanswer(ctx: AnswerContext) -> Finding | None:
@@ -416,7 +416,7 @@ REGISTRY: tuple[Check, ...] = (
           lambda ctx: ctx.check.kept and ctx.previous is not None and removed_statement(ctx.previous)),
     Check("asked_thing", "answer", _asked_thing, _asked, "the kind of thing asked is not given"),
     Check("stays_on_question", "answer", _stays_on_question, _asked, "wandered off the question"),
-    Check("premise", "answer", _premise, _asked, "the question's own number is not the paper's"),
+    Check("premise", "answer", _premise, _asked, "the question's own number is not the paper's, or is the other way"),
     Check("reanswer", "answer", _reanswer, lambda ctx: ctx.critic.rereader is not None and bool(ctx.question),
           "the answer lacks the value the abstract gives when asked again"),
 )

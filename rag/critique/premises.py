@@ -1,0 +1,191 @@
+"""The question's own premise: a number it takes for granted that the paper it names does not give, or gives
+with the opposite direction ("70% more data" where the abstract has "70% less")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .. import prompts
+from ..corpus import Paper
+from ..shapes import alias, mentions, short_name
+from ..text import content_words, fold, name_in, names, number_in, split_sentences
+from .binding import respectively_pairs
+from .claims import ClaimCheck, Source
+from .facts import after_value, figures, near, paper_sentences
+
+# Direction words that say the opposite of each other about the same amount; each word is read in its plain form
+# (:func:`_direction`). Only exact opposites count: "40% faster" and "reduces latency by 40%" do not disagree.
+OPPOSITES = frozenset(
+    frozenset(pair)
+    for pair in (
+        ("more", "less"), ("more", "fewer"), ("higher", "lower"), ("larger", "smaller"), ("bigger", "smaller"),
+        ("greater", "smaller"), ("faster", "slower"), ("better", "worse"), ("longer", "shorter"),
+        ("increase", "decrease"), ("increase", "reduce"), ("improve", "degrade"), ("above", "below"),
+        ("gain", "loss"), ("outperform", "underperform"), ("up", "down"),
+    )
+)
+_WORDS = {w for pair in OPPOSITES for w in pair}
+_FORMS = re.compile(r"^(increas|decreas|reduc|improv|degrad|outperform|underperform|gain|loss)\w*$")
+_MULTIPLIER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?[x×](?!\w)")  # "3x faster", which :func:`figures` leaves out
+_PLAIN = {"increas": "increase", "decreas": "decrease", "reduc": "reduce", "improv": "improve", "degrad": "degrade"}
+
+
+def _direction(word: str) -> str | None:
+    """The plain form of a direction word ("reduced" -> "reduce", "gains" -> "gain"), or None."""
+    word = fold(word).strip(".,;:()[]\"'")
+    m = _FORMS.match(word)
+    if m:
+        word = _PLAIN.get(m.group(1), m.group(1))
+    return word if word in _WORDS else None
+
+
+def directions(value: str, sentence: str) -> dict[str, int]:
+    """The direction words within two words after or four before ``value`` in ``sentence``, each with its word
+    position ({} when the value is absent).
+
+    >>> directions("70%", "STIC gains 4.0% on average while using 70% less supervised data.")
+    {'less': 8}
+    >>> directions("12%", "It reduces the error by 12% overall.")
+    {'reduce': 1}
+    """
+    words = sentence.split()
+    key = fold(value).rstrip("%")
+    hits = [i for i, w in enumerate(words) if number_in(key, w) or fold(value) == fold(w).strip(".,;:()")]
+    found: dict[str, int] = {}
+    for at in hits:
+        for i in [*range(at + 1, min(len(words), at + 3)), *range(max(0, at - 4), at)]:
+            d = _direction(words[i])
+            if d:
+                found.setdefault(d, i)
+    return found
+
+
+def reversed_premise(question: str, paper: Paper) -> tuple[str, str] | None:
+    """(the question's amount with its direction, the abstract's words for it) when ``paper`` states the question's
+    amount with the opposite direction word and never with the question's own, else None.
+
+    >>> foo = Paper(id="f", title="FooNet", abstract="FooNet trains with 70% less labelled data than BarNet.")
+    >>> reversed_premise("Why does FooNet need 70% more labelled data than BarNet?", foo)
+    ('70% more', '70% less labelled data')
+    >>> reversed_premise("Why does FooNet need 70% less labelled data?", foo) is None
+    True
+    """
+    sentences = [s for s in split_sentences(paper.abstract) if s]
+    for value in dict.fromkeys(figures(question) + _MULTIPLIER.findall(question)):
+        asked = directions(value, question)
+        if not asked:
+            continue
+        stated = [(s, directions(value, s)) for s in sentences if number_in(value, s)]
+        said = {d for _, ds in stated for d in ds}
+        for mine in asked:
+            if mine in said:
+                break
+            for sentence, ds in stated:
+                other = next((d for d in ds if frozenset((mine, d)) in OPPOSITES), None)
+                if other is None:
+                    continue
+                words = sentence.split()
+                at = ds[other]
+                start = min(at, next(i for i, w in enumerate(words) if number_in(fold(value).rstrip("%"), w)
+                                     or fold(value) == fold(w).strip(".,;:()")))
+                end = max(at, start) + 1
+                question_words = set(content_words(question))
+                while end < len(words) and end - at <= 3 and set(content_words(words[end])) <= question_words \
+                        and content_words(words[end]):
+                    end += 1
+                return f"{value} {mine}", " ".join(words[start:end]).strip(".,;:()")
+    return None
+
+
+def repeating(question: str, sources: Sequence[Source], claims: Sequence[ClaimCheck]) -> list[ClaimCheck]:
+    """The ``claims`` that state an amount the way the question turned it (:func:`reversed_premise`)."""
+    named = [s for s in sources if mentions(question, s.paper) or (alias(s.paper) and name_in(alias(s.paper), question))]
+    turned = reversed_premise(question, named[0].paper) if len(named) == 1 else None
+    if turned is None:
+        return []
+    value, wrong = turned[0].rsplit(" ", 1)
+    return [c for c in claims if wrong in directions(value, c.text)]
+
+
+def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None:
+    """A claim correcting a number of the question that the paper it names does not give, or gives the other way
+    (:func:`reversed_premise`).
+
+    Asked "What did FooCare's study of 300 patients show?" of an abstract stating "a study of
+    212 patients", the answer should say so rather than let the premise stand; the right
+    number is the one the abstract gives for the same thing (the word after the question's
+    number, within five words, or the item of a "respectively" list the question names).
+
+    >>> foo = Paper(id="f", title="FooCare: Triage", abstract="In a cohort study of 212 patients, we see fewer errors.")
+    >>> premise_check("What did FooCare's study of 300 patients show?", [Source(1, foo, [])]).text
+    "FooCare's abstract gives 212 patients, not 300."
+    >>> premise_check("What did FooCare's study of 212 patients show?", [Source(1, foo, [])]) is None
+    True
+    """
+    def named(src: Source) -> bool:
+        other = alias(src.paper)
+        return mentions(question, src.paper) or bool(other and name_in(other, question))
+
+    papers = [s for s in sources if named(s)]
+    if len(papers) != 1:
+        return None
+    source = papers[0]
+    paper = source.paper
+    name = short_name(paper.title) if mentions(question, paper) else alias(paper) or short_name(paper.title)
+    turned = reversed_premise(question, paper)
+    if turned is not None:
+        wrong, right = turned
+        return ClaimCheck(
+            text=prompts.PREMISE_REVERSED.format(name=name, right=right, wrong=wrong), cited=[source.n],
+            sources=[source.n], verdict="supported", reasons=[f"the question's {wrong} is the other way in {name}'s abstract"],
+        )
+    for value in figures(question):
+        if number_in(value, source.text) or fold(value) in fold(source.text):
+            continue
+        before = question[: question.find(value)].split()
+        if before and before[-1][:1].isupper() and len(before) > 1:
+            continue  # part of a name: "Llama 2", "Gemini 1.5"
+        after = question[question.find(value) + len(value):]
+        unit = next(iter(content_words(" ".join(after.split()[:3]))), None)
+        label = next((n for n in names(after) if not mentions(n, paper)), None)
+        found = _same_thing(paper, unit, label)
+        support = None
+        if len(found) == 1:
+            right, support = next(iter(found.items()))
+            asked = set(content_words(" ".join(after.split()[:4])))
+            tail = []  # the abstract's words for the thing counted, as far as the question uses them too
+            for word in after_value(right, support, 3).split():
+                if not content_words(word) or not set(content_words(word)) <= asked:
+                    break
+                tail.append(word.strip(".,;:()"))
+            shown = " ".join([right, *tail])
+            text = prompts.PREMISE_CORRECTED.format(name=name, right=shown, value=value)
+        else:
+            text = prompts.PREMISE_UNSTATED.format(name=name, value=value)
+        return ClaimCheck(
+            text=text, cited=[source.n], sources=[source.n], verdict="supported", support=support,
+            reasons=[f"the question's {value} is not in the abstract of {name}"],
+        )
+    return None
+
+
+def _same_thing(paper: Paper, unit: str | None, label: str | None) -> dict[str, str]:
+    """The numbers ``paper`` gives for the thing a question's number counts (``unit``, the word after it, or the
+    item ``label`` of a "respectively" list), each with its sentence: the ones right before the unit word when
+    there are such, else those within five words of it (none when several stand right before it)."""
+    beside: dict[str, str] = {}  # numbers with the unit word right after them: "86 participants"
+    around: dict[str, str] = {}  # numbers with the unit word within five words
+    for sentence in paper_sentences(paper):
+        pairs = respectively_pairs(sentence)
+        for number, item in pairs.items():
+            if label and item == label:
+                beside.setdefault(number, sentence)
+        if pairs and label:
+            continue
+        for number in figures(sentence):
+            if unit and unit in content_words(after_value(number, sentence, 2)):
+                beside.setdefault(number, sentence)
+            elif unit and unit in content_words(near(number, sentence, 5)):
+                around.setdefault(number, sentence)
+    return beside if len(beside) == 1 else around if not beside else {}
