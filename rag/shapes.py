@@ -49,7 +49,8 @@ _LIST = re.compile(
     r"\b(which|what) (other |of the |of these |of those )?(papers|works|articles|studies|ones)\b|\blist (all |the |every )?(papers|works)\b"
     r"|\b(are there|find|name|show me|give me) (any |some |all |the |two |three |several )?(papers|works|studies)\b"
     r"|\b(papers|works) (in the collection |here )?(that|which|about|on|dealing|using|proposing)\b"
-    r"|\bhow many papers\b|\bmore than one paper\b|\bseveral papers\b",
+    # "how many papers does the survey review?" counts what one paper covers, not the papers that match
+    r"|\bhow many papers\b(?!\s+(?:does|do|did|has|have|had)\b)|\bmore than one paper\b|\bseveral papers\b",
     re.IGNORECASE,
 )
 _COMPARISON = re.compile(

@@ -52,6 +52,9 @@ MUSIC = "Music Transformer"
         ("What gain does STIC report, and how much less data does it use?", "factoid", None),
         ("which of these papers deal with video?", "list", None),
         ("is there a method that finds defects in unseen categories? what's it called?", "which-paper", None),
+        # a count of what one paper covers is no list of papers
+        ("How many papers does the ParseBench survey cover?", "factoid", None),
+        ("How many papers in the collection study robot grasping?", "list", None),
     ],
 )
 def test_questions_are_classified_by_what_they_ask(question, shape, field):
