@@ -25,7 +25,7 @@ NOT_LISTED = "The listing of {name} does not give its {field}, so the papers do 
 PREMISE_CORRECTED = "{name}'s abstract gives {right}, not {value}."
 PREMISE_UNSTATED = "{name}'s abstract does not state {value}."
 #: An amount of the question that the abstract gives with the opposite direction ("70% more" where it says "less").
-PREMISE_REVERSED = "{name}'s abstract gives {right}, not {wrong}."
+PREMISE_REVERSED = "{name}'s abstract says \"{right}\", not \"{wrong}\"."
 
 SIDE_MISSING = "not stated in the papers"
 #: Appended to a comparison when one side could not be answered.

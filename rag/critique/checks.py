@@ -95,6 +95,7 @@ class ClaimContext:
     identity: bool = False
     #: kept for its numbers and names, not its wording (:func:`values_carry`): the re-reader must find each of them
     carried: bool = False
+    settled: tuple[str, ...] = ()  # numbers a repair read off the abstract's own structure: not re-read by the model
 
     @property
     def paper(self) -> Paper:
@@ -152,12 +153,9 @@ def _fragment(ctx: ClaimContext) -> Finding | None:
 
 
 def _instructions(ctx: ClaimContext) -> Finding | None:
-    cited, by_n = ctx.cited, ctx.by_n
-    if any(echoes_instructions(ctx.text, by_n[n].text) for n in cited if n in by_n) or (
-        not cited and echoes_instructions(ctx.text, "")
-    ):
-        return Finding("it repeats the drafting instructions, not a source")
-    return None
+    texts = [ctx.by_n[n].text for n in ctx.cited if n in ctx.by_n] if ctx.cited else [""]
+    echo = any(echoes_instructions(ctx.text, t) for t in texts)
+    return Finding("it repeats the drafting instructions, not a source") if echo else None
 
 
 def _too_short(ctx: ClaimContext) -> Finding | None:
@@ -302,7 +300,7 @@ def _reread(ctx: ClaimContext) -> Finding | None:
     question it answers."""
     critic = ctx.critic
     context = own_ask(ctx.question, [ctx.paper]) if ctx.terse else ""
-    result = critic.rereader.check(ctx.check.text, ctx.paper, given=ctx.question, context=context, strict=ctx.carried)
+    result = critic.rereader.check(ctx.check.text, ctx.paper, ctx.question, context, ctx.carried, ctx.settled)
     critic.calls += result.calls
     repaired = result.text if result.verdict == "repaired" else None
     return Finding(text=repaired, notes=tuple(result.reasons), withhold=result.verdict == "withheld")
@@ -346,8 +344,9 @@ def _stays_on_question(ctx: AnswerContext) -> Finding | None:
 
 
 def _premise(ctx: AnswerContext) -> Finding | None:
-    added = premise_check(ctx.question, list(ctx.by_n.values()))
-    repeats = repeating(ctx.question, list(ctx.by_n.values()), ctx.kept)  # [] unless the premise is the other way
+    answered = {n for c in ctx.kept for n in c.sources}
+    added = premise_check(ctx.question, list(ctx.by_n.values()), answered.pop() if len(answered) == 1 else None)
+    repeats = repeating(ctx.question, ctx.by_n[added.sources[0]].paper, ctx.kept) if added else []
     return Finding("it repeats the question's amount the other way", claims=repeats, added=added) if added else None
 
 

@@ -61,55 +61,52 @@ def directions(value: str, sentence: str) -> dict[str, int]:
     return found
 
 
-def reversed_premise(question: str, paper: Paper) -> tuple[str, str] | None:
-    """(the question's amount with its direction, the abstract's words for it) when ``paper`` states the question's
-    amount with the opposite direction word and never with the question's own, else None.
+def _span(words: list[str], value: str, at: int, extend: set[str] = frozenset()) -> str:
+    """The words from ``value``'s place nearest ``at`` to the direction word at ``at``, without their punctuation,
+    then the words after that ``extend`` holds (at most three): "70% less labelled data"."""
+    places = [i for i, w in enumerate(words) if number_in(fold(value).rstrip("%"), w) or fold(value) in fold(w)]
+    near_at = min(places, key=lambda i: abs(i - at))
+    start, end = min(at, near_at), max(at, near_at) + 1
+    while end < len(words) and end - at <= 3 and content_words(words[end]) and set(content_words(words[end])) <= extend:
+        end += 1
+    return " ".join(w.strip(".,;:()[]\"'") for w in words[start:end])
+
+
+def reversed_premise(question: str, paper: Paper) -> tuple[str, str, str, str] | None:
+    """(the amount, the question's direction word, the question's words for it, the abstract's) when ``paper``
+    states the question's amount with the opposite direction word and never with the question's own, else None.
 
     >>> foo = Paper(id="f", title="FooNet", abstract="FooNet trains with 70% less labelled data than BarNet.")
     >>> reversed_premise("Why does FooNet need 70% more labelled data than BarNet?", foo)
-    ('70% more', '70% less labelled data')
+    ('70%', 'more', '70% more', '70% less labelled data')
     >>> reversed_premise("Why does FooNet need 70% less labelled data?", foo) is None
     True
     """
     sentences = [s for s in split_sentences(paper.abstract) if s]
     for value in dict.fromkeys(figures(question) + _MULTIPLIER.findall(question)):
         asked = directions(value, question)
-        if not asked:
-            continue
         stated = [(s, directions(value, s)) for s in sentences if number_in(value, s)]
         said = {d for _, ds in stated for d in ds}
-        for mine in asked:
+        for mine, place in asked.items():
             if mine in said:
                 break
             for sentence, ds in stated:
                 other = next((d for d in ds if frozenset((mine, d)) in OPPOSITES), None)
-                if other is None:
-                    continue
-                words = sentence.split()
-                at = ds[other]
-                start = min(at, next(i for i, w in enumerate(words) if number_in(fold(value).rstrip("%"), w)
-                                     or fold(value) == fold(w).strip(".,;:()")))
-                end = max(at, start) + 1
-                question_words = set(content_words(question))
-                while end < len(words) and end - at <= 3 and set(content_words(words[end])) <= question_words \
-                        and content_words(words[end]):
-                    end += 1
-                return f"{value} {mine}", " ".join(words[start:end]).strip(".,;:()")
+                if other is not None:
+                    right = _span(sentence.split(), value, ds[other], set(content_words(question)))
+                    return value, mine, _span(question.split(), value, place), right
     return None
 
 
-def repeating(question: str, sources: Sequence[Source], claims: Sequence[ClaimCheck]) -> list[ClaimCheck]:
-    """The ``claims`` that state an amount the way the question turned it (:func:`reversed_premise`)."""
-    named = [s for s in sources if mentions(question, s.paper) or (alias(s.paper) and name_in(alias(s.paper), question))]
-    turned = reversed_premise(question, named[0].paper) if len(named) == 1 else None
-    if turned is None:
-        return []
-    value, wrong = turned[0].rsplit(" ", 1)
-    return [c for c in claims if wrong in directions(value, c.text)]
+def repeating(question: str, paper: Paper, claims: Sequence[ClaimCheck]) -> list[ClaimCheck]:
+    """The ``claims`` that state an amount the way the question turned it against ``paper`` (:func:`reversed_premise`)."""
+    turned = reversed_premise(question, paper)
+    return [c for c in claims if turned[1] in directions(turned[0], c.text)] if turned else []
 
 
-def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None:
-    """A claim correcting a number of the question that the paper it names does not give, or gives the other way
+def premise_check(question: str, sources: Sequence[Source], answered: int | None = None) -> ClaimCheck | None:
+    """A claim correcting a number of the question that the paper it names (else the one source ``answered``, which
+    every kept claim cites, for a question that describes its paper) does not give, or gives the other way
     (:func:`reversed_premise`).
 
     Asked "What did FooCare's study of 300 patients show?" of an abstract stating "a study of
@@ -127,7 +124,7 @@ def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None
         other = alias(src.paper)
         return mentions(question, src.paper) or bool(other and name_in(other, question))
 
-    papers = [s for s in sources if named(s)]
+    papers = [s for s in sources if named(s)] or [s for s in sources if s.n == answered]
     if len(papers) != 1:
         return None
     source = papers[0]
@@ -135,10 +132,10 @@ def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None
     name = short_name(paper.title) if mentions(question, paper) else alias(paper) or short_name(paper.title)
     turned = reversed_premise(question, paper)
     if turned is not None:
-        wrong, right = turned
+        wrong, right = turned[2:]
         return ClaimCheck(
             text=prompts.PREMISE_REVERSED.format(name=name, right=right, wrong=wrong), cited=[source.n],
-            sources=[source.n], verdict="supported", reasons=[f"the question's {wrong} is the other way in {name}'s abstract"],
+            sources=[source.n], verdict="supported", reasons=[f"the question's {wrong!r} is the other way in {name}'s abstract"],
         )
     for value in figures(question):
         if number_in(value, source.text) or fold(value) in fold(source.text):
@@ -149,7 +146,7 @@ def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None
         after = question[question.find(value) + len(value):]
         unit = next(iter(content_words(" ".join(after.split()[:3]))), None)
         label = next((n for n in names(after) if not mentions(n, paper)), None)
-        found = _same_thing(paper, unit, label)
+        found = _in_its_place(value, question, paper) or _same_thing(paper, unit, label)
         support = None
         if len(found) == 1:
             right, support = next(iter(found.items()))
@@ -168,6 +165,27 @@ def premise_check(question: str, sources: Sequence[Source]) -> ClaimCheck | None
             reasons=[f"the question's {value} is not in the abstract of {name}"],
         )
     return None
+
+
+def _in_its_place(value: str, question: str, paper: Paper) -> dict[str, str]:
+    """The number ``paper`` gives where the question has ``value``: after the same two words, when one of them is a
+    number ("from 35.5% to ___"), with its sentence ({} when the abstract has no such place).
+
+    >>> p = Paper(id="m", title="MathLearn", abstract="We lift PASS@100 from 35.5% to 44.5% on GSM8K.")
+    >>> _in_its_place("52.3%", "MathLearn lifted PASS@100 from 35.5% to 52.3%: what about MathQA?", p)
+    {'44.5%': 'We lift PASS@100 from 35.5% to 44.5% on GSM8K.'}
+    """
+    words = question.split()
+    at = next((i for i, w in enumerate(words) if value in w), None)
+    lead = words[max(0, at - 2) : at] if at is not None else []
+    if len(lead) < 2 or not any(figures(w) for w in lead):
+        return {}
+    place = re.compile(r"\s+".join(re.escape(w) for w in lead) + r"\s+(\d[\d.,]*%?)")
+    for sentence in paper_sentences(paper):
+        m = place.search(sentence)
+        if m and not number_in(value, m.group(1)):
+            return {m.group(1).rstrip(".,"): sentence}
+    return {}
 
 
 def _same_thing(paper: Paper, unit: str | None, label: str | None) -> dict[str, str]:
