@@ -213,16 +213,21 @@ class Rereader:
             return False
         return same_value(repair, again, blank.kind) and not same_value(blank.value, again, blank.kind)
 
-    def check(self, claim: str, paper: Paper, given: str = "", context: str = "", strict: bool = False) -> Reread:
+    def check(
+        self, claim: str, paper: Paper, given: str = "", context: str = "", strict: bool = False,
+        settled: Sequence[str] = (),
+    ) -> Reread:
         """Re-read ``claim`` against ``paper``: kept, repaired with the abstract's value, or withheld. ``given``: the
         question (its names are not re-read); ``context``: the question a short answer is read after; ``strict``: a
-        claim whose wording the abstract does not back, so each value must be read back, not merely occur there."""
+        claim whose wording the abstract does not back, so each value must be read back, not merely occur there;
+        ``settled``: values already read off the abstract's structure (a "respectively" list), not asked again."""
         before = self.calls
         text = claim
         readings: list[Reading] = []
         verdict: Literal["kept", "repaired", "withheld"] = "kept"
         source = f"{paper.title}. {paper.abstract}"
-        for blank in sorted(blanks(claim, given, paper, self.max_blanks), key=lambda b: -b.start):
+        found = [b for b in blanks(claim, given, paper, self.max_blanks + len(settled)) if b.value not in settled]
+        for blank in sorted(found[: self.max_blanks], key=lambda b: -b.start):
             reading = self.read(blank, claim, paper, context)
             if reading.outcome == "not stated":
                 if _holds(blank, source) and not strict:

@@ -91,6 +91,18 @@ def test_blanks_skip_names_the_question_gives_and_short_metric_names():
     assert found == ["6.4", "OrbitQA"]
 
 
+def test_a_number_bound_by_a_respectively_list_is_not_asked_of_the_reader_again():
+    kite = Paper(id="kite", title="Kite: Preference Tuning with Ranked Samples", abstract=(
+        "Kite achieves 41.2%, 12.9% and 3.4% relative improvements over SFT, DPO and PPO baselines respectively."))
+    src = Source(n=1, paper=kite, excerpt=[kite.abstract])
+    llm = ScriptedLLM([], reader=reader_said("41.2%"))  # a reader that takes the list's first number
+    result = Critic(None, rereader=Rereader(llm)).check(
+        "Kite reports a relative improvement of 3.4% over DPO [1].", [src], question="How much does Kite gain over DPO?")
+    first = result.claims[0]
+    assert first.text == "Kite reports a relative improvement of 12.9% over DPO.", first.reasons
+    assert not any(r.startswith("re-read") for r in first.reasons)  # its one number was bound: nothing to re-read
+
+
 def test_the_critique_repairs_a_bound_wrong_number_and_says_why():
     src = Source(n=1, paper=ZETA, excerpt=[ZETA.abstract])
     llm = ScriptedLLM([], reader=read_blank)

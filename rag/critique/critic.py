@@ -174,6 +174,7 @@ class Critic:
             ctx.check.verdict = "corrected"
             return
         ctx.claim = ctx.claim.replace(ctx.text, finding.text) if ctx.terse else finding.text
+        ctx.settled += tuple(v for v in numbers(finding.text) if v not in numbers(ctx.text))
         ctx.text = ctx.check.text = finding.text
         ctx.check.reasons.append(finding.reason)
         ctx.repaired = True
