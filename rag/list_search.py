@@ -90,7 +90,7 @@ def topic_matches(
     hits += stating_papers(phrases, loose, {h.paper.id for h in hits}, retriever, answer.list_max)
     if not hits:
         return []
-    embedder = retriever.embedder
+    embedder = retriever.meaning
     q = embedder.embed([topic])[0]
     scored = []
     for hit in hits:

@@ -161,14 +161,14 @@ class Pipeline:
         reread = self.settings.answer.reread if reread is None else reread
         rereader = Rereader(model, max_blanks=self.settings.answer.reread_blanks) if reread else None
         return Critic(
-            model if judge else None, layout=self.layout, embedder=self.retriever.embedder, rereader=rereader,
+            model if judge else None, layout=self.layout, embedder=self.retriever.meaning, rereader=rereader,
             disabled=frozenset(self.settings.answer.disabled_checks), restated_share=self.settings.answer.restated_share,
             reanswer_sentences=self.settings.answer.reanswer_sentences,
         )
 
     def related(self, question: str, sources: Sequence[Source], limit: int = 2) -> list[Related]:
         """What the sources do state about the thing asked, for a withheld or refused answer."""
-        return related_sentences(self.retriever.embedder, question, sources, limit)
+        return related_sentences(self.retriever.meaning, question, sources, limit)
 
     # -- the whole run --------------------------------------------------------------
 

@@ -83,18 +83,18 @@ class Planner:
         """Numbered sources holding the (``limit``, default ``evidence_sentences``) sentences that best match the question;
         for a question that asks two things (:func:`two_asks`), all of the best-matching paper's sentences."""
         return pick_evidence(
-            self.retriever.embedder, question, hits, count=limit or self.evidence_sentences,
+            self.retriever.meaning, question, hits, count=limit or self.evidence_sentences,
             margin=self.settings.answer.evidence_margin, whole_best=limit is None,
             always_whole=self.settings.answer.whole_paper,
         )
 
     def unrelated(self, question: str, hits: Sequence[Hit]) -> bool:
         """Whether no paper of ``hits`` is about what ``question`` asks (see :func:`evidence.unrelated`)."""
-        return unrelated(self.retriever.embedder, question, hits, self.settings.answer.min_relevance)
+        return unrelated(self.retriever.meaning, question, hits, self.settings.answer.min_relevance)
 
     def relevance(self, question: str, hits: Sequence[Hit]) -> float:
         """How close the closest title or abstract sentence of ``hits`` is to ``question`` (MiniLM cosine)."""
-        return relevance(self.retriever.embedder, question, hits)
+        return relevance(self.retriever.meaning, question, hits)
 
     def plan(self, question: str, shape: QuestionShape) -> Plan:
         """Which papers, which sentences, and (for listing fields and lists) the answer itself."""

@@ -88,15 +88,23 @@ class _Snapshot:
 class Retriever:
     """Hybrid search over the index in service; follows a new generation when an ingest swaps it in."""
 
-    def __init__(self, index: PaperIndex):
+    def __init__(self, index: PaperIndex, meaning: Embedder | None = None):
         self.index = index
         self.settings = index.settings
+        self._meaning = meaning
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
+        """The index's embedder: questions are searched in its vector space."""
         return self.index.embedder
+
+    @property
+    def meaning(self) -> Embedder:
+        """The embedder that weighs sentences against questions (evidence, relevance, the critique's meaning checks):
+        the index's unless one was given (a static index embedder is fast to ingest with, not to judge by)."""
+        return self._meaning or self.index.embedder
 
     def _load(self, manifest: Manifest) -> _Snapshot:
         from llama_index.core import VectorStoreIndex

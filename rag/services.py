@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .embeddings import Embedder, default_embedder
+from .embeddings import Embedder, WordLlamaEmbedder, default_embedder
 from .errors import ConfigError, IndexMissingError
 from .retrieval import Retriever
 from .settings import Settings
@@ -84,14 +84,16 @@ def config_error(err, option: bool = False) -> ConfigError:
 
 
 def build_index(settings: Settings | None = None, embedder: Embedder | None = None) -> PaperIndex:
-    """The paper index the settings describe."""
+    """The paper index the settings describe (its embedder: ``index.embedder``)."""
     settings = settings or Settings()
-    return PaperIndex(settings, embedder or default_embedder())
+    return PaperIndex(settings, embedder or default_embedder(settings.index.embedder))
 
 
 def build_retriever(settings: Settings | None = None, index: PaperIndex | None = None) -> Retriever:
-    """A retriever over the index in service."""
-    return Retriever(index or build_index(settings))
+    """A retriever over the index in service; sentences are weighed with MiniLM whatever embeds the index."""
+    index = index or build_index(settings)
+    fast = index.embedder.name == WordLlamaEmbedder.name
+    return Retriever(index, meaning=default_embedder("minilm") if fast else None)
 
 
 def build_llm(settings: Settings | None = None, backend: str | None = None):

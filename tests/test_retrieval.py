@@ -136,3 +136,27 @@ def test_what_a_paper_introduces_is_read_where_it_introduces_it(real_settings, r
     sources = pipeline.evidence(question, pipeline.retriever.search(question, k=real_settings.answer.sources))
     assert sources[0].paper.title.startswith("SINC")
     assert any("introduces a meta-model" in s for s in sources[0].excerpt)
+
+
+def test_wordllama_gives_unit_vectors_that_put_like_texts_together_from_the_installed_files():
+    from paperchat.rag.embeddings import EMBEDDERS, WordLlamaEmbedder, default_embedder
+
+    embedder = default_embedder("wordllama")
+    assert isinstance(embedder, WordLlamaEmbedder) and set(EMBEDDERS) == {"minilm", "wordllama"}
+    v = embedder.embed(["self-play for long documents", "self-play for long documents", "a diffusion video model"])
+    assert v.shape == (3, 256) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > 0.999 and v[0] @ v[2] < v[0] @ v[1]
+    assert embedder.embed([]).shape == (0, 256)
+
+
+def test_an_index_embedded_with_wordllama_finds_named_papers_and_weighs_sentences_with_minilm(tmp_path, seed_papers):
+    from paperchat.rag.services import build_retriever
+    from paperchat.rag.settings import Settings
+
+    retriever = build_retriever(Settings(data_dir=tmp_path / "data", index={"embedder": "wordllama"}))
+    retriever.index.ingest(seed_papers)
+    assert retriever.embedder.name == "wordllama-l2-supercat-256"
+    assert retriever.meaning.name == "all-MiniLM-L6-v2-onnx-int8"  # evidence and critique thresholds are MiniLM's
+    answerable = [q for q in QUESTIONS if q["answerable"]]
+    r5 = [recall_at([h.paper.title for h in retriever.search(q["question"], k=5)], q["papers"], 5) for q in answerable]
+    assert np.mean(r5) >= 0.9
