@@ -4,8 +4,8 @@ Every chunk is one Chroma record: the chunk id, the chunk text as the document, 
 embedding, and the metadata ``title``, ``paper_id`` and ``chunk_index``; a paper's first chunk
 also holds ``paper_json`` (the whole :class:`~paperchat.rag.corpus.Paper`, stored once per paper:
 :data:`FIRST_CHUNK` finds those records), to which llama-index's ``ChromaVectorStore`` adds
-its own keys (``_node_content``, ``_node_type``, ``document_id``...) from which it rebuilds
-nodes. The pair :func:`chunk_to_node` / :func:`record_to_chunk` writes and reads that
+its own keys (``_node_type``, ``document_id``...; its ``_node_content`` copy of the node is left
+out by :class:`LeanCollection`) from which it rebuilds nodes. The pair :func:`chunk_to_node` / :func:`record_to_chunk` writes and reads that
 schema (in the manner of llama-index's ``node_to_metadata_dict`` / ``metadata_dict_to_node``);
 :func:`similarity` turns the adapter's score back into a cosine similarity. Pure functions.
 """
@@ -60,6 +60,27 @@ def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
         # made most of a large index's size
         metadata[PAPER_JSON] = chunk.paper.model_dump_json()
     return metadata
+
+
+#: llama-index's JSON copy of the whole node in each record's metadata: the document and the keys above hold it already
+NODE_COPY = "_node_content"
+
+
+class LeanCollection:
+    """A Chroma collection whose ``add`` leaves out llama-index's ``_node_content`` copy of each node: its text is
+    the document and its metadata the keys above, from which llama-index rebuilds the node when reading (its legacy
+    path). Local Chroma indexes every string value in SQLite, so the copy cost a third of a large index's size."""
+
+    def __init__(self, collection: Any):
+        self._collection = collection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    def add(self, **records: Any) -> Any:
+        if records.get("metadatas"):
+            records["metadatas"] = [{k: v for k, v in m.items() if k != NODE_COPY} for m in records["metadatas"]]
+        return self._collection.add(**records)
 
 
 def chunk_to_node(chunk: Chunk, embedding: list[float]):

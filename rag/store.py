@@ -43,7 +43,7 @@ from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for c
     read_records,
 )
 from .records import (
-    FIRST_CHUNK, Chunk, bookkeeping, chunk_to_node, embed_text, record_paper, record_to_chunk, waits_for_paper
+    FIRST_CHUNK, Chunk, LeanCollection, bookkeeping, chunk_to_node, embed_text, record_paper, record_to_chunk, waits_for_paper
 )
 from .settings import Settings
 from .tokens import install_global_tokenizer, split_tokens
@@ -274,6 +274,7 @@ class PaperIndex:
         """Copy every record of generation ``base`` into ``collection`` (vectors too: nothing is re-embedded), but
         those ``stored`` already; returns how many ``base`` holds."""
         source = self.place.collection(base)
+        collection = LeanCollection(collection)  # an index written before the copy was left out sheds it here
         count = source.count()
         copied = 0
         batch: dict[str, list] = {"ids": [], "embeddings": [], "documents": [], "metadatas": []}
@@ -300,7 +301,7 @@ class PaperIndex:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        store = ChromaVectorStore(chroma_collection=collection)
+        store = ChromaVectorStore(chroma_collection=LeanCollection(collection))
         index = VectorStoreIndex.from_vector_store(
             store, embed_model=as_llama_embedding(self.embedder, self.settings.index.embed_batch)
         )

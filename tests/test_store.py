@@ -119,7 +119,10 @@ def test_each_paper_is_stored_once_and_every_chunk_still_finds_it(fake_index, se
     holding = [m for m in got["metadatas"] if "paper_json" in m]
     assert len(got["ids"]) > len(seed_papers) and len(holding) == len(seed_papers)
     assert all(m["chunk_index"] == 0 for m in holding)
-    # a search that lands on a paper's later chunk gets the whole paper
+    assert not any("_node_content" in m for m in got["metadatas"])  # llama-index's copy of each node is left out
+    # a search that lands on a paper's later chunk gets the whole paper, in every mode
+    for mode in ("dense", "hybrid"):
+        assert Retriever(fake_index).search(seed_papers[0].title, k=3, mode=mode)[0].paper == seed_papers[0]
     later = next(m for m in got["metadatas"] if m["chunk_index"] > 0)
     paper = next(p for p in seed_papers if p.id == later["paper_id"])
     retriever = Retriever(fake_index)
