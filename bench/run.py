@@ -3,9 +3,10 @@
 Run ``python -m paperchat.bench.run`` (see ``--help``). Writes ``bench/results.json`` and
 ``bench/RESULTS.md``. Everything is measured on the machine it runs on; nothing is
 asserted. Synthetic corpora are generated from the seed vocabulary with a fixed seed.
-The 10k and 100k corpora are embedded with the deterministic hashing embedder by
-default (MiniLM on 2 CPU cores embeds ~30 chunks/s: 100k abstracts would take hours);
-the MiniLM throughput is measured on the seeds and the ``--real-embed`` size.
+Every size is embedded with WordLlama (the fast real embedder, ``index.embedder=wordllama``);
+MiniLM (the default, ~40 chunks/s on 2 cores: 100k abstracts would take over an hour) up to
+``--real-embed``, and the hashing stand-in up to 10k as a floor. The two real embedders' recall
+is compared on every question set (:mod:`bench.recall`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from .recall import bench_recall
+from .recall import markdown as recall_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,15 +94,16 @@ def bench_ingest_seeds(out: dict) -> None:
     print("ingest seeds:", out["ingest_seeds"], flush=True)
 
 
-def bench_scale(out: dict, sizes: list[int], real_embed: int) -> None:
-    from paperchat.rag.embeddings import HashingEmbedder, MiniLMEmbedder
+def bench_scale(out: dict, sizes: list[int], real_embed: int, hashing_upto: int = 10_000) -> None:
+    from paperchat.rag.embeddings import HashingEmbedder, MiniLMEmbedder, WordLlamaEmbedder
     from paperchat.rag.services import build_index, build_retriever, settings_from_env
 
     qs = [q["question"] for q in questions()]
     rows = []
     for n in sizes:
         papers = synthetic_papers(n)
-        kinds = [("hashing", HashingEmbedder())] + ([("minilm", MiniLMEmbedder())] if n <= real_embed else [])
+        kinds = [("wordllama", WordLlamaEmbedder())] + ([("minilm", MiniLMEmbedder())] if n <= real_embed else [])
+        kinds += [("hashing", HashingEmbedder())] if n <= hashing_upto else []
         for kind, embedder in kinds:
             with tempfile.TemporaryDirectory() as tmp:
                 settings = settings_from_env(tmp)
@@ -375,7 +380,8 @@ def markdown(out: dict) -> str:
         f"Machine: {out['machine']}. Command: `{out['command']}`. Date: {out['date']}.",
         "",
     ]
-    sections = (("ingest_seeds", _md_ingest), ("scale", _md_scale), ("answers", _md_answers), ("serve", _md_serve))
+    sections = (("ingest_seeds", _md_ingest), ("recall", recall_markdown), ("scale", _md_scale), ("answers", _md_answers),
+                ("serve", _md_serve))
     for key, section in sections:
         if out.get(key):
             lines += section(out[key])
@@ -387,9 +393,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="synthetic corpus sizes")
     parser.add_argument("--real-embed", type=int, default=1000, help="also embed corpora up to this size with MiniLM")
     parser.add_argument("--questions", type=int, default=10, help="questions for the answer-latency run (0 skips it)")
-    parser.add_argument("--load", default="8,16", help="concurrent clients for the serve load run ('' skips it)")
+    parser.add_argument("--load", default="1,4,8,16", help="concurrent clients for the serve load run ('' skips it)")
     parser.add_argument("--slots", default="1", help="answer slots of the embedded model for the serve run, e.g. 1,2")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,scale,answers,serve")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ingest,recall,scale,answers,serve")
     parser.add_argument("--out", default=str(ROOT / "bench"), help="folder for results.json and RESULTS.md")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -402,6 +408,8 @@ def main(argv=None) -> int:
     try:
         if "ingest" not in skip:
             bench_ingest_seeds(out)
+        if "recall" not in skip:
+            bench_recall(out)
         if "scale" not in skip and args.sizes:
             bench_scale(out, [int(x) for x in args.sizes.split(",")], args.real_embed)
         if "answers" not in skip and args.questions:
