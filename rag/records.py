@@ -97,6 +97,20 @@ def chunk_to_node(chunk: Chunk, embedding: list[float]):
     )
 
 
+def chunk_id(paper_id: str, index: int) -> str:
+    """A chunk's record id: its paper's id and its place in the abstract.
+
+    >>> chunk_id("p1", 2), paper_of_chunk(chunk_id("p1-x", 2))
+    ('p1-002', 'p1-x')
+    """
+    return f"{paper_id}-{index:03d}"
+
+
+def paper_of_chunk(record_id: str) -> str:
+    """The paper id of a chunk's record id (:func:`chunk_id`)."""
+    return record_id.rsplit("-", 1)[0]
+
+
 def embed_text(chunk: Chunk) -> str:
     """The text embedded for a chunk: the paper title, then the chunk (as llama-index formats it)."""
     from llama_index.core.schema import MetadataMode

@@ -22,8 +22,8 @@ from .corpus import Paper
 from .embeddings import Embedder, as_llama_embedding
 from .errors import IndexCorruptError, IndexMissingError, PaperchatError
 from .places import Manifest
-from .records import similarity
-from .store import PaperIndex, stored_chunks
+from .records import paper_of_chunk, similarity
+from .store import PaperIndex, stored_chunks, stored_papers
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,23 @@ class Hit(BaseModel):
 
 @dataclass
 class _Snapshot:
-    """One generation, loaded for searching."""
+    """One generation, loaded for searching. ``chunk_text`` is None when the chunks' texts were not read at load
+    (a saved BM25 index names every chunk): the few a search returns are read from ``collection`` then."""
 
     manifest: Manifest
-    chunk_text: dict[str, str]
+    chunk_text: dict[str, str] | None
     chunk_paper: dict[str, str]
     papers: dict[str, Paper]
     bm25: BM25Index
     dense: object  # llama-index retriever
+    collection: object = None
+
+    def texts(self, ids: Sequence[str]) -> dict[str, str]:
+        """The texts of the chunks ``ids``."""
+        if self.chunk_text is not None:
+            return {cid: self.chunk_text[cid] for cid in ids}
+        got = self.collection.get(ids=list(ids), include=["documents"])  # type: ignore[attr-defined]
+        return dict(zip(got["ids"], got["documents"]))
 
 
 class Retriever:
@@ -112,6 +121,17 @@ class Retriever:
 
         place = self.index.place
         collection = place.collection(manifest.generation)
+        vindex = VectorStoreIndex.from_vector_store(
+            ChromaVectorStore(chroma_collection=collection),
+            embed_model=as_llama_embedding(self.embedder, self.settings.index.embed_batch),
+        )
+        dense = vindex.as_retriever(similarity_top_k=self.settings.retrieval.candidates)
+        lean = self._lean(manifest, collection)
+        if lean is not None:
+            papers, chunk_paper, bm25 = lean
+            log.info("loaded index generation %s: %d papers, %d chunks (texts read when found)", manifest.generation,
+                     len(papers), len(chunk_paper))
+            return _Snapshot(manifest, None, chunk_paper, papers, bm25, dense, collection)
         chunk_text: dict[str, str] = {}
         chunk_paper: dict[str, str] = {}
         papers: dict[str, Paper] = {}
@@ -135,13 +155,26 @@ class Retriever:
                 log.warning("BM25 index unreadable (%s); rebuilding it in memory", err)
         if bm25 is None or set(bm25.ids) != set(ids):
             bm25 = build_bm25(ids, texts)
-        vindex = VectorStoreIndex.from_vector_store(
-            ChromaVectorStore(chroma_collection=collection),
-            embed_model=as_llama_embedding(self.embedder, self.settings.index.embed_batch),
-        )
-        dense = vindex.as_retriever(similarity_top_k=self.settings.retrieval.candidates)
         log.info("loaded index generation %s: %d papers, %d chunks", manifest.generation, len(papers), len(ids))
-        return _Snapshot(manifest, chunk_text, chunk_paper, papers, bm25, dense)
+        return _Snapshot(manifest, chunk_text, chunk_paper, papers, bm25, dense, collection)
+
+    def _lean(self, manifest: Manifest, collection) -> tuple[dict[str, Paper], dict[str, str], BM25Index] | None:
+        """The papers (from their first chunks), each chunk's paper and the saved BM25 index, without reading every
+        chunk: when the generation has a BM25 index on disk that names every chunk of the collection, else None."""
+        place = self.index.place
+        bm25_dir = place.bm25_dir(manifest.generation)
+        if bm25_dir is None or not (bm25_dir / "chunk_ids.json").exists():
+            return None
+        try:
+            bm25 = BM25Index.load(bm25_dir)
+        except Exception as err:  # a damaged file: the full read rebuilds it
+            log.warning("BM25 index unreadable (%s); reading every chunk instead", err)
+            return None
+        papers = stored_papers(collection, place.description)
+        chunk_paper = {cid: paper_of_chunk(cid) for cid in bm25.ids}
+        if len(chunk_paper) != collection.count() or not set(chunk_paper.values()) <= papers.keys():
+            return None
+        return papers, chunk_paper, bm25
 
     def snapshot(self) -> _Snapshot:
         """The loaded generation in service, reloading it if an ingest replaced it."""
@@ -192,16 +225,21 @@ class Retriever:
         fused = rrf(rankings, k=self.settings.retrieval.rrf_k)
         dense_info = {cid: (rank, s) for rank, (cid, s) in enumerate(dense_hits, start=1)}
         bm25_info = {cid: (rank, s) for rank, (cid, s) in enumerate(bm25_hits, start=1)}
-        best: dict[str, Hit] = {}
+        chosen: dict[str, tuple[str, float]] = {}  # paper id -> its best chunk and score, best papers first
         for cid, score in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])):
             pid = snap.chunk_paper.get(cid)
-            if pid is None or pid in best:
-                continue
+            if pid is not None and pid not in chosen:
+                chosen[pid] = (cid, score)
+                if len(chosen) >= k:
+                    break
+        texts = snap.texts([cid for cid, _ in chosen.values()])
+        best: dict[str, Hit] = {}
+        for pid, (cid, score) in chosen.items():
             d_rank, d_sim = dense_info.get(cid, (None, None))
             b_rank, b_score = bm25_info.get(cid, (None, None))
             best[pid] = Hit(
                 paper=snap.papers[pid],
-                chunk=snap.chunk_text[cid],
+                chunk=texts.get(cid, ""),
                 chunk_id=cid,
                 score=score,
                 dense_similarity=d_sim,
@@ -209,6 +247,4 @@ class Retriever:
                 bm25_score=b_score,
                 bm25_rank=b_rank,
             )
-            if len(best) >= k:
-                break
         return list(best.values())

@@ -43,7 +43,7 @@ from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for c
     read_records,
 )
 from .records import (
-    FIRST_CHUNK, Chunk, LeanCollection, bookkeeping, chunk_to_node, embed_text, record_paper, record_to_chunk, waits_for_paper
+    FIRST_CHUNK, Chunk, LeanCollection, bookkeeping, chunk_id, chunk_to_node, embed_text, record_paper, record_to_chunk, waits_for_paper
 )
 from .settings import Settings
 from .tokens import install_global_tokenizer, split_tokens
@@ -78,7 +78,7 @@ def chunk_papers(papers: Sequence[Paper], size: int, overlap: int) -> list[Chunk
     chunks: list[Chunk] = []
     for paper in papers:
         for i, text in enumerate(split_tokens(paper.abstract, size, overlap)):
-            chunks.append(Chunk(id=f"{paper.id}-{i:03d}", paper=paper, index=i, text=text))
+            chunks.append(Chunk(id=chunk_id(paper.id, i), paper=paper, index=i, text=text))
     return chunks
 
 

@@ -119,7 +119,7 @@ def test_full_disk_during_ingest_loses_nothing(tmp_path):
 import json, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
-from paperchat.rag.corpus import load_papers
+from paperchat.rag.corpus import Paper, load_papers, paper_id
 from paperchat.rag.embeddings import HashingEmbedder
 from paperchat.rag.errors import IngestError
 from paperchat.rag.retrieval import Retriever
@@ -130,7 +130,10 @@ index = PaperIndex(Settings(data_dir={str(data)!r}), HashingEmbedder())
 index.ingest(papers[:10])
 before = index.current_manifest().generation
 try:
-    index.ingest(papers, rebuild=True)
+    # five copies of the seeds under other titles: more than the small disk holds
+    more = [Paper(id=paper_id(f"{{p.title}} ({{i}})", p.abstract), title=f"{{p.title}} ({{i}})", abstract=p.abstract)
+            for i in range(5) for p in papers]
+    index.ingest(papers + more, rebuild=True)
     outcome = "ingest fitted"
 except IngestError as err:
     outcome = str(err)

@@ -120,6 +120,11 @@ def test_each_paper_is_stored_once_and_every_chunk_still_finds_it(fake_index, se
     assert len(got["ids"]) > len(seed_papers) and len(holding) == len(seed_papers)
     assert all(m["chunk_index"] == 0 for m in holding)
     assert not any("_node_content" in m for m in got["metadatas"])  # llama-index's copy of each node is left out
+    # loading reads the papers and the saved BM25 index, not every chunk: the texts of the chunks found come later
+    snapshot = Retriever(fake_index).snapshot()
+    assert snapshot.chunk_text is None and len(snapshot.chunk_paper) == len(got["ids"])
+    found = Retriever(fake_index).search(seed_papers[1].title, k=2)[0]
+    assert found.chunk and found.chunk in seed_papers[1].abstract
     # a search that lands on a paper's later chunk gets the whole paper, in every mode
     for mode in ("dense", "hybrid"):
         assert Retriever(fake_index).search(seed_papers[0].title, k=3, mode=mode)[0].paper == seed_papers[0]
