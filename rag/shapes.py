@@ -105,7 +105,7 @@ class QuestionShape:
 def classify(question: str) -> QuestionShape:
     """The shape of ``question``.
 
-    >>> classify("How many authors wrote the SPELL paper?")
+    >>> classify("How many authors are credited on DreamTuner?")
     QuestionShape(shape='metadata', field='authors')
     >>> classify("Who is the first author of SPARK?").field
     'author_names'
