@@ -305,7 +305,7 @@ class PaperIndex:
         index = VectorStoreIndex.from_vector_store(
             store, embed_model=as_llama_embedding(self.embedder, self.settings.index.embed_batch)
         )
-        step = self.settings.index.embed_batch
+        step = max(self.settings.index.embed_batch, self.embedder.batch)
         progress("embed", 0, len(chunks))
         for start in range(0, len(chunks), step):
             part = chunks[start : start + step]
