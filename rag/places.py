@@ -424,15 +424,25 @@ def read_records(
 ) -> Iterator[dict]:
     """Every record of a collection (those matching the ``where`` filter), in batches, as dicts with ``id`` and the
     included fields."""
+    if where is not None:
+        # paging a filtered read by offset filters the collection again for every page (100k papers' first chunks:
+        # 51 s): the matching ids are taken in one pass, then read by id
+        matching = collection.get(where=where, include=[])["ids"]
+        for start in range(0, len(matching), BATCH):
+            yield from _as_records(collection.get(ids=matching[start : start + BATCH], include=list(include)), include)
+        return
     offset = 0
     while True:
-        got = collection.get(include=list(include), limit=BATCH, offset=offset, where=where)
-        ids = got["ids"]
-        if not len(ids):
+        got = collection.get(include=list(include), limit=BATCH, offset=offset)
+        if not len(got["ids"]):
             return
-        for i, rid in enumerate(ids):
-            rec: dict[str, Any] = {"id": rid}
-            for key in include:
-                rec[key] = got[key][i]
-            yield rec
-        offset += len(ids)
+        yield from _as_records(got, include)
+        offset += len(got["ids"])
+
+
+def _as_records(got: dict, include: Sequence[str]) -> Iterator[dict]:
+    for i, rid in enumerate(got["ids"]):
+        rec: dict[str, Any] = {"id": rid}
+        for key in include:
+            rec[key] = got[key][i]
+        yield rec
