@@ -50,10 +50,8 @@ def directions(value: str, sentence: str) -> dict[str, int]:
     {'reduce': 1}
     """
     words = sentence.split()
-    key = fold(value).rstrip("%")
-    hits = [i for i, w in enumerate(words) if number_in(key, w) or fold(value) == fold(w).strip(".,;:()")]
     found: dict[str, int] = {}
-    for at in hits:
+    for at in _places(value, words):
         for i in [*range(at + 1, min(len(words), at + 3)), *range(max(0, at - 4), at)]:
             d = _direction(words[i])
             if d:
@@ -61,11 +59,16 @@ def directions(value: str, sentence: str) -> dict[str, int]:
     return found
 
 
+def _places(value: str, words: Sequence[str]) -> list[int]:
+    """Where the amount ``value`` stands among ``words`` ("70%" in "70%", "(30B)" or "MPT-30B")."""
+    key = fold(value).rstrip("%")
+    return [i for i, w in enumerate(words) if number_in(key, w) or fold(value) == fold(w).strip(".,;:()")]
+
+
 def _span(words: list[str], value: str, at: int, extend: set[str] = frozenset()) -> str:
     """The words from ``value``'s place nearest ``at`` to the direction word at ``at``, without their punctuation,
     then the words after that ``extend`` holds (at most three): "70% less labelled data"."""
-    places = [i for i, w in enumerate(words) if number_in(fold(value).rstrip("%"), w) or fold(value) in fold(w)]
-    near_at = min(places, key=lambda i: abs(i - at))
+    near_at = min(_places(value, words), key=lambda i: abs(i - at))
     start, end = min(at, near_at), max(at, near_at) + 1
     while end < len(words) and end - at <= 3 and content_words(words[end]) and set(content_words(words[end])) <= extend:
         end += 1
