@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from . import prompts
 from .answer import Status, Timings, Token
-from .critique import Source, states_something
+from .critique import Source, restates, states_something
 from .listing import listing_sentence, mentions, short_name
 from .models import LLM, Collected, Message, Request, Usage
 from .plans import Plan, Planner, strip_names
@@ -101,6 +101,8 @@ _PREAMBLE = re.compile(
     re.IGNORECASE,
 )
 
+
+_CITATION = re.compile(r"\s*\[\d+\]")
 
 # the small model sometimes repeats the side rule's first sentence back
 _ECHO = re.compile(r"^\s*(?:\[\d+\]\s*)?the source (?:above )?is about [^.]{1,120}?(?: only)?\.\s*(?:\[\d+\]\s*)?", re.IGNORECASE)
@@ -196,9 +198,10 @@ class Drafter:
             shown = sources_text([by_n[n]], listing=asks_listing(question))
             part, usage = yield from self.one(llm, shown, asked, rules, timings, started)
             part = drop_preamble(part)  # "The source above is about X only. [1]" echoes the rules and states nothing
-            if not states_something(part):
-                # twice no statement (a bare "[1]"): the sentence of the side's own paper that best matches its
-                # question stands in, for the critique to check like any draft (else the side reads "not stated")
+            if not states_something(part) or restates(_CITATION.sub("", part), asked):
+                # twice no statement (a bare "[1]"), or one that only says the question back ("X uses a bigger
+                # dataset"): the sentence of the side's own paper that best matches its question stands in, for the
+                # critique to check like any draft (else the side reads "not stated")
                 yield Status("draft", f"No statement for {side}: checking the best-matching sentence of its abstract…")
                 part = self._best_sentence(by_n[n], asked) or part
             parts.append((part, asked, shown))

@@ -187,6 +187,19 @@ def test_rules_first_layout_keeps_one_system_message_for_every_call():
     assert last[0][1] == prompts.SYSTEM and last[1][1].endswith(prompts.DRAFT_RULES)
 
 
+def test_a_comparison_side_that_only_says_the_question_back_is_answered_from_its_best_sentence(fake_index, settings):
+    question = "Which reports the larger absolute improvement: SELF-GUIDE on generation tasks or SCoRe on HumanEval?"
+
+    def restating(request):  # each side's draft names its side and says it has the larger improvement
+        side = "SELF-GUIDE" if "SELF-GUIDE only" in request.messages[-1].content else "SCoRe"
+        return f"{side} reports the larger absolute improvement. [1]"
+
+    events = list(Pipeline(settings, Retriever(fake_index), ScriptedLLM(restating)).run(question))
+    answer = events[-1].answer
+    assert any(isinstance(e, Status) and "No statement for SELF-GUIDE" in e.message for e in events)
+    assert "18%" in answer.answer and "9.1%" in answer.answer, answer.answer
+
+
 def test_a_comparison_side_with_no_statement_is_answered_from_its_best_sentence_and_checked(fake_index, settings):
     # the small model sometimes replies to a side with a bare "[1]", twice (draft and extractive retry), or
     # echoes the side rule before it ("The source above is about SELF-GUIDE only. [1]": a sentence, but no statement)
