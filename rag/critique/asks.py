@@ -167,7 +167,7 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
         if focus & same:
             focus = focus | same
     # "How many GPUs ...?": what is counted must stand next to the number in the source; it is the
-    # phrase up to the verb ("how many trainable parameters does ..." counts parameters)
+    # phrase up to the verb ("how many GPUs did ... use" counts GPUs)
     counted = _COUNTED.search(question)
     if counted is None:
         counted = re.search(r"\bhow many ([a-z][\w\-]*)", question, re.IGNORECASE)
