@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .errors import QuestionError, QuestionTooLongError
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff]")
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f\ufffe\uffff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 #: Longest earlier turn kept when rewriting a follow-up.
 MAX_TURN_CHARS = 4000
