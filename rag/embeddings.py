@@ -43,6 +43,8 @@ class Embedder(ABC):
     dim: int = 0
     #: Chunks per call it prefers at ingest (0: ``index.embed_batch`` decides); a larger batch is also one write.
     batch: int = 0
+    #: Whether its cosines may weigh sentences against questions (the evidence and critique thresholds' scale).
+    weighs_meaning: bool = True
 
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -171,6 +173,7 @@ class WordLlamaEmbedder(Embedder):
     name = "wordllama-l2-supercat-256"
     dim = 256
     batch = 256  # embedding is nearly free: fewer, larger writes to Chroma (10k papers: 447 -> 645 chunks/s)
+    weighs_meaning = False  # averaged token vectors: good for finding papers, not on MiniLM's cosine scale
 
     def __init__(self, weights_path: Path | None = None, tokenizer_path: Path | None = None):
         self._weights_path = weights_path

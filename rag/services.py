@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .embeddings import Embedder, WordLlamaEmbedder, default_embedder
+from .embeddings import Embedder, default_embedder
 from .errors import ConfigError, IndexMissingError
 from .retrieval import Retriever
 from .settings import Settings
@@ -92,8 +92,7 @@ def build_index(settings: Settings | None = None, embedder: Embedder | None = No
 def build_retriever(settings: Settings | None = None, index: PaperIndex | None = None) -> Retriever:
     """A retriever over the index in service; sentences are weighed with MiniLM whatever embeds the index."""
     index = index or build_index(settings)
-    fast = index.embedder.name == WordLlamaEmbedder.name
-    return Retriever(index, meaning=default_embedder("minilm") if fast else None)
+    return Retriever(index, meaning=None if index.embedder.weighs_meaning else default_embedder("minilm"))
 
 
 def build_llm(settings: Settings | None = None, backend: str | None = None):
