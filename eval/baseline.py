@@ -2,7 +2,8 @@
 
 ``VectorStoreIndex.from_vector_store(...).as_query_engine()`` with llama-index's
 defaults (top-2 dense retrieval, its default QA prompt, no critique), driven by the
-same language model as paperchat through a thin llama-index LLM adapter.
+same language model as paperchat through a thin llama-index LLM adapter; one node
+postprocessor gives each node its chunk's text, which the index keeps in the paper's record.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from paperchat.rag.answer import Answer, Citation, Timings
 from paperchat.rag.models import LLM as PaperLLM
 from paperchat.rag.models import Collected, Message, Request
 from paperchat.rag.question import check_question
-from paperchat.rag.records import paper_ref
+from paperchat.rag.records import chunk_text, paper_ref
 from paperchat.rag.retrieval import Retriever
 
 
@@ -74,6 +75,25 @@ def llama_llm(llm: PaperLLM, max_tokens: int = 320, context_window: int = 8192):
     return Adapter()
 
 
+def chunk_texts(retriever: Retriever):
+    """A llama-index node postprocessor that gives each retrieved node its chunk's text: the index keeps a chunk's
+    text once, in its paper's record (:class:`~paperchat.rag.records.LeanCollection`), so the stock engine would
+    otherwise read empty nodes. It changes nothing else of the stock pipeline."""
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
+
+    class ChunkTexts(BaseNodePostprocessor):
+        def _postprocess_nodes(self, nodes, query_bundle=None):
+            papers = retriever.snapshot().papers
+            for scored in nodes:
+                node = scored.node
+                if not node.get_content():
+                    meta = node.metadata or {}
+                    node.set_content(chunk_text(meta, None, papers.get(paper_ref(meta).paper_id)) or "")
+            return nodes
+
+    return ChunkTexts()
+
+
 class BaselinePipeline:
     """Answers with llama-index's stock query engine (same index, same model, no critique)."""
 
@@ -95,7 +115,9 @@ class BaselinePipeline:
             ChromaVectorStore(chroma_collection=index.place.collection(generation)),
             embed_model=as_llama_embedding(retriever.embedder),
         )
-        self._engine = self._vindex.as_query_engine(llm=llama_llm(llm), streaming=True)
+        self._engine = self._vindex.as_query_engine(
+            llm=llama_llm(llm), streaming=True, node_postprocessors=[chunk_texts(retriever)]
+        )
 
     def retrieve_titles(self, question: str, k: int = 5) -> list[str]:
         """Titles the stock dense retriever finds, best first, one per paper."""

@@ -24,8 +24,10 @@ TITLE = "title"
 PAPER_ID = "paper_id"
 CHUNK_INDEX = "chunk_index"
 PAPER_JSON = "paper_json"
+#: Where a chunk's text stands in its paper's abstract (characters), so the record need not hold the text again.
+CHUNK_START, CHUNK_END = "chunk_start", "chunk_end"
 #: Metadata keys that are bookkeeping, not text to embed or show the model.
-HIDDEN_KEYS = (PAPER_ID, CHUNK_INDEX, PAPER_JSON)
+HIDDEN_KEYS = (PAPER_ID, CHUNK_INDEX, PAPER_JSON, CHUNK_START, CHUNK_END)
 #: The Chroma ``where`` filter of the records that hold their paper (each paper's first chunk).
 FIRST_CHUNK = {CHUNK_INDEX: 0}
 
@@ -48,13 +50,20 @@ class PaperRef(NamedTuple):
 
 
 def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
-    """The metadata stored with a chunk: the paper's whole record only with its first chunk.
+    """The metadata stored with a chunk: the paper's whole record only with its first chunk, and where the chunk's
+    text stands in the abstract (when it stands there word for word).
 
     >>> p = Paper(id="p1", title="T", abstract="A. B.")
-    >>> sorted(chunk_metadata(Chunk("p1-000", p, 0, "A."))), sorted(chunk_metadata(Chunk("p1-001", p, 1, "B.")))
-    (['chunk_index', 'paper_id', 'paper_json', 'title'], ['chunk_index', 'paper_id', 'title'])
+    >>> sorted(chunk_metadata(Chunk("p1-000", p, 0, "A.")))
+    ['chunk_end', 'chunk_index', 'chunk_start', 'paper_id', 'paper_json', 'title']
+    >>> later = chunk_metadata(Chunk("p1-001", p, 1, "B."))
+    >>> sorted(later), p.abstract[later["chunk_start"] : later["chunk_end"]]
+    (['chunk_end', 'chunk_index', 'chunk_start', 'paper_id', 'title'], 'B.')
     """
     metadata: dict[str, Any] = {TITLE: chunk.paper.title, PAPER_ID: chunk.paper.id, CHUNK_INDEX: chunk.index}
+    start = chunk.paper.abstract.find(chunk.text)
+    if chunk.text and start >= 0:
+        metadata[CHUNK_START], metadata[CHUNK_END] = start, start + len(chunk.text)
     if chunk.index == 0:
         # stored once per paper: a copy per chunk (and llama-index's copy of the metadata in ``_node_content``)
         # made most of a large index's size
@@ -67,9 +76,11 @@ NODE_COPY = "_node_content"
 
 
 class LeanCollection:
-    """A Chroma collection whose ``add`` leaves out llama-index's ``_node_content`` copy of each node: its text is
-    the document and its metadata the keys above, from which llama-index rebuilds the node when reading (its legacy
-    path). Local Chroma indexes every string value in SQLite, so the copy cost a third of a large index's size."""
+    """A Chroma collection whose ``add`` stores each chunk's text once, in its paper's record: llama-index's
+    ``_node_content`` copy of each node is left out, and so is the document of a chunk whose metadata says where
+    its text stands in the abstract. Local Chroma keeps a document three more times (a string index and a
+    full-text index over it), so at 100k papers the texts were half the index; the readers here rebuild a chunk's
+    text from its paper (:func:`chunk_text`), and llama-index rebuilds nodes from the metadata (its legacy path)."""
 
     def __init__(self, collection: Any):
         self._collection = collection
@@ -78,8 +89,13 @@ class LeanCollection:
         return getattr(self._collection, name)
 
     def add(self, **records: Any) -> Any:
-        if records.get("metadatas"):
-            records["metadatas"] = [{k: v for k, v in m.items() if k != NODE_COPY} for m in records["metadatas"]]
+        metadatas = records.get("metadatas")
+        if metadatas:
+            records["metadatas"] = [{k: v for k, v in m.items() if k != NODE_COPY} for m in metadatas]
+            if records.get("documents"):
+                records["documents"] = [
+                    None if CHUNK_START in (m or {}) else doc for m, doc in zip(metadatas, records["documents"])
+                ]
         return self._collection.add(**records)
 
 
@@ -152,7 +168,23 @@ def waits_for_paper(metadata: Mapping[str, Any] | None, known: Mapping[str, Pape
 
 def bookkeeping(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """A record's own keys without its bulk (llama-index's copy of the node), for a chunk kept until its paper is read."""
-    return {key: metadata[key] for key in (TITLE, PAPER_ID, CHUNK_INDEX) if key in metadata}
+    return {key: metadata[key] for key in (TITLE, PAPER_ID, CHUNK_INDEX, CHUNK_START, CHUNK_END) if key in metadata}
+
+
+def chunk_text(metadata: Mapping[str, Any] | None, document: str | None, paper: Paper | None) -> str | None:
+    """A record's chunk text: its document, else the part of its paper's abstract its metadata points to (None when
+    it has neither).
+
+    >>> p = Paper(id="p1", title="T", abstract="First part. Second part.")
+    >>> chunk_text({CHUNK_START: 12, CHUNK_END: 24}, None, p), chunk_text({}, "Stored text.", p), chunk_text({}, None, p)
+    ('Second part.', 'Stored text.', None)
+    """
+    if document is not None:
+        return document
+    metadata = metadata or {}
+    if paper is None or CHUNK_START not in metadata or CHUNK_END not in metadata:
+        return None
+    return paper.abstract[int(metadata[CHUNK_START]) : int(metadata[CHUNK_END])]
 
 
 def record_to_chunk(
@@ -171,12 +203,13 @@ def record_to_chunk(
     paper_id = _field(metadata, PAPER_ID, record_id, where)
     _field(metadata, TITLE, record_id, where)
     index = _field(metadata, CHUNK_INDEX, record_id, where)
-    if document is None:
-        raise IndexCorruptError(where, f"record {record_id} has no text")
     paper = (known or {}).get(paper_id)
     if paper is None:
         paper = record_paper(metadata, where=where, record_id=record_id)
-    return Chunk(id=record_id, paper=paper, index=int(index), text=document)
+    text = chunk_text(metadata, document, paper)
+    if text is None:
+        raise IndexCorruptError(where, f"record {record_id} has no text")
+    return Chunk(id=record_id, paper=paper, index=int(index), text=text)
 
 
 def paper_ref(metadata: Mapping[str, Any] | None) -> PaperRef:

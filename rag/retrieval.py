@@ -22,7 +22,7 @@ from .corpus import Paper
 from .embeddings import Embedder, as_llama_embedding
 from .errors import IndexCorruptError, IndexMissingError, PaperchatError
 from .places import Manifest
-from .records import paper_of_chunk, similarity
+from .records import chunk_text, paper_of_chunk, similarity
 from .store import PaperIndex, stored_chunks, stored_papers
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,11 @@ class _Snapshot:
         """The texts of the chunks ``ids``."""
         if self.chunk_text is not None:
             return {cid: self.chunk_text[cid] for cid in ids}
-        got = self.collection.get(ids=list(ids), include=["documents"])  # type: ignore[attr-defined]
-        return dict(zip(got["ids"], got["documents"]))
+        got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])  # type: ignore[attr-defined]
+        return {
+            cid: chunk_text(meta, doc, self.papers.get(self.chunk_paper.get(cid, ""))) or ""
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
+        }
 
 
 class Retriever:
@@ -132,7 +135,7 @@ class Retriever:
             log.info("loaded index generation %s: %d papers, %d chunks (texts read when found)", manifest.generation,
                      len(papers), len(chunk_paper))
             return _Snapshot(manifest, None, chunk_paper, papers, bm25, dense, collection)
-        chunk_text: dict[str, str] = {}
+        text_of: dict[str, str] = {}
         chunk_paper: dict[str, str] = {}
         papers: dict[str, Paper] = {}
         ids: list[str] = []
@@ -140,7 +143,7 @@ class Retriever:
         for chunk in stored_chunks(collection, place.description):  # streamed: not every record in memory at once
             pid = chunk.paper.id
             papers.setdefault(pid, chunk.paper)
-            chunk_text[chunk.id] = chunk.text
+            text_of[chunk.id] = chunk.text
             chunk_paper[chunk.id] = pid
             ids.append(chunk.id)
             texts.append(bm25_text(chunk.paper.title, chunk.text))
@@ -156,7 +159,7 @@ class Retriever:
         if bm25 is None or set(bm25.ids) != set(ids):
             bm25 = build_bm25(ids, texts)
         log.info("loaded index generation %s: %d papers, %d chunks", manifest.generation, len(papers), len(ids))
-        return _Snapshot(manifest, chunk_text, chunk_paper, papers, bm25, dense, collection)
+        return _Snapshot(manifest, text_of, chunk_paper, papers, bm25, dense, collection)
 
     def _lean(self, manifest: Manifest, collection) -> tuple[dict[str, Paper], dict[str, str], BM25Index] | None:
         """The papers (from their first chunks), each chunk's paper and the saved BM25 index, without reading every

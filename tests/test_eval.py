@@ -472,6 +472,9 @@ def test_every_eval_pipeline_is_built_by_name_and_answers_through_one_protocol(s
         assert run.name == name == answer.pipeline
         assert SPARK in run.retrieved_titles(question, answer, 5)
         assert (run.critiqued is not None) == (name == "paperchat")  # planted errors test paperchat's critique only
+        if name == "baseline":  # the stock engine reads each chunk's text, which the index keeps in the paper's record
+            assert answer.citations and all(c.chunk for c in answer.citations)
+            assert answer.citations[0].chunk in llm.requests[-1].messages[-1].content
 
 
 # -- the HTML report in a real browser ----------------------------------------------------------

@@ -9,9 +9,12 @@ import pytest
 from paperchat.rag.corpus import Paper
 from paperchat.rag.errors import IndexCorruptError
 from paperchat.rag.records import (
+    CHUNK_END,
+    CHUNK_START,
     PAPER_JSON,
     TITLE,
     Chunk,
+    LeanCollection,
     chunk_metadata,
     chunk_to_node,
     embed_text,
@@ -75,10 +78,29 @@ def test_a_record_missing_a_key_is_a_corrupt_index_not_a_key_error(key):
 def test_no_metadata_no_text_or_a_broken_paper_are_corrupt_too():
     with pytest.raises(IndexCorruptError, match="has no metadata"):
         record_to_chunk("x", None, "t", where="w")
+    # a record with neither a document nor the place of its text in the abstract
+    unplaced = {k: v for k, v in chunk_metadata(FIRST).items() if k not in (CHUNK_START, CHUNK_END)}
     with pytest.raises(IndexCorruptError, match="has no text"):
-        record_to_chunk("x", chunk_metadata(CHUNK), None, where="w")
+        record_to_chunk("x", unplaced, None, where="w")
     with pytest.raises(IndexCorruptError, match="unreadable paper"):
         record_paper({PAPER_JSON: "{"}, where="w", record_id="x")
+
+
+def test_a_chunk_is_stored_once_in_its_papers_record_and_read_back_whole():
+    # the document is left out where the metadata says where the text stands in the abstract
+    class Recording:
+        def add(self, **records):
+            self.records = records
+
+    inner = Recording()
+    metas = [chunk_metadata(FIRST), chunk_metadata(CHUNK), {"paper_id": "old", "chunk_index": 0}]
+    LeanCollection(inner).add(ids=["a", "b", "c"], documents=[FIRST.text, CHUNK.text, "kept"], metadatas=metas)
+    assert inner.records["documents"] == [None, None, "kept"]
+    assert record_to_chunk(CHUNK.id, metas[1], None, where="w", known={"p1": PAPER}).text == "Then more."
+    assert record_to_chunk(FIRST.id, metas[0], None, where="w").text == "We route packets."
+    # a chunk whose text is not the abstract's word for word keeps its document
+    odd = Chunk(id="p1-002", paper=PAPER, index=2, text="Not in the abstract.")
+    assert CHUNK_START not in chunk_metadata(odd)
 
 
 def test_similarity_undoes_the_adapters_exp_of_minus_the_cosine_distance():
