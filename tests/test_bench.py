@@ -26,6 +26,25 @@ def test_markdown_leaves_out_sections_that_were_not_run():
     assert "## Scale" not in page and "## Answers" not in page and "## Serving" not in page
 
 
+def test_an_update_carries_over_the_sections_it_did_not_measure_and_says_from_which_run():
+    seeds = {"papers": 2, "chunks": 3, "cold_s": 1.0, "warm_s": 0.1, "papers_per_s": 2.0, "chunks_per_s": 3.0,
+             "index_bytes": 2_500_000}
+    earlier = {"machine": "m", "command": "python -m paperchat.bench.run", "date": "2026-12-01", "ingest_seeds": seeds,
+               "scale": [{"old": 1}]}
+    out = {"machine": "m", "command": "c --skip ingest --update", "date": "2026-12-07", "commit": "abc1234",
+           "scale": [{"new": 1}]}
+    bench.carry_over(out, earlier)
+    assert out["ingest_seeds"] == seeds and out["scale"] == [{"new": 1}]  # what this run measured is its own
+    assert out["carried"] == {"ingest_seeds": "2026-12-01, `python -m paperchat.bench.run`"}
+    page = bench.markdown({k: v for k, v in out.items() if k != "scale"})
+    assert "Date: 2026-12-07, commit abc1234." in page
+    assert "carried over from the run of 2026-12-01, `python -m paperchat.bench.run`" in page
+    again = {"machine": "m", "command": "c", "date": "2026-12-08"}
+    bench.carry_over(again, out)  # carried twice: still names the run that measured it
+    assert again["carried"]["ingest_seeds"] == out["carried"]["ingest_seeds"]
+    assert again["carried"]["scale"] == "2026-12-07 at commit abc1234, `c --skip ingest --update`"
+
+
 def test_load_round_counts_answers_and_errors_from_a_real_server():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 (http.server's name)
