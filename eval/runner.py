@@ -84,9 +84,16 @@ def planted_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list
     return _generated_checks(pipeline, row, critic) + reworded_checks(pipeline, row, critic)
 
 
+def model_drafted(pipeline: Pipeline, row: QuestionRow) -> bool:
+    """Whether paperchat has the model draft the row's answer: a listing fact or a list is written from the records
+    and the abstracts' own sentences, and no model-written claim of it ever reaches the critique's re-reading."""
+    return pipeline.plan(row.question, classify(row.question)).draft is None
+
+
 def _generated_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
-    """Wrong variants of the reference answer, against the sources the pipeline retrieves (rows with their paper retrieved)."""
-    if not row.answer or len(row.papers) > 1:
+    """Wrong variants of the reference answer, against the sources the pipeline retrieves (rows with their paper
+    retrieved, whose answer the model drafts: :func:`model_drafted`)."""
+    if not row.answer or len(row.papers) > 1 or not model_drafted(pipeline, row):
         # the generator cites one paper; answers drawn from several are checked through `reworded` instead
         return []
     hits = pipeline.retriever.search(row.question, k=pipeline.settings.answer.sources)
@@ -113,11 +120,12 @@ def expected_sources(pipeline: Pipeline, row: QuestionRow) -> list[Source] | Non
 def reworded_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
     """The row's correct answers in other words (``reworded``, ``terse``), checked against its own papers.
 
-    Anything the critique removes from them is a false alarm: they are right and cite the right paper.
+    Anything the critique removes from them is a false alarm: they are right and cite the right paper. Rows whose
+    answer the model does not draft (:func:`model_drafted`) are left out: the critique never re-reads such answers.
     """
     texts = [(kind, row.extra.get(kind)) for kind in REWORDED_FIELDS]
     texts = [(kind, t) for kind, t in texts if isinstance(t, str) and t.strip()]
-    if not texts:
+    if not texts or not model_drafted(pipeline, row):
         return []
     sources = expected_sources(pipeline, row)
     if sources is None:

@@ -9,7 +9,7 @@ import pytest
 
 from paperchat.eval import metrics
 from paperchat.eval.report import write_reports
-from paperchat.eval.runner import Runner, answer_from_record, derive_no_critique, expected_sources, summarize
+from paperchat.eval.runner import Runner, answer_from_record, derive_no_critique, expected_sources, model_drafted, summarize
 from paperchat.rag.pipeline import Pipeline
 from paperchat.rag.retrieval import Retriever
 
@@ -165,6 +165,20 @@ def test_reworded_answers_are_checked_against_the_rows_own_papers(settings, fake
     assert s["reworded_checked"] == 4
     assert s["reworded_false_alarm_rate"] == pytest.approx(
         sum(p["flagged"] for r in records for p in r["planted"] if p["kind"] in ("reworded", "terse")) / 4, abs=1e-4)
+
+
+def test_answers_written_from_the_listing_get_no_planted_checks(settings, fake_index, tmp_path):
+    # paperchat writes a listing fact from the paper's record: no model-written claim of it is ever re-read, so
+    # checking the critique on it (against the abstract alone) would measure a path the product does not take
+    listing = load_rows(tmp_path / "m.jsonl", [
+        {"id": "meta", "question": "How many authors does SPELL list?", "answer": "SPELL lists 12 authors [1].",
+         "keywords": ["12"], "papers": [SPELL], "type": "metadata", "reworded": "Twelve people wrote SPELL [1].",
+         "terse": "12 [1]."}])
+    pipelines = make_pipelines(settings, fake_index, scripted())
+    assert not model_drafted(pipelines["paperchat"], listing[0])
+    records = Runner(settings, {"paperchat": pipelines["paperchat"]}, tmp_path / "run").run(listing)
+    assert records[0].get("planted", []) == []
+    assert model_drafted(pipelines["paperchat"], load_rows(tmp_path / "f.jsonl", ROWS[:1])[0])
 
 
 def test_false_premise_rows_score_refusals_and_corrections(settings, fake_index, rows, tmp_path):
