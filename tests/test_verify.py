@@ -224,6 +224,21 @@ def test_a_comparison_side_that_answered_something_else_gets_its_papers_value():
     assert [c.sources for c in result.claims if c.reasons and c.reasons[0].startswith("added")] == [[1]]
 
 
+def test_a_comparison_side_is_not_asked_to_state_how_the_two_sides_relate():
+    # "is A bigger or smaller than B's largest model?": B's abstract gives B's sizes, and never says they are the
+    # bigger or the smaller ones; the side keeps its value (re-reading confirms it) instead of being withheld
+    big = Paper(id="b", title="TallNet", abstract="We release TallNet at 3B and 11B parameters. It tops OrbitQA.")
+    small = Paper(id="s", title="ShortNet", abstract="ShortNet is a 40B model distilled for OrbitQA.")
+    parts = [
+        ("ShortNet is a 40B model [1].", "Is ShortNet bigger or smaller than, and by how much?", ""),
+        ("The largest TallNet model has 11B parameters [2].",
+         "Is bigger or smaller than the largest TallNet model, and by how much?", ""),
+    ]
+    result = _critic(read_blank).check_parts(parts, [Source(1, small, []), Source(2, big, [])])
+    assert "40B" in result.answer and "11B" in result.answer
+    assert all(c.kept for c in result.claims), [c.reasons for c in result.claims]
+
+
 def test_two_things_asked_and_stated_in_two_sentences_get_both_sentences():
     paper = Paper(id="tw", title="TwinFix: Two Ways to Close the Gap",
                   abstract="We close the train-test gap in two ways. The first is Staggered Replay, which mixes old "

@@ -84,6 +84,27 @@ def focus_words(question: str, title: str = "") -> set[str]:
 
 
 
+# the words that relate two things compared ("bigger", "the most", "fewer"): what a comparison asks of each side is
+# its own value, which one abstract states; how the two values relate, no one abstract does
+_RELATION = re.compile(
+    r"\b(?:(?:bigg|larg|small|high|low|few|great|long|short|fast|slow)(?:er|est)|better|best|worse|worst|more|most|less|"
+    r"least)\b",
+    re.IGNORECASE,
+)
+
+
+def side_ask(question: str) -> str:
+    """What a comparison's side question asks of its one paper: the question without the words that relate the two
+    sides (no abstract of one side states that it is the bigger one).
+
+    >>> side_ask("Is FooNet's model bigger or smaller than BarNet's largest one, and by how much?")
+    "Is FooNet's model or than BarNet's one, and by how much?"
+    >>> side_ask("How many GPUs does FooNet use?")
+    'How many GPUs does FooNet use?'
+    """
+    return " ".join(_RELATION.sub(" ", question).split())
+
+
 def own_ask(question: str, papers: Sequence[Paper]) -> str:
     """The part of a question about two papers (:func:`~paperchat.rag.shapes.asked_sides`) that asks about the one
     paper of ``papers``, else the whole question.

@@ -16,7 +16,7 @@ from ..shapes import mentions
 from ..text import content_words, fold, names, numbers, proper_nouns, quantities
 from .. import prompts
 from ..verify import Rereader
-from .asks import asked_phrase, own_ask
+from .asks import asked_phrase, own_ask, side_ask
 from .checks import AnswerContext, ClaimContext, Finding, check_names, for_stage, values_carry
 from .claims import ClaimCheck, Critique, Source, Verdict, cite, is_refusal, split_claims, withhold
 from .facts import (
@@ -112,10 +112,11 @@ class Critic:
         self.calls = 0
         by_n = {s.n: s for s in sources}
         checks: list[ClaimCheck] = []
-        for draft, question, text in parts:
-            part = self._check_claims(draft, by_n, text, question)
+        for draft, asked, text in parts:
+            # a side's claims answer what its question asks of its own paper, not how the two sides relate
+            part = self._check_claims(draft, by_n, text, side_ask(asked))
             # each side is asked again of its own paper: a side that answered something else gets the abstract's value
-            side = AnswerContext(self, part, question, "factoid", by_n)
+            side = AnswerContext(self, part, asked, "factoid", by_n)
             for entry in self._stage("answer", "factoid", side):
                 if entry.name == "reanswer" and (finding := entry.run(side)) is not None:
                     part += finding.then
