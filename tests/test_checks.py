@@ -150,3 +150,37 @@ def test_the_questions_own_words_framing_a_claim_are_not_an_invented_part():
     invented = Critic().check("The reply arbiter agent decides, first polling three external judges by majority vote [1].",
                               [Source(1, LOOM, [])], question=q)
     assert invented.verdict != "supported", invented.claims[0].reasons
+
+
+class _Directions:
+    """An embedder with fixed directions: the description, sentences about routing, and everything else."""
+
+    name, dim, weighs_meaning = "directions", 3, True
+
+    def embed(self, texts):
+        import numpy as np
+
+        def one(text: str):
+            if "parcels" in text:  # the reader's description
+                return [1.0, 0.0, 0.0]
+            if "route" in text.lower():  # the right paper says it otherwise: 0.45 alike
+                return [0.45, (1 - 0.45**2) ** 0.5, 0.0]
+            return [0.0, 0.0, 1.0]
+
+        return np.array([one(t) for t in texts], dtype=np.float32)
+
+
+def test_a_which_paper_answer_paraphrased_by_the_reader_is_the_paper_that_fits_best():
+    from paperchat.rag.critique.meaning import fits_best
+
+    right = Paper(id="r", title="Quokka", abstract="Quokka learns to route drones around storms. It was tested in two cities.")
+    other = Paper(id="o", title="Wombat", abstract="Wombat compresses images. It is fast.")
+    question = "Which paper sends parcels by air while avoiding bad weather?"
+    critic = Critic(embedder=_Directions())
+    by_n = {1: Source(1, right, []), 2: Source(2, other, [])}
+    assert fits_best(critic, question, 1, by_n, 0.45)
+    assert not fits_best(critic, question, 2, by_n, 0.45)  # the one that fits worse is not the answer
+    assert not fits_best(critic, question, 1, by_n, 0.3)  # too far from the description to be its paraphrase
+    assert not fits_best(critic, question, 1, {1: by_n[1]}, 0.45)  # nothing to compare it with
+    twin = Paper(id="t", title="Numbat", abstract="Numbat plans how drones route around storms.")
+    assert not fits_best(critic, question, 1, {**by_n, 3: Source(3, twin, [])}, 0.45)  # another fits as well

@@ -51,7 +51,7 @@ from .facts import (
     paper_sentences,
     weakest_clause,
 )
-from .meaning import describes, fits_other_paper, unrelated, unstated
+from .meaning import describes, fits_best, fits_other_paper, unrelated, unstated
 
 
 @dataclass
@@ -201,7 +201,8 @@ def _restated_identity(ctx: ClaimContext) -> Finding | None:
     if missing:
         return Finding(f"the question's {', '.join(missing)} is not in the abstract of the paper cited")
     cosine = ctx.critic.similar(described, paper)[1] if ctx.critic.embedder is not None else 1.0
-    if support < ctx.critic.low and cosine < SEMANTIC_FLOOR:
+    if support < ctx.critic.low and cosine < SEMANTIC_FLOOR and not fits_best(ctx.critic, ctx.question, ctx.chosen[0],
+                                                                            ctx.by_n, cosine):
         return Finding(f"the paper cited does not fit the question's description in words or meaning ({cosine:.2f})")
     ctx.identity = True
     return Finding("the rest of it restates the question's description: the paper cited is the answer",

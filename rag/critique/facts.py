@@ -48,6 +48,10 @@ SEMANTIC_CLAUSE = 0.5
 #: says something the abstract does not, in the abstract's words.
 SEMANTIC_FLOOR = 0.55
 
+#: A which-paper answer whose abstract says the question's description in other words (below SEMANTIC_FLOOR) is
+#: still the answer when a sentence of it is at least this close and no other source fits nearly as well.
+IDENTITY_FLOOR = 0.4
+
 
 
 def states_something(draft: str) -> bool:

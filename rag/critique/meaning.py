@@ -15,7 +15,7 @@ from ..shapes import focus_overlap
 from ..text import content_words, names, numbers, quantities
 from .asks import DESCRIPTION_MARGIN, UNRELATED_CLAIM, description_of, names_only_a_paper, off_subject
 from .claims import Source
-from .facts import FACTS_SUPPORT, SEMANTIC_FLOOR, SHORT_CLAIM_WORDS, lexical_support
+from .facts import FACTS_SUPPORT, IDENTITY_FLOOR, SEMANTIC_FLOOR, SHORT_CLAIM_WORDS, lexical_support
 
 
 def unrelated(critic: Any, text: str, question: str) -> bool:
@@ -73,6 +73,19 @@ def fits_other_paper(critic: Any, question: str, n: int, by_n: dict[int, Source]
     if best != n and fit[best] - fit[n] >= DESCRIPTION_MARGIN:
         return f"the question's description fits source [{best}] better than the paper this claim names"
     return None
+
+
+def fits_best(critic: Any, question: str, n: int, by_n: dict[int, Source], cosine: float) -> bool:
+    """For a which-paper question: whether source ``n`` is the answer although its abstract words the question's
+    description otherwise: its closest sentence is ``cosine`` >= IDENTITY_FLOOR alike, and it fits the description
+    better than every other source by DESCRIPTION_MARGIN (a reader's paraphrase, not a paper nobody wrote)."""
+    if critic.embedder is None or cosine < IDENTITY_FLOOR or n not in by_n or len(by_n) < 2:
+        return False
+    described = description_of(question)
+    q = critic.embedder.embed([described])[0]
+    titles = critic.embedder.embed([src.paper.title for src in by_n.values()]) @ q
+    fit = {m: description_fit(critic, described, q, float(t), src.paper) for (m, src), t in zip(by_n.items(), titles)}
+    return all(fit[n] - f >= DESCRIPTION_MARGIN for m, f in fit.items() if m != n)
 
 
 def description_fit(critic: Any, described: str, vector, title_cosine: float, paper: Paper) -> float:
