@@ -27,7 +27,7 @@ from . import prompts
 from .corpus import Paper
 from .errors import PaperchatError
 from .models import LLM, Message, Request
-from .text import INJECTION, fold, name_in, names, number_in, numbers, proper_nouns, split_sentences
+from .text import INJECTION, STOPWORDS, fold, name_in, names, number_in, numbers, proper_nouns, split_sentences
 
 log = logging.getLogger("paperchat")
 
@@ -240,8 +240,11 @@ class Rereader:
                     # the fill is a value the claim already gives beside the blank ("the ____ and BarBench
                     # benchmarks" -> "BarBench"): the reader copied the neighbour, which says nothing of the blank
                     repair = None
-                if repair is not None and _holds(blank, source) and not self._confirmed(blank, claim, paper, repair):
-                    # both values are the abstract's and a second reading does not back the first: no evidence
+                if repair is not None and _holds(blank, source) and (
+                    _in_its_place(blank, claim, source) or not self._confirmed(blank, claim, paper, repair)
+                ):
+                    # both values are the abstract's, and the abstract gives the claim's where the claim puts it (the
+                    # same words follow it) or a second reading does not back the first: no evidence against it
                     reading.outcome, reading.reason = "unreadable", ""
                     readings.append(reading)
                     continue
@@ -256,6 +259,26 @@ class Rereader:
             readings.append(reading)
         readings.reverse()
         return Reread(verdict, text if verdict == "repaired" else claim, readings, self.calls - before)
+
+
+def _in_its_place(blank: Blank, claim: str, source: str) -> bool:
+    """Whether ``source`` gives the claim's value followed by the same two words as in the claim, one of them a
+    content word ("25% more similar" in both): the abstract binds the value as the claim does, word for word.
+
+    >>> claim = "FooNet's feedback is 25% more similar to experts' than BarNet's."
+    >>> b = Blank("25%", claim.index("25%"), claim.index("25%") + 3, "number")
+    >>> _in_its_place(b, claim, "FooNet gives feedback 25% more similar to experts'. It cuts stress (up to 17%).")
+    True
+    >>> _in_its_place(b, claim, "FooNet cuts stress by 25% overall. Its feedback is 17% more similar to experts'.")
+    False
+    """
+    after = [w.strip(".,;:()[]\"'").lower() for w in claim[blank.end :].split()[:2]]
+    if len(after) < 2 or not any(w and w not in STOPWORDS for w in after):
+        return False
+    place = re.compile(
+        rf"(?<![\w.]){re.escape(blank.value)}\W*\s+{re.escape(after[0])}\W*\s+{re.escape(after[1])}\b", re.IGNORECASE
+    )
+    return bool(place.search(source))
 
 
 def _holds(blank: Blank, source: str) -> bool:

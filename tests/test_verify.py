@@ -267,3 +267,17 @@ def test_a_paper_without_sentences_gets_nothing_added():
     empty = Paper(id="e", title="ZetaNorm 9 hours", abstract="")  # the title alone holds the value read again
     result = _critic(reader_said("9 hours")).check("ZetaNorm is fast [1].", [Source(1, empty, [])], question="How long?")
     assert all(not (c.reasons and c.reasons[0].startswith("added")) for c in result.claims)
+
+
+def test_a_value_the_abstract_gives_where_the_claim_puts_it_is_not_repaired_by_a_misreading():
+    # the abstract holds 25% and 17%; the claim binds 25% as the abstract does ("25% more similar"), so a reader
+    # that twice fills the blank with the other value is misreading, not correcting
+    paper = Paper(id="h", title="HelpBot", abstract="HelpBot gives feedback 25% more similar to experts' feedback. "
+                  "Its users improve their skills by 17%.")
+    claim = "HelpBot's feedback is 25% more similar to experts' feedback."
+    kept = Rereader(ScriptedLLM([], reader=reader_said("17%"))).check(claim, paper)
+    assert kept.verdict == "kept" and kept.text == claim
+    # a value the abstract gives for something else is still repaired
+    wrong = "HelpBot's users improve their skills by 25%."
+    fixed = Rereader(ScriptedLLM([], reader=reader_said("17%"))).check(wrong, paper)
+    assert fixed.verdict == "repaired" and "17%" in fixed.text
