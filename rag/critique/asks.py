@@ -97,8 +97,8 @@ def side_ask(question: str) -> str:
     """What a comparison's side question asks of its one paper: the question without the words that relate the two
     sides (no abstract of one side states that it is the bigger one).
 
-    >>> side_ask("Is FooNet's model bigger or smaller than BarNet's largest one, and by how much?")
-    "Is FooNet's model or than BarNet's one, and by how much?"
+    >>> side_ask("Does FooNet keep fewer sensor frames than BarNet, and how many?")
+    'Does FooNet keep sensor frames than BarNet, and how many?'
     >>> side_ask("How many GPUs does FooNet use?")
     'How many GPUs does FooNet use?'
     """
