@@ -66,3 +66,22 @@ def test_load_round_counts_answers_and_errors_from_a_real_server():
         server.server_close()
     assert (row["clients"], row["requests"], row["errors"]) == (4, 4, 2)
     assert row["peak_rss_mb"] == 12.5 and row["p50_s"] is not None and row["throughput_per_min"] > 0
+
+
+def test_the_storage_bench_compares_with_documents_kept_and_puts_the_lean_format_back():
+    from paperchat.bench import storage
+    from paperchat.rag.corpus import Paper
+    from paperchat.rag.records import Chunk, LeanCollection, chunk_metadata
+
+    class Recording:
+        def add(self, **records):
+            self.records = records
+
+    paper = Paper(id="p", title="T", abstract="One part. Two part.")
+    meta = chunk_metadata(Chunk("p-000", paper, 0, "One part."))
+    inner = Recording()
+    with storage.documents_kept():
+        LeanCollection(inner).add(ids=["a"], documents=["One part."], metadatas=[{**meta, "_node_content": "{}"}])
+    assert inner.records["documents"] == ["One part."] and "_node_content" not in inner.records["metadatas"][0]
+    LeanCollection(inner).add(ids=["a"], documents=["One part."], metadatas=[meta])
+    assert inner.records["documents"] == [None]  # the format paperchat writes, once the comparison is done
