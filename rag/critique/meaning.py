@@ -65,10 +65,7 @@ def fits_other_paper(critic: Any, question: str, n: int, by_n: dict[int, Source]
     question's description clearly better), or None."""
     if critic.embedder is None or len(by_n) < 2:
         return None
-    described = description_of(question)
-    q = critic.embedder.embed([described])[0]
-    titles = critic.embedder.embed([src.paper.title for src in by_n.values()]) @ q
-    fit = {m: description_fit(critic, described, q, float(title), src.paper) for (m, src), title in zip(by_n.items(), titles)}
+    fit = description_fits(critic, question, by_n)
     best = max(fit, key=fit.get)
     if best != n and fit[best] - fit[n] >= DESCRIPTION_MARGIN:
         return f"the question's description fits source [{best}] better than the paper this claim names"
@@ -81,11 +78,16 @@ def fits_best(critic: Any, question: str, n: int, by_n: dict[int, Source], cosin
     better than every other source by DESCRIPTION_MARGIN (a reader's paraphrase, not a paper nobody wrote)."""
     if critic.embedder is None or cosine < IDENTITY_FLOOR or n not in by_n or len(by_n) < 2:
         return False
+    fit = description_fits(critic, question, by_n)
+    return all(fit[n] - f >= DESCRIPTION_MARGIN for m, f in fit.items() if m != n)
+
+
+def description_fits(critic: Any, question: str, by_n: dict[int, Source]) -> dict[int, float]:
+    """How well each source fits a which-paper question's description (:func:`description_fit`), by number."""
     described = description_of(question)
     q = critic.embedder.embed([described])[0]
     titles = critic.embedder.embed([src.paper.title for src in by_n.values()]) @ q
-    fit = {m: description_fit(critic, described, q, float(t), src.paper) for (m, src), t in zip(by_n.items(), titles)}
-    return all(fit[n] - f >= DESCRIPTION_MARGIN for m, f in fit.items() if m != n)
+    return {m: description_fit(critic, described, q, float(t), src.paper) for (m, src), t in zip(by_n.items(), titles)}
 
 
 def description_fit(critic: Any, described: str, vector, title_cosine: float, paper: Paper) -> float:
