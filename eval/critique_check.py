@@ -15,7 +15,7 @@ import time
 from paperchat.rag.services import build_pipeline, settings_from_env
 
 from .questions import load_questions
-from .runner import _generated_checks, reworded_checks, run_tool
+from .runner import planted_checks, run_tool
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     checks = []
     for row in load_questions(args.questions)[0]:
-        if row.answerable:
-            for check in _generated_checks(pipeline, row, critic) + reworded_checks(pipeline, row, critic):
-                checks.append({**check, "id": row.id})
+        for check in planted_checks(pipeline, row, critic):
+            checks.append({**check, "id": row.id})
     right: dict[str, list[int]] = {}
     for c in checks:
         tally = right.setdefault(c["kind"], [0, 0])

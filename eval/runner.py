@@ -78,8 +78,9 @@ def score(row: QuestionRow, answer: Answer, retrieved: Sequence[str]) -> dict:
 
 def planted_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
     """Run the critique on the planted variants of the row's reference answer, and on its reworded
-    and terse correct answers (answerable rows; see ``reworded_checks``)."""
-    if not row.answerable:
+    and terse correct answers (answerable rows whose answer the model drafts: :func:`model_drafted`; see
+    ``reworded_checks``)."""
+    if not row.answerable or not model_drafted(pipeline, row):
         return []
     return _generated_checks(pipeline, row, critic) + reworded_checks(pipeline, row, critic)
 
@@ -92,8 +93,8 @@ def model_drafted(pipeline: Pipeline, row: QuestionRow) -> bool:
 
 def _generated_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
     """Wrong variants of the reference answer, against the sources the pipeline retrieves (rows with their paper
-    retrieved, whose answer the model drafts: :func:`model_drafted`)."""
-    if not row.answer or len(row.papers) > 1 or not model_drafted(pipeline, row):
+    retrieved)."""
+    if not row.answer or len(row.papers) > 1:
         # the generator cites one paper; answers drawn from several are checked through `reworded` instead
         return []
     hits = pipeline.retriever.search(row.question, k=pipeline.settings.answer.sources)
@@ -120,12 +121,11 @@ def expected_sources(pipeline: Pipeline, row: QuestionRow) -> list[Source] | Non
 def reworded_checks(pipeline: Pipeline, row: QuestionRow, critic: Critic) -> list[dict]:
     """The row's correct answers in other words (``reworded``, ``terse``), checked against its own papers.
 
-    Anything the critique removes from them is a false alarm: they are right and cite the right paper. Rows whose
-    answer the model does not draft (:func:`model_drafted`) are left out: the critique never re-reads such answers.
+    Anything the critique removes from them is a false alarm: they are right and cite the right paper.
     """
     texts = [(kind, row.extra.get(kind)) for kind in REWORDED_FIELDS]
     texts = [(kind, t) for kind, t in texts if isinstance(t, str) and t.strip()]
-    if not texts or not model_drafted(pipeline, row):
+    if not texts:
         return []
     sources = expected_sources(pipeline, row)
     if sources is None:
