@@ -12,7 +12,6 @@ schema (in the manner of llama-index's ``node_to_metadata_dict`` / ``metadata_di
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -49,6 +48,16 @@ class PaperRef(NamedTuple):
     title: str
 
 
+def chunk_place(chunk: Chunk) -> tuple[int, int] | None:
+    """Where the chunk's text stands in its paper's abstract, word for word, as (start, end); None if it does not.
+
+    >>> chunk_place(Chunk("p1-001", Paper(id="p1", title="T", abstract="A. B."), 1, "B."))
+    (3, 5)
+    """
+    start = chunk.paper.abstract.find(chunk.text)
+    return (start, start + len(chunk.text)) if chunk.text and start >= 0 else None
+
+
 def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
     """The metadata stored with a chunk: the paper's whole record only with its first chunk, and where the chunk's
     text stands in the abstract (when it stands there word for word).
@@ -61,9 +70,9 @@ def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
     (['chunk_end', 'chunk_index', 'chunk_start', 'paper_id', 'title'], 'B.')
     """
     metadata: dict[str, Any] = {TITLE: chunk.paper.title, PAPER_ID: chunk.paper.id, CHUNK_INDEX: chunk.index}
-    start = chunk.paper.abstract.find(chunk.text)
-    if chunk.text and start >= 0:
-        metadata[CHUNK_START], metadata[CHUNK_END] = start, start + len(chunk.text)
+    place = chunk_place(chunk)
+    if place is not None:
+        metadata[CHUNK_START], metadata[CHUNK_END] = place
     if chunk.index == 0:
         # stored once per paper: a copy per chunk (and llama-index's copy of the metadata in ``_node_content``)
         # made most of a large index's size
@@ -220,17 +229,3 @@ def paper_ref(metadata: Mapping[str, Any] | None) -> PaperRef:
     """
     metadata = metadata or {}
     return PaperRef(str(metadata.get(PAPER_ID, "")), str(metadata.get(TITLE, "")))
-
-
-def similarity(score: float | None) -> float | None:
-    """Cosine similarity from the score llama-index's Chroma adapter returns, None if there is none.
-
-    The collection uses cosine distance ``d = 1 - cos``, and the adapter reports ``exp(-d)``;
-    so ``cos = 1 + log(score)``.
-
-    >>> round(similarity(math.exp(-0.25)), 6)
-    0.75
-    >>> similarity(1.0), similarity(0.0), similarity(None)
-    (1.0, None, None)
-    """
-    return 1.0 + math.log(score) if score and score > 0 else None

@@ -1,8 +1,8 @@
 """Finding the papers that answer a question: BM25 + dense, fused by reciprocal rank.
 
-Dense search goes through llama-index's retriever over the Chroma collection; BM25
-uses ``bm25s`` over the same chunks (title + chunk text, English stop words removed,
-Snowball-stemmed). Each retriever proposes ``candidates`` chunks; reciprocal-rank
+Dense search asks the Chroma collection (written through llama-index) for the nearest
+chunks' ids and distances; BM25 uses ``bm25s``'s saved scores over the same chunks (title
++ chunk text, English stop words removed, Snowball-stemmed). Each retriever proposes ``candidates`` chunks; reciprocal-rank
 fusion scores a chunk ``sum(1 / (rrf_k + rank))`` over the retrievers that found it,
 and each paper is scored by its best chunk.
 """
@@ -19,10 +19,10 @@ from pydantic import BaseModel
 
 from .bm25 import BM25Index, bm25_text, build_bm25
 from .corpus import Paper
-from .embeddings import Embedder, as_llama_embedding
+from .embeddings import Embedder
 from .errors import IndexCorruptError, IndexMissingError, PaperchatError
 from .places import Manifest
-from .records import chunk_text, paper_of_chunk, similarity
+from .records import chunk_text, paper_of_chunk
 from .store import PaperIndex, stored_chunks, stored_papers
 
 log = logging.getLogger(__name__)
@@ -76,25 +76,41 @@ class Hit(BaseModel):
 @dataclass
 class _Snapshot:
     """One generation, loaded for searching. ``chunk_text`` is None when the chunks' texts were not read at load
-    (a saved BM25 index names every chunk): the few a search returns are read from ``collection`` then."""
+    (a saved BM25 index names every chunk): a found chunk's text is then cut from its paper's abstract where the
+    saved index says where it stands (``places``), else read from ``collection``."""
 
     manifest: Manifest
     chunk_text: dict[str, str] | None
     chunk_paper: dict[str, str]
     papers: dict[str, Paper]
     bm25: BM25Index
-    dense: object  # llama-index retriever
-    collection: object = None
+    collection: object
+    places: dict[str, tuple[int, int]] | None = None
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:
         """The texts of the chunks ``ids``."""
         if self.chunk_text is not None:
             return {cid: self.chunk_text[cid] for cid in ids}
-        got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])  # type: ignore[attr-defined]
-        return {
-            cid: chunk_text(meta, doc, self.papers.get(self.chunk_paper.get(cid, ""))) or ""
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])
-        }
+        out: dict[str, str] = {}
+        for cid in ids:
+            place, paper = (self.places or {}).get(cid), self.papers.get(self.chunk_paper.get(cid, ""))
+            if place is not None and paper is not None:
+                out[cid] = paper.abstract[place[0] : place[1]]
+        rest = [cid for cid in ids if cid not in out]
+        if rest:
+            got = self.collection.get(ids=rest, include=["documents", "metadatas"])  # type: ignore[attr-defined]
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                out[cid] = chunk_text(meta, doc, self.papers.get(self.chunk_paper.get(cid, ""))) or ""
+        return out
+
+    def dense(self, vector: list[float], n: int) -> list[tuple[str, float]]:
+        """The ``n`` chunks nearest ``vector`` with their cosine similarity, best first.
+
+        Only ids and distances are asked of Chroma: the records themselves (a first chunk's holds its paper's
+        whole record) were most of a dense search's time at 20k papers, and the search needs none of them."""
+        query = self.collection.query  # type: ignore[attr-defined]
+        got = query(query_embeddings=[vector], n_results=n, include=["distances"])
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0])]
 
 
 class Retriever:
@@ -119,22 +135,15 @@ class Retriever:
         return self._meaning or self.index.embedder
 
     def _load(self, manifest: Manifest) -> _Snapshot:
-        from llama_index.core import VectorStoreIndex
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         place = self.index.place
         collection = place.collection(manifest.generation)
-        vindex = VectorStoreIndex.from_vector_store(
-            ChromaVectorStore(chroma_collection=collection),
-            embed_model=as_llama_embedding(self.embedder, self.settings.index.embed_batch),
-        )
-        dense = vindex.as_retriever(similarity_top_k=self.settings.retrieval.candidates)
         lean = self._lean(manifest, collection)
         if lean is not None:
             papers, chunk_paper, bm25 = lean
+            places = dict(zip(bm25.ids, bm25.places)) if bm25.places is not None else None
             log.info("loaded index generation %s: %d papers, %d chunks (texts read when found)", manifest.generation,
                      len(papers), len(chunk_paper))
-            return _Snapshot(manifest, None, chunk_paper, papers, bm25, dense, collection)
+            return _Snapshot(manifest, None, chunk_paper, papers, bm25, collection, places)
         text_of: dict[str, str] = {}
         chunk_paper: dict[str, str] = {}
         papers: dict[str, Paper] = {}
@@ -159,7 +168,7 @@ class Retriever:
         if bm25 is None or set(bm25.ids) != set(ids):
             bm25 = build_bm25(ids, texts)
         log.info("loaded index generation %s: %d papers, %d chunks", manifest.generation, len(papers), len(ids))
-        return _Snapshot(manifest, text_of, chunk_paper, papers, bm25, dense, collection)
+        return _Snapshot(manifest, text_of, chunk_paper, papers, bm25, collection)
 
     def _lean(self, manifest: Manifest, collection) -> tuple[dict[str, Paper], dict[str, str], BM25Index] | None:
         """The papers (from their first chunks), each chunk's paper and the saved BM25 index, without reading every
@@ -214,8 +223,7 @@ class Retriever:
         bm25_hits: list[tuple[str, float]] = []
         try:
             if mode in ("hybrid", "dense"):
-                for nws in snap.dense.retrieve(query)[:n]:
-                    dense_hits.append((nws.node.node_id, similarity(nws.score)))
+                dense_hits = snap.dense(self.embedder.embed([query])[0].tolist(), n)
             if mode in ("hybrid", "bm25"):
                 bm25_hits = snap.bm25.search(query, n)
         except PaperchatError:

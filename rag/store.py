@@ -43,7 +43,7 @@ from .places import (  # noqa: F401  (LocalPlace, ServerPlace: re-exported for c
     read_records,
 )
 from .records import (
-    FIRST_CHUNK, Chunk, LeanCollection, bookkeeping, chunk_id, chunk_to_node, embed_text, record_paper, record_to_chunk, waits_for_paper
+    FIRST_CHUNK, Chunk, LeanCollection, bookkeeping, chunk_id, chunk_place, chunk_to_node, embed_text, record_paper, record_to_chunk, waits_for_paper
 )
 from .settings import Settings
 from .tokens import install_global_tokenizer, split_tokens
@@ -318,12 +318,13 @@ class PaperIndex:
         bm25_dir = self.place.bm25_dir(name)
         if bm25_dir is None:
             return
-        ids, texts = [], []
+        ids, texts, places = [], [], []
         for chunk in stored_chunks(collection, self.place.description):
             ids.append(chunk.id)
             texts.append(bm25_text(chunk.paper.title, chunk.text))
+            places.append(chunk_place(chunk))
         progress("bm25", 0, 1)
-        build_bm25(ids, texts).save(bm25_dir)
+        build_bm25(ids, texts, places).save(bm25_dir)
         progress("bm25", 1, 1)
 
     def _sweep(self, keep: str | None) -> None:

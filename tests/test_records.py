@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from paperchat.rag.corpus import Paper
@@ -21,7 +19,6 @@ from paperchat.rag.records import (
     paper_ref,
     record_paper,
     record_to_chunk,
-    similarity,
 )
 
 PAPER = Paper(id="p1", title="Quokka Routing", abstract="We route packets. Then more.", authors=3,
@@ -101,12 +98,6 @@ def test_a_chunk_is_stored_once_in_its_papers_record_and_read_back_whole():
     # a chunk whose text is not the abstract's word for word keeps its document
     odd = Chunk(id="p1-002", paper=PAPER, index=2, text="Not in the abstract.")
     assert CHUNK_START not in chunk_metadata(odd)
-
-
-def test_similarity_undoes_the_adapters_exp_of_minus_the_cosine_distance():
-    for cos in (1.0, 0.5, 0.0, -0.5):
-        assert similarity(math.exp(-(1 - cos))) == pytest.approx(cos)
-    assert similarity(0.0) is None and similarity(None) is None
 
 
 def test_only_records_names_the_stored_keys():

@@ -137,6 +137,54 @@ def test_each_paper_is_stored_once_and_every_chunk_still_finds_it(fake_index, se
     assert {p.id for p in fake_index.papers()} == {p.id for p in seed_papers}
 
 
+class _CountingCollection:
+    """A Chroma collection that counts the records read through ``get``."""
+
+    def __init__(self, collection):
+        self._collection, self.read = collection, 0
+
+    def __getattr__(self, name):
+        return getattr(self._collection, name)
+
+    def get(self, *args, **kwargs):
+        got = self._collection.get(*args, **kwargs)
+        self.read += len(got["ids"])
+        return got
+
+
+def test_a_search_reads_no_chunk_record_when_the_saved_index_knows_where_each_text_stands(fake_index, seed_papers):
+    """The BM25 index saved at ingest keeps where each chunk's text stands in its abstract: a search cuts the texts
+    of the chunks it found from the papers in memory, and asks Chroma only for ids and distances."""
+    snapshot = Retriever(fake_index).snapshot()
+    assert snapshot.places is not None and set(snapshot.places) == set(snapshot.chunk_paper)
+    retriever = Retriever(fake_index)
+    retriever.snapshot().collection = counting = _CountingCollection(retriever.snapshot().collection)
+    hits = retriever.search(seed_papers[2].title, k=3)
+    assert counting.read == 0 and hits[0].paper == seed_papers[2]
+    collection = fake_index.place.collection(fake_index.current_manifest().generation)
+    for hit in hits:  # the very texts the index was built from
+        meta = collection.get(ids=[hit.chunk_id], include=["metadatas"])["metadatas"][0]
+        assert hit.chunk == hit.paper.abstract[meta["chunk_start"] : meta["chunk_end"]] and hit.chunk
+    # a snapshot that knows no places (an index saved before they were kept) reads the found chunks instead
+    old = Retriever(fake_index)
+    old.snapshot().places = None
+    old.snapshot().collection = counting = _CountingCollection(old.snapshot().collection)
+    assert [h.chunk for h in old.search(seed_papers[2].title, k=3)] == [h.chunk for h in hits]
+    assert counting.read == 3
+
+
+def test_a_dense_hit_reports_the_cosine_of_the_question_and_its_chunk(fake_index, seed_papers):
+    import numpy as np
+
+    question = seed_papers[3].title
+    hit = Retriever(fake_index).search(question, k=1, mode="dense")[0]
+    collection = fake_index.place.collection(fake_index.current_manifest().generation)
+    stored = np.asarray(collection.get(ids=[hit.chunk_id], include=["embeddings"])["embeddings"][0])
+    asked = fake_index.embedder.embed([question])[0]
+    cosine = float(stored @ asked / (np.linalg.norm(stored) * np.linalg.norm(asked)))
+    assert hit.dense_similarity == pytest.approx(cosine, abs=1e-5) and hit.dense_rank == 1
+
+
 def test_replace_makes_the_index_exactly_the_given_papers(fake_index):
     report = fake_index.ingest(EXTRA, replace=True)
     assert report.papers_total == 1
