@@ -19,7 +19,7 @@ from .models import LLM, Collected, Message, Request, Usage
 from .plans import Plan, Planner, strip_names
 from .retrieval import Hit
 from .settings import Settings
-from .shapes import asks_listing
+from .shapes import asks_listing, asks_process, two_asks
 
 # a draft that is only a citation: "[2]", "[2]." or "Source [2]"
 _BARE_CITATION = re.compile(r"\s*(?:source\s*)?\[(\d+)\]\W*", re.IGNORECASE)
@@ -149,8 +149,10 @@ class Drafter:
             yield Status("draft", "Drafting each side from its own paper…")
             return (yield from self.sides(llm, plan, question, timings, started))
         yield Status("draft", f"Drafting from {len(plan.sources)} papers…")
+        process = self.settings.answer.process_rules and asks_process(question) and not two_asks(question)
+        rules = prompts.PROCESS_RULES if process else None
         draft, usage = yield from self.one(
-            llm, shown, question, None, timings, started, citation_answers=plan.shape == "which-paper"
+            llm, shown, question, rules, timings, started, citation_answers=plan.shape == "which-paper"
         )
         return draft, usage, []
 

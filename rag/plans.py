@@ -21,7 +21,7 @@ from .listing import FIELD_NAMES, compare_listing, display_name, listing_sentenc
 from .referents import Referent, mask_titles, referents, without
 from .retrieval import Hit, Retriever
 from .settings import Settings
-from .shapes import QuestionShape, classify, listing_fields
+from .shapes import QuestionShape, asks_process, classify, listing_fields
 from .sides import clause_questions, comparison_sides, side_questions
 from .text import INJECTION, content_words, fold, name_in, names, proper_nouns, split_sentences
 
@@ -81,11 +81,13 @@ class Planner:
 
     def evidence(self, question: str, hits: Sequence[Hit], limit: int | None = None) -> list[Source]:
         """Numbered sources holding the (``limit``, default ``evidence_sentences``) sentences that best match the question;
-        for a question that asks two things (:func:`two_asks`), all of the best-matching paper's sentences."""
+        for a question that asks two things (:func:`two_asks`) or how something works (:func:`asks_process`), all of
+        the best-matching paper's sentences."""
         return pick_evidence(
             self.retriever.meaning, question, hits, count=limit or self.evidence_sentences,
             margin=self.settings.answer.evidence_margin, whole_best=limit is None,
-            always_whole=self.settings.answer.whole_paper,
+            always_whole=self.settings.answer.whole_paper
+            or (self.settings.answer.whole_paper_for_process and asks_process(question)),
         )
 
     def unrelated(self, question: str, hits: Sequence[Hit]) -> bool:

@@ -49,6 +49,16 @@ DRAFT_RULES = (
     "or items for what is asked, give them all. Put the source number in brackets at the end of each sentence."
 )
 
+# A question that asks how something works or what it is made of: the small model tends to restate the
+# mechanism's first sentence; its steps or parts stand in the sentences after it. (A question that also asks a
+# second thing keeps DRAFT_RULES, whose "answer every part" it needs: measured, see docs/architecture.md.)
+PROCESS_RULES = (
+    "Answer the question with two to four complete sentences, using only the sources above and copying their "
+    "names and numbers exactly. The question asks how something works: name each step, part or component that the "
+    "source gives for it, in the source's order, not only the first. Put the source number in brackets at the end "
+    "of each sentence."
+)
+
 # The same rules for the system message (``rules_first``): there the sources come after them, and the
 # system message is the one part of every prompt that llama.cpp / Ollama read once for all questions.
 DRAFT_RULES_SYSTEM = (

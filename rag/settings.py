@@ -179,6 +179,14 @@ class AnswerSettings(BaseModel):
         False, description="Show the model the best-matching paper's whole abstract (with the other papers' best "
         "sentences) for every question it drafts, not only for questions that ask two things."
     )
+    whole_paper_for_process: bool = Field(
+        True, description="Show the best-matching paper's whole abstract for a question that asks how something works "
+        "or what it is made of (its steps or parts are spread over the abstract's sentences)."
+    )
+    process_rules: bool = Field(
+        True, description="Draft a question that asks how something works with rules that ask for each of its steps "
+        "or parts (prompts.PROCESS_RULES), not only the first."
+    )
     side_question_words: int = Field(
         2, ge=0, le=20, description="A comparison side's own question (the comparison rewritten for one side) is used "
         "only when it keeps at least this many of the question's words that name no side; else the side is drafted "

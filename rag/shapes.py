@@ -203,3 +203,26 @@ def asks_introduced(question: str) -> bool:
     """
     return _ASKS_INTRODUCED.search(question) is not None
 
+
+# "how" that asks for an amount or a verdict ("how many", "how well") rather than a mechanism
+_HOW_AMOUNT = r"many|much|well|long|large|big|often|fast|far|old|good|accurate|high|low|strong|small|close"
+_ASKS_PROCESS = re.compile(
+    rf"\bhow\b(?!\s+(?:{_HOW_AMOUNT})\b)(?![^?]*\b(?:perform|compare|differ|rank|score|fare)s?\b)"
+    r"|\bwhat\b[^?]{0,40}?\b(?:components|steps|stages|parts|phases|modules|ingredients|roles|mechanisms"
+    r"|approaches|techniques|strategies|procedure|pipeline)\b"
+    r"|\b(?:components|steps|stages|phases|modules|ingredients)\b"
+    r"|\b(?:walk (?:me )?through|break down|what(?:'s| is) inside|what does [^?]{1,60} do)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_process(question: str) -> bool:
+    """Whether ``question`` asks how something works or what it is made of (a mechanism, its steps or parts),
+    whose answer is spread over several of an abstract's sentences.
+
+    >>> asks_process("How does FooNet denoise its inputs?"), asks_process("What are BarNet's three modules?")
+    (True, True)
+    >>> asks_process("How many layers does FooNet use?"), asks_process("How does FooNet perform on BazBench?")
+    (False, False)
+    """
+    return _ASKS_PROCESS.search(question) is not None

@@ -43,6 +43,25 @@ def test_sources_come_first_and_the_draft_prompt_has_no_refusal_escape(pipeline)
     assert prompts.REFUSAL not in user.content and prompts.REFUSAL not in system.content
 
 
+def test_a_question_about_how_something_works_asks_the_model_for_each_step(fake_index, settings):
+    """Drafted with ``prompts.PROCESS_RULES`` after the question (the cached system message is unchanged); a question
+    for one fact, one that also asks a second thing, or the setting off, keeps the usual rules."""
+
+    def user_prompt(question):
+        llm = ScriptedLLM(lambda r: "SPELL has one model play three roles [1].")
+        Pipeline(settings, Retriever(fake_index), llm).ask(question)
+        system, user = llm.requests[0].messages
+        assert system.content == f"{prompts.SYSTEM}\n\n{prompts.DRAFT_RULES_SYSTEM}"
+        return user.content
+
+    assert user_prompt("How does SPELL keep its self-play training stable?").endswith(prompts.PROCESS_RULES)
+    assert prompts.PROCESS_RULES not in user_prompt("What does SPELL use self-play for?")
+    # a question that asks a second thing keeps the usual rules ("answer every part of the question")
+    assert prompts.PROCESS_RULES not in user_prompt("How does SPELL train its model, and which roles does it play?")
+    settings.answer.process_rules = False
+    assert prompts.PROCESS_RULES not in user_prompt("How does SPELL keep its self-play training stable?")
+
+
 class _ServedByOllama(ScriptedLLM):
     """A scripted model that reports the Ollama backend, as an Ollama-served model does."""
 

@@ -160,3 +160,47 @@ def test_an_index_embedded_with_wordllama_finds_named_papers_and_weighs_sentence
     answerable = [q for q in QUESTIONS if q["answerable"]]
     r5 = [recall_at([h.paper.title for h in retriever.search(q["question"], k=5)], q["papers"], 5) for q in answerable]
     assert np.mean(r5) >= 0.9
+
+
+def test_bm25_scores_every_chunk_as_bm25s_does_and_keeps_the_best():
+    """The index sums its saved per-token scores itself (bm25s's own sum is slow without numba): the same scores
+    and the same best chunks as bm25s's ``retrieve``, a repeated query word counted twice as bm25s counts it."""
+    import random
+
+    from paperchat.rag.bm25 import bm25_tokens, build_bm25
+
+    rng = random.Random(7)
+    words = "reward policy token graph robot video speech protein search planner critic".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 40))) for _ in range(600)]
+    index = build_bm25([f"c{i}" for i in range(len(texts))], texts)
+    for query in ("robot planner", "video video speech", "protein", "graph token search critic"):
+        docs, scores = index.retriever.retrieve([bm25_tokens([query])[0]], k=20, show_progress=False, n_threads=1)
+        expected = {f"c{int(d)}": float(s) for d, s in zip(docs[0], scores[0])}
+        got = index.search(query, 20)
+        assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+        assert [round(s, 4) for _, s in got] == [round(s, 4) for s in sorted(expected.values(), reverse=True)]
+        cut = min(s for _, s in got)  # chunks tied with the last one kept may stand in either order
+        assert {c for c, s in got if s > cut} == {c for c, s in expected.items() if s > cut}
+    assert index.search("unknownword", 5) == []
+
+
+def test_a_question_about_how_something_works_shows_the_whole_best_paper(real_settings, real_index):
+    """A mechanism's steps are spread over its abstract: "how does … work" shows the best paper whole (setting
+    ``answer.whole_paper_for_process``), a question for one fact of the same paper keeps the usual budget."""
+    from paperchat.rag.pipeline import Pipeline
+    from paperchat.rag.text import split_sentences
+
+    from .fakes import ScriptedLLM
+
+    def evidence(settings, question):
+        pipeline = Pipeline(settings, Retriever(real_index), ScriptedLLM(lambda r: ""))
+        return pipeline.evidence(question, pipeline.retriever.search(question, k=settings.answer.sources))
+
+    how = "Walk me through how Self-RAG works when it generates an answer."
+    top = evidence(real_settings, how)[0]
+    assert top.paper.title.startswith("Self-RAG") and top.excerpt == split_sentences(top.paper.abstract)
+    off = real_settings.model_copy(deep=True)
+    off.answer.whole_paper_for_process = False
+    assert sum(len(s.excerpt) for s in evidence(off, how)) <= real_settings.answer.evidence_sentences
+    fact = "Which model sizes of Self-RAG are reported?"
+    assert sum(len(s.excerpt) for s in evidence(real_settings, fact)) <= real_settings.answer.evidence_sentences

@@ -510,7 +510,7 @@ def test_two_sides_that_are_one_paper_are_a_question_about_that_paper(fake_index
 def test_whole_paper_shows_the_best_paper_whole_for_any_question(fake_index, settings):
     from paperchat.rag.text import split_sentences
 
-    question = "What does SPELL train a single model to do?"
+    question = "Which roles does SPELL train a single model for?"
     whole = settings.model_copy(update={"answer": settings.answer.model_copy(update={"whole_paper": True})})
     shown = {}
     for name, s in (("excerpt", settings), ("whole", whole)):
