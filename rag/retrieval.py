@@ -2,9 +2,9 @@
 
 Dense search asks the Chroma collection (written through llama-index) for the nearest
 chunks' ids and distances; BM25 uses ``bm25s``'s saved scores over the same chunks (title
-+ chunk text, English stop words removed, Snowball-stemmed). Each retriever proposes ``candidates`` chunks; reciprocal-rank
-fusion scores a chunk ``sum(1 / (rrf_k + rank))`` over the retrievers that found it,
-and each paper is scored by its best chunk.
++ chunk text, English stop words removed, Snowball-stemmed). Each retriever proposes
+``candidates`` chunks; reciprocal-rank fusion scores a chunk ``sum(1 / (rrf_k + rank))``
+over the retrievers that found it, and each paper is scored by its best chunk.
 """
 
 from __future__ import annotations
