@@ -31,6 +31,7 @@ from .retrieval import Hit, Retriever
 from .settings import Settings
 from .shapes import QuestionShape, asks_listing, classify, listing_fields
 from .text import names, proper_nouns
+from .kinds import NameKinds
 from .verify import Rereader
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class Pipeline:
         self.planner = Planner(settings, retriever, evidence_sentences)
         self.drafter = Drafter(settings, self.layout, self.planner)
         self.name = "paperchat" if self.critique else "no-critique"
+        self._kinds: dict[str, dict[str, str]] = {}  # each paper's names typed by the pipeline's model, kept
 
     @property
     def evidence_sentences(self) -> int:
@@ -160,8 +162,9 @@ class Pipeline:
             judge = mode == "always" or (mode == "auto" and model.describe().get("backend") == "ollama")
         reread = self.settings.answer.reread if reread is None else reread
         rereader = Rereader(model, max_blanks=self.settings.answer.reread_blanks) if reread else None
+        kinds = NameKinds(model, self._kinds if model is self.llm else None) if reread else None
         return Critic(
-            model if judge else None, layout=self.layout, embedder=self.retriever.meaning, rereader=rereader,
+            model if judge else None, layout=self.layout, embedder=self.retriever.meaning, rereader=rereader, kinds=kinds,
             disabled=frozenset(self.settings.answer.disabled_checks), restated_share=self.settings.answer.restated_share,
             reanswer_sentences=self.settings.answer.reanswer_sentences,
         )

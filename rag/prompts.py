@@ -131,6 +131,9 @@ REREAD_ANSWER = (
     "reply 'not stated' if the abstract does not say.\nAnswer:"
 )
 
+#: What kind of thing each name of one abstract is (rag/kinds.py), answered under a JSON schema of the kinds.
+KINDS_TASK = "For each name below, say what kind of thing it is in the abstract above: {kinds}.\n{names}"
+
 REWRITE_SYSTEM = (
     "You rewrite a follow-up question from a conversation about research papers into one standalone question "
     "that can be understood without the conversation. Keep the names of papers and methods. Reply with the "
@@ -179,6 +182,27 @@ def judge_messages(sources: str, claim: str, n: int, layout: str = "rules_last")
     """(role, content) pairs for judging one claim; same system message and sources as the draft."""
     system = f"{SYSTEM}\n\n{DRAFT_RULES_SYSTEM}" if layout == "rules_first" else SYSTEM
     return [("system", system), ("user", f"{sources}\n\n{JUDGE_TASK.format(n=n, claim=claim)}")]
+
+
+def kinds_messages(title: str, abstract: str, names: Sequence[str], kinds: Sequence[str]) -> list[tuple[str, str]]:
+    """(role, content) pairs for typing the names of one abstract; the abstract comes first, as in
+    :func:`reread_messages` (the re-reading calls of the same paper share the cached prefix)."""
+    task = KINDS_TASK.format(kinds=", ".join(kinds), names="\n".join(f"- {n}" for n in names))
+    return [("system", REREAD_SYSTEM), ("user", f'Abstract of "{title}":\n{abstract}\n\n{task}')]
+
+
+def kinds_schema(names: Sequence[str], kinds: Sequence[str]) -> dict:
+    """The JSON schema of a kind for each of ``names``.
+
+    >>> kinds_schema(["FooBench"], ["model", "other"])["properties"]
+    {'FooBench': {'type': 'string', 'enum': ['model', 'other']}}
+    """
+    return {
+        "type": "object",
+        "properties": {n: {"type": "string", "enum": list(kinds)} for n in names},
+        "required": list(names),
+        "additionalProperties": False,
+    }
 
 
 def rewrite_messages(history: Sequence[tuple[str, str]], question: str) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ from .text import content_words, fold, names, proper_nouns
 #: how a question describes one paper: "the <words> paper" (or study, method, …, or a maker's noun such as
 #: "synthesizer"), optionally "… paper on/about <words>"
 _DESCRIBED = re.compile(
-    r"\b(?:the|a|an)\s+((?:[\w\-'’]+\s+){0,6}?[\w\-'’]+)\s+(paper|study|work|framework|method|approach|system|model"
+    r"\b(?:the|a|an)\s+((?:[\w\-'’/]+\s+){0,6}?[\w\-'’/]+)\s+(paper|study|work|framework|method|approach|system|model"
     r"|technique|algorithm|agent|survey|\w+(?:izer|iser|ator|ifier|oder|ector))\b"
     r"((?:\s+(?:on|about|that|which|for|where)\s+(?:(?!\s(?:and|or|vs\.?|versus|compared|with|but|both)\s)[^,;:?.]){3,80})?)",
     re.IGNORECASE,

@@ -152,7 +152,7 @@ class ModelSettings(BaseModel):
 CRITIQUE_CHECKS = (
     "fragment", "instructions", "too_short", "rebind_number", "rebind_extreme", "restated_identity", "invented_part",
     "unstated_meaning", "restates", "unrelated", "answers_quantity", "describes", "fits_other_paper", "reread", "refers_back",
-    "asked_thing", "stays_on_question", "premise", "reanswer",
+    "asked_thing", "stays_on_question", "premise", "asked_kind", "reanswer",
 )
 
 

@@ -115,6 +115,8 @@ def read_blank(request) -> str:
     >>> read_blank(r)
     '12.5'
     """
+    if request.json_schema is not None:  # the abstract's names to type (rag/kinds.py)
+        return type_names(request)
     user = request.messages[-1].content
     abstract = user.split("\n", 1)[1].split("\n\n", 1)[0]
     asked = re.search(r"^Question: (.*)$", user, re.M)
@@ -132,6 +134,23 @@ def read_blank(request) -> str:
         if m and len(m.group(1).split()) <= 6:
             return m.group(1)
     return "not stated"
+
+
+def type_names(request) -> str:
+    """A reader's typing of an abstract's names (the JSON of rag/kinds.py): a size ("-7B") makes a model, "Bench" or
+    "QA" a benchmark, the rest "other".
+
+    >>> from paperchat.rag.kinds import KINDS
+    >>> r = Request([Message("user", "x")], json_schema=prompts.kinds_schema(["Foo-7B", "BarBench", "Baz"], KINDS))
+    >>> type_names(r)
+    '{"Foo-7B": "model", "BarBench": "benchmark or dataset", "Baz": "other"}'
+    """
+    def kind(name: str) -> str:
+        if re.search(r"\d+B\b", name):
+            return "model"
+        return "benchmark or dataset" if re.search(r"Bench|QA", name) else "other"
+
+    return json.dumps({name: kind(name) for name in request.json_schema["properties"]})
 
 
 def copying_reply(request) -> str:

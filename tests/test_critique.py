@@ -470,3 +470,16 @@ def test_an_answer_that_repeats_the_question_and_adds_no_thing_of_the_asked_kind
     result = Critic().check(echo, sources, question=question)
     assert result.verdict == "not supported"
     assert "names no benchmarks" in " ".join(r for c in result.claims for r in c.reasons), [c.reasons for c in result.claims]
+
+
+def test_a_numbered_list_is_read_with_its_lead_in_and_kept_whole():
+    # each item alone ("A verifier model evaluates them.") reads as a sentence about something else than the
+    # question; with the lead-in it says what the question asks, and the abstract states it
+    draft = ("SPARK's framework has two models:\n1. A generator model produces diverse solutions [1].\n"
+             "2. A verifier model evaluates them [1].")
+    result, v = verdicts(draft, question="Which two models make up SPARK's framework?")
+    assert v == ["supported"], result.claims
+    assert result.answer.startswith("SPARK's framework has two models: A generator model produces diverse solutions;")
+    assert split_claims(draft) == [(
+        "SPARK's framework has two models: A generator model produces diverse solutions; A verifier model evaluates them.",
+        [1])]

@@ -57,6 +57,9 @@ def test_a_description_refers_to_the_paper_it_fits():
         ("FooNet", "a"), ("phone-based tomato leaf disease detector", "b")]
     # a description whose words no paper carries refers to nothing
     assert found("What does the quantum chemistry paper report?") == []
+    # a description's words may be joined by slashes ("correct/partially-correct", "photo/leaf")
+    assert found("What do FooNet and the tomato/leaf disease study each collect?") == [
+        ("FooNet", "a"), ("tomato/leaf disease study", "b")]
 
 
 def test_a_run_of_a_title_without_quotation_marks_refers_to_its_paper():

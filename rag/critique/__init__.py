@@ -94,5 +94,6 @@ from .critic import (
     Critic,
 )
 from .premises import premise_check, reversed_premise
-from .checks import REGISTRY, Check, Finding, check_names
+from .checks import REGISTRY, check_names
+from .context import Check, Finding
 from .critic import unknown_checks

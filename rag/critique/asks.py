@@ -301,15 +301,22 @@ _VAGUE_HEADS = {"paper", "papers", "work", "works", "study", "studies", "article
 
 
 
-def asked_thing(question: str) -> str | None:
-    """The noun a "What/Which <noun> …?" question asks for, or None when it asks for no kind of thing.
+# the same ask after a lead-in ("FooNet and BarNet both prune - which backbone does each use?")
+_ASKED_THING_LATER = re.compile(rf"(?:[:;,—–]|\s-)\s*{_ASKED_THING.pattern.removeprefix('^')}", re.IGNORECASE)
+
+
+def asked_thing(question: str, anywhere: bool = False) -> str | None:
+    """The noun a "What/Which <noun> …?" question asks for, or None when it asks for no kind of thing; with
+    ``anywhere``, also after a lead-in clause.
 
     >>> asked_thing("What latency are edge devices expected to meet?"), asked_thing("What does FooNet introduce?")
     ('latency', None)
     >>> asked_thing("Which small student model does FooNet distil into?"), asked_thing("Which paper proposes FooNet?")
     ('model', None)
+    >>> asked_thing("FooNet prunes heads - which backbone does it use?", anywhere=True)
+    'backbone'
     """
-    m = _ASKED_THING.search(question)
+    m = _ASKED_THING.search(question) or (_ASKED_THING_LATER.search(question) if anywhere else None)
     if m is None:
         return None
     head = m.group(1).split()[-1].lower()

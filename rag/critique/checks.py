@@ -17,15 +17,13 @@ do not run. :data:`SKIPPED` and :data:`ONLY` say which checks a question's shape
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 from ..corpus import Paper
 from ..listing import GENERIC_NAMES
-from ..shapes import listing_sentence, short_name, two_asks
-from ..text import INJECTION, content_words, fold, name_in, names, numbers, proper_nouns, quantities
-from ..verify import answer_values, stated_in
+from ..shapes import short_name, two_asks
+from ..text import content_words, fold, name_in, names, numbers, proper_nouns, quantities
+from ..verify import stated_in
 from .asks import (
     ELSEWHERE,
     answers_quantity,
@@ -39,7 +37,9 @@ from .asks import (
     restates,
 )
 from .binding import rebind_extreme, rebind_number
-from .claims import ClaimCheck, Source, refers_back, removed_statement
+from .claims import refers_back, removed_statement
+from .context import AnswerContext, Check, ClaimContext, Finding
+from .added import asked_kind, asked_kind_check, reanswer_check
 from .premises import premise_check, repeating
 from .facts import (
     SEMANTIC_CLAUSE,
@@ -48,96 +48,9 @@ from .facts import (
     best_sentence,
     echoes_instructions,
     fragment,
-    paper_sentences,
     weakest_clause,
 )
 from .meaning import describes, fits_best, fits_other_paper, unrelated, unstated
-
-
-@dataclass
-class Finding:
-    """What a check found: ``reason`` (why the claim is withheld, or what a repair did), ``text`` (a repair: the
-    claim's new text), ``notes`` (reasons recorded as they are), ``withhold`` (False: the claim is kept or
-    repaired), and for answer-level checks the ``claims`` withheld and a claim ``added`` first."""
-
-    reason: str = ""
-    text: str | None = None
-    notes: tuple[str, ...] = ()
-    withhold: bool = True
-    claims: Sequence[ClaimCheck] = ()
-    added: ClaimCheck | None = None
-    #: answer-level: claims added after the others (the abstract's own sentences that answer the question)
-    then: Sequence[ClaimCheck] = ()
-
-
-@dataclass
-class ClaimContext:
-    """One claim as the checks read it. ``text`` is the claim as it now reads; ``claim`` is what is compared
-    with the sources (a terse answer is read after the question's ask: "47.4% [1]." -> "what rate … 47.4%");
-    ``bare``: fewer than two content words; ``terse``: a short answer with facts, read with its question."""
-
-    critic: Any
-    check: ClaimCheck
-    text: str
-    claim: str
-    cited: list[int]
-    by_n: dict[int, Source]
-    question: str = ""
-    shape: str = "factoid"
-    has_facts: bool = False
-    bare: bool = False
-    terse: bool = False
-    chosen: list[int] = field(default_factory=list)
-    repaired: bool = False
-    #: the claim checked just before this one (the ``sequence`` stage)
-    previous: ClaimCheck | None = None
-    #: a which-paper claim made the cited paper's title after its fit to the description was checked
-    identity: bool = False
-    #: kept for its numbers and names, not its wording (:func:`values_carry`): the re-reader must find each of them
-    carried: bool = False
-    settled: tuple[str, ...] = ()  # numbers a repair read off the abstract's own structure: not re-read by the model
-
-    @property
-    def paper(self) -> Paper:
-        """The first chosen source's paper."""
-        return self.by_n[self.chosen[0]].paper
-
-    def together(self) -> Paper:
-        """The chosen papers as one: a claim citing several answers for them together (comparisons, lists)."""
-        papers = [self.by_n[n].paper for n in self.chosen]
-        if len(papers) == 1:
-            return papers[0]
-        return Paper(
-            id="+".join(p.id for p in papers),
-            title=" / ".join(p.title for p in papers),
-            abstract=" ".join(f"{p.abstract} {listing_sentence(p)}" for p in papers),
-        )
-
-
-@dataclass
-class AnswerContext:
-    """A whole answer as the answer-level checks read it: its claims' checks, the question and its sources."""
-
-    critic: Any
-    checks: list[ClaimCheck]
-    question: str
-    shape: str
-    by_n: dict[int, Source]
-
-    @property
-    def kept(self) -> list[ClaimCheck]:
-        return [c for c in self.checks if c.kept]
-
-
-@dataclass(frozen=True)
-class Check:
-    """One named check of the registry."""
-
-    name: str
-    stage: str
-    run: Callable[[Any], Finding | None]
-    applies: Callable[[Any], bool] = lambda ctx: True
-    doc: str = ""
 
 
 def _asked(ctx) -> bool:
@@ -351,45 +264,6 @@ def _premise(ctx: AnswerContext) -> Finding | None:
     return Finding("it repeats the question's amount the other way", claims=repeats, added=added) if added else None
 
 
-def _reanswer(ctx: AnswerContext) -> Finding | None:
-    """The question answered again from the answer's paper alone (QA-style, through the re-reader): when that answer
-    gives numbers or names the abstract states and the kept claims do not give, the draft said something true about
-    the right paper but not what was asked (its method, for "what latency does it measure?"); the abstract's sentences
-    that hold those values are added (at most ``critic.reanswer_sentences``), in the abstract's words and cited."""
-    n = next((m for c in ctx.kept for m in c.sources if m in ctx.by_n), None)
-    n = n if n is not None else next((m for c in ctx.checks for m in c.cited if m in ctx.by_n), None)
-    if n is None:
-        return None
-    paper = ctx.by_n[n].paper
-    ctx.critic.calls += 1
-    reply = ctx.critic.rereader.answer(ctx.question, paper)
-    values = [v for v in answer_values(reply, paper) if not stated_in(v, ctx.question)]
-    given = " ".join(c.text for c in ctx.kept)
-    if not values or any(stated_in(v, given) for v in values):
-        return None
-    why = f"added: answering the question again from the abstract gives {', '.join(values)}, which the answer did not"
-    said = set(content_words(reply))
-    sentences = [x for x in paper_sentences(paper) if not INJECTION.search(x)]
-    added: list[ClaimCheck] = []
-    while values and sentences and len(added) < ctx.critic.reanswer_sentences:
-        # the sentence holding most of the values still missing, as written ("6 times", before "six methods"),
-        # then the one sharing most words with the answer given again
-        def score(x: str) -> tuple[int, int]:
-            held = sum(2 if fold(v) in fold(x) else 1 for v in values if stated_in(v, x))
-            return held, len(said & set(content_words(x)))
-
-        best = max(sentences, key=score)
-        if not score(best)[0]:
-            break
-        added.append(ClaimCheck(text=best.rstrip(), cited=[n], sources=[n], verdict="supported", support=best,
-                                reasons=[why]))
-        values = [v for v in values if not stated_in(v, best)]
-        sentences.remove(best)
-    order = {x: i for i, x in enumerate(paper_sentences(paper))}
-    added.sort(key=lambda c: order.get(c.support or "", 0))  # in the abstract's order
-    return Finding(why, then=tuple(added), withhold=False) if added else None
-
-
 #: The checks in the order they run (names: ``answer.disabled_checks``; the same as settings.CRITIQUE_CHECKS).
 REGISTRY: tuple[Check, ...] = (
     Check("fragment", "claim", _fragment, doc="not a complete sentence"),
@@ -417,15 +291,18 @@ REGISTRY: tuple[Check, ...] = (
     Check("asked_thing", "answer", _asked_thing, _asked, "the kind of thing asked is not given"),
     Check("stays_on_question", "answer", _stays_on_question, _asked, "wandered off the question"),
     Check("premise", "answer", _premise, _asked, "the question's own number is not the paper's, or is the other way"),
-    Check("reanswer", "answer", _reanswer, lambda ctx: ctx.critic.rereader is not None and bool(ctx.question),
+    Check("asked_kind", "answer", asked_kind_check,
+          lambda ctx: ctx.critic.kinds is not None and asked_kind(ctx.question) is not None,
+          "the answer names no name of the kind asked (a model, a benchmark) that the abstract names"),
+    Check("reanswer", "answer", reanswer_check, lambda ctx: ctx.critic.rereader is not None and bool(ctx.question),
           "the answer lacks the value the abstract gives when asked again"),
 )
 
 #: Checks a question's shape leaves out: a which-paper answer is a paper's name.
 SKIPPED: dict[str, frozenset[str]] = {
-    "which-paper": frozenset({"unrelated", "asked_thing", "reanswer"}),
-    "list": frozenset({"reanswer"}),
-    "metadata": frozenset({"reanswer"}),
+    "which-paper": frozenset({"unrelated", "asked_thing", "asked_kind", "reanswer"}),
+    "list": frozenset({"asked_kind", "reanswer"}),
+    "metadata": frozenset({"asked_kind", "reanswer"}),
 }
 #: Checks only some shapes run: a which-paper answer's paper must fit the question's description.
 ONLY: dict[str, frozenset[str]] = {

@@ -82,6 +82,39 @@ class Critique(BaseModel):
 
 
 
+_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)]|\(\d+\))\s+(.*\S)\s*$")
+
+
+def joined_lists(draft: str) -> str:
+    r"""A draft whose lists ("X has three parts:" then one item a line) are each one line: the lead-in with its items,
+    so each item is read as what the lead-in says it is, not as a sentence of its own.
+
+    >>> print(joined_lists("FooNet has two parts:\n1. A sparse encoder [1].\n2. A tiny decoder [1].\nIt is fast [1]."))
+    FooNet has two parts: A sparse encoder; A tiny decoder [1].
+    It is fast [1].
+    """
+    lines = draft.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        items = []
+        j = i + 1
+        while line.rstrip().endswith(":") and j < len(lines) and (m := _ITEM.match(lines[j])):
+            items.append(m.group(1))
+            j += 1
+        if not items:
+            out.append(line)
+            i += 1
+            continue
+        cited = [c for item in items for c in _CITATION.findall(item)]
+        parts = [_CITATION.sub("", item).strip().rstrip(" .;") for item in items]
+        marks = " ".join(dict.fromkeys(f"[{a or b}]" for a, b in cited))
+        out.append(f"{line.rstrip()} {'; '.join(parts)}" + (f" {marks}." if marks else "."))
+        i = j
+    return "\n".join(out)
+
+
 def split_claims(draft: str) -> list[tuple[str, list[int]]]:
     """Sentences of a draft with the source numbers each cites; bare citations join the sentence before.
 
@@ -95,7 +128,7 @@ def split_claims(draft: str) -> list[tuple[str, list[int]]]:
     [('SPaR reports IFEval.', [1]), ('The judges use AlpacaEval.', [2])]
     """
     claims: list[tuple[str, list[int]]] = []
-    for line in draft.replace("\r", "").split("\n"):
+    for line in joined_lists(draft.replace("\r", "")).split("\n"):
         line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line).strip()
         if not line:
             continue

@@ -15,9 +15,11 @@ from ..models import LLM, Message, Request
 from ..shapes import mentions
 from ..text import content_words, fold, names, numbers, proper_nouns, quantities
 from .. import prompts
+from ..kinds import NameKinds
 from ..verify import Rereader
 from .asks import asked_phrase, own_ask, side_ask
-from .checks import AnswerContext, ClaimContext, Finding, check_names, for_stage, values_carry
+from .checks import check_names, for_stage, values_carry
+from .context import AnswerContext, ClaimContext, Finding
 from .claims import ClaimCheck, Critique, Source, Verdict, cite, is_refusal, split_claims, withhold
 from .facts import (
     CLAUSE_SUPPORT,
@@ -35,6 +37,16 @@ from .facts import (
 )
 
 log = logging.getLogger(__name__)
+
+
+#: the answer-level checks a comparison's side runs (against its own question and paper)
+_SIDE_CHECKS = ("asked_kind", "reanswer")
+
+
+def _new(added: Sequence[ClaimCheck], checks: Sequence[ClaimCheck]) -> list[ClaimCheck]:
+    """The claims of ``added`` whose text no claim of ``checks`` has (two checks may add the same sentence)."""
+    have = {c.text for c in checks}
+    return [c for c in added if c.text not in have]
 
 
 def unknown_checks(disabled) -> list[str]:
@@ -61,6 +73,8 @@ class Critic:
     embedder: Embedder | None = None
     #: re-reads each kept claim's numbers and names from its abstract through the model (None: not done)
     rereader: Rereader | None = None
+    #: types the names of abstracts through the model, for the ``asked_kind`` check (None: not done)
+    kinds: NameKinds | None = None
     disabled: frozenset[str] = frozenset()
     calls: int = field(default=0, init=False)
     _vectors: dict = field(default_factory=dict, init=False, repr=False)
@@ -90,8 +104,12 @@ class Critic:
         by_n = {s.n: s for s in sources}
         checks = self._check_claims(draft, by_n, sources_text, question, on_claim, shape)
         ctx = AnswerContext(self, checks, question, shape, by_n)
+        found_kind = False
         for entry in self._stage("answer", shape, ctx):
+            if entry.name == "reanswer" and found_kind:
+                continue  # the answer has the abstract's names of the kind asked: nothing more to add
             finding = entry.run(ctx)
+            found_kind = found_kind or (entry.name == "asked_kind" and finding is not None)
             if finding is None:
                 continue
             withhold(finding.claims, finding.reason)
@@ -99,7 +117,7 @@ class Critic:
                 checks.insert(0, finding.added)
                 if on_claim:
                     on_claim(finding.added)
-            for added in finding.then:  # the abstract's sentences with what was asked, last
+            for added in _new(finding.then, checks):  # the abstract's sentences with what was asked, last
                 checks.append(added)
                 if on_claim:
                     on_claim(added)
@@ -118,8 +136,10 @@ class Critic:
             # each side is asked again of its own paper: a side that answered something else gets the abstract's value
             side = AnswerContext(self, part, asked, "factoid", by_n)
             for entry in self._stage("answer", "factoid", side):
-                if entry.name == "reanswer" and (finding := entry.run(side)) is not None:
-                    part += finding.then
+                if entry.name in _SIDE_CHECKS and (finding := entry.run(side)) is not None:
+                    withhold(finding.claims, finding.reason)
+                    part += _new(finding.then, part)
+                    break  # the side has the abstract's names of the kind asked, or its value read again
             checks += part
         return self._repair(checks, time.perf_counter() - started)
 
