@@ -30,13 +30,14 @@ SETS = {
     "fresh14": ROOT / "eval" / "fresh14.jsonl",
     "fresh15": ROOT / "eval" / "fresh15.jsonl",
     "fresh16": ROOT / "eval" / "fresh16.jsonl",
+    "fresh17": ROOT / "eval" / "fresh17.jsonl",
     # follow-up questions: each row also has a "history" of earlier turns (see the test at the end)
     "conversations": ROOT / "eval" / "conversations.jsonl",
     "conversations2": ROOT / "eval" / "conversations2.jsonl",
 }
 #: Question shapes of issue 12 and the least number of rows each set holds of them.
 NEW_SHAPES = ("paraphrased", "comparison", "list", "metadata", "near-miss", "false-premise", "off-topic")
-MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2, "fresh3": 2, "fresh4": 2, "fresh5": 2, "fresh6": 2, "fresh7": 2, "fresh8": 2, "fresh9": 2, "fresh10": 2, "fresh11": 2, "fresh12": 2, "fresh14": 2, "fresh15": 2, "fresh16": 2, "conversations": 0, "conversations2": 0}
+MINIMUM = {"questions": 10, "heldout": 4, "fresh": 2, "fresh2": 2, "fresh3": 2, "fresh4": 2, "fresh5": 2, "fresh6": 2, "fresh7": 2, "fresh8": 2, "fresh9": 2, "fresh10": 2, "fresh11": 2, "fresh12": 2, "fresh14": 2, "fresh15": 2, "fresh16": 2, "fresh17": 2, "conversations": 0, "conversations2": 0}
 #: Sets whose paraphrased rows were written without the rule below (no title word, no name of the paper, such as
 #: an acronym its abstract uses): the helper was not given it, and a set is not edited once its first run has
 #: begun. Their paraphrased rows are easier than the other sets' (some use a title word).
@@ -55,9 +56,13 @@ KEPT_AS_WRITTEN = {"fresh7"}
 #: fresh15's y02, y13, y26, y33 and y47: paraphrases using a title word or two (its helper's row format asked for a
 #: description of the paper but did not give this rule), so fresh15's paraphrased rows are easier than the rule's.
 #: fresh16's z28: a paraphrase using the abstract's acronym MRI.
+#: fresh17's a45: a false premise given as a phrase ("… relative improvement over DPO") the question does not quote.
 KNOWN_BREAKS = {"fresh8": {"e11", "e14", "e30", "e37", "e39", "e43"}, "fresh10": {"t20", "t36"}, "fresh11": {"u09", "u14", "u26", "u45"},
                 "fresh14": {"x11", "x12", "x32", "x33", "x35"}, "fresh15": {"y02", "y13", "y26", "y33", "y47"},
-                "fresh16": {"z28"}}
+                "fresh16": {"z28"}, "fresh17": {"a45"}}
+#: False-premise rows written as answerable (fresh17's helper was told so by mistake; scored as written, their
+#: corrections counted with the answerable rows: eval/RESULTS.md gives both ways of counting).
+ANSWERABLE_PREMISES = {"fresh17": {"a43", "a44", "a45"}}
 UNANSWERABLE_SHAPES = ("near-miss", "false-premise", "off-topic", "unanswerable")
 
 #: Function words, and the words nearly every title here has, that a paraphrase may still use.
@@ -164,7 +169,8 @@ def test_shape_rules(name):
     for r in rows:
         if name in KEPT_AS_WRITTEN:
             continue
-        assert r.answerable == (r.type not in UNANSWERABLE_SHAPES), r.id
+        if r.id not in ANSWERABLE_PREMISES.get(name, ()):
+            assert r.answerable == (r.type not in UNANSWERABLE_SHAPES), r.id
         if r.answerable:
             assert r.answer.strip(), f"{r.id}: every answerable row has a reference answer"
             if r.id not in KNOWN_BREAKS.get(name, ()):

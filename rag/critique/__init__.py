@@ -13,7 +13,10 @@ switches them off by name), run by the :class:`Critic` (:mod:`.critic`) in stage
    source's words needs a source sentence close in meaning (:mod:`.meaning`, ``SEMANTIC_FLOOR``);
    the claim must answer what the question asks (:mod:`.asks`).
 2. **Re-reading** (``answer.reread``): the model fills each kept claim's numbers and names again
-   from the cited abstract alone (:mod:`paperchat.rag.verify`).
+   from the cited abstract alone (:mod:`paperchat.rag.verify`); at the answer level, the question is
+   answered again from the abstract, and a question asking for a kind of name (a model, a benchmark)
+   is checked against the model's typing of the abstract's names; the abstract's own sentences with
+   what the answer lacks are added (:mod:`.added`, :mod:`paperchat.rag.kinds`).
 3. **Model judgement** (optional; ``answer.model_judge``): for claims that pass, the model quotes the supporting
    sentence and says supported/unsupported, as JSON constrained by a schema. The quote
    must really be in the abstract; a claim the model rejects, or supports only with an
@@ -21,7 +24,7 @@ switches them off by name), run by the :class:`Critic` (:mod:`.critic`) in stage
 4. **Repair**: unsupported claims are removed from the answer; if none remain, the
    answer is the refusal. Nothing unsupported is ever shown as checked.
 
-Records and claim splitting live in :mod:`.claims`. Every name is re-exported here.
+Records and claim splitting live in :mod:`.claims`; what a check reads and returns in :mod:`.context`. Every name is re-exported here.
 """
 
 from .claims import (
