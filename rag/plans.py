@@ -117,6 +117,10 @@ class Planner:
                 return plan
         hits = self.retriever.search(question, k=k)
         kind = shape.shape if shape.shape != "comparison" else "factoid"
+        if kind == "factoid" and len(refs) == 1 and refs[0].named and self.settings.answer.named_paper_alone:
+            # a question about the one paper it names by that paper's own name ("How does FooNet …?") is answered
+            # from that paper alone: another paper's sentences only give the small model something else to cite
+            hits = [h for h in hits if h.paper.id == refs[0].hit.paper.id] or [refs[0].hit]
         if hits and self.unrelated(question, hits):
             # nothing found is about what was asked ("Which river is the longest in Europe?"): no draft to wait for
             return Plan(kind, [], draft=prompts.REFUSAL, refusal=True)

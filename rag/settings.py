@@ -179,6 +179,10 @@ class AnswerSettings(BaseModel):
         False, description="Show the model the best-matching paper's whole abstract (with the other papers' best "
         "sentences) for every question it drafts, not only for questions that ask two things."
     )
+    named_paper_alone: bool = Field(
+        True, description="Answer a question that names one paper by its own name (the name before its title's colon, "
+        "or the name its abstract gives its method) from that paper alone, not with other papers' sentences beside it."
+    )
     whole_paper_for_process: bool = Field(
         True, description="Show the best-matching paper's whole abstract for a question that asks how something works "
         "or what it is made of (its steps or parts are spread over the abstract's sentences)."

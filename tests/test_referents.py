@@ -109,3 +109,12 @@ def test_a_title_given_whole_does_not_shape_the_question(settings, fake_index, s
     question = f"How many upvotes did '{title}' get?"
     assert classify(question).shape == "comparison"  # its words alone read as a comparison
     assert planner.plan(question, classify(question)).shape == "metadata"
+
+
+def test_a_question_naming_one_paper_is_planned_from_that_paper_alone(settings, fake_index):
+    question = "How does SPELL keep its three roles improving together?"
+    plan = Planner(settings, Retriever(fake_index)).plan(question, classify(question))
+    assert [s.paper.title.split(":")[0] for s in plan.sources] == ["SPELL"]
+    # switched off, other papers' sentences stand beside it again (the hybrid search finds some)
+    off = settings.model_copy(update={"answer": settings.answer.model_copy(update={"named_paper_alone": False})})
+    assert len(Planner(off, Retriever(fake_index)).plan(question, classify(question)).sources) > 1

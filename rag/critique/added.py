@@ -124,6 +124,8 @@ def reanswer_check(ctx: AnswerContext) -> Finding | None:
     ctx.critic.calls += 1
     reply = ctx.critic.rereader.answer(ctx.question, paper)
     values = [v for v in answer_values(reply, paper) if not stated_in(v, ctx.question)]
+    if QUANTITY_QUESTION.search(ctx.question):  # an amount is asked: only a number answers it, not a name
+        values = [v for v in values if v[:1].isdigit()]
     given = " ".join(c.text for c in ctx.kept)
     if not values or any(stated_in(v, given) for v in values):
         return None
