@@ -177,13 +177,17 @@ def _in_its_place(value: str, question: str, paper: Paper) -> dict[str, str]:
     >>> p = Paper(id="m", title="Tally", abstract="Tally raises top-1 accuracy from 61.0% to 74.5% on CrowdCount.")
     >>> _in_its_place("80.2%", "Tally raised top-1 accuracy from 61.0% to 80.2%: and on NightCrowd?", p)
     {'74.5%': 'Tally raises top-1 accuracy from 61.0% to 74.5% on CrowdCount.'}
+    >>> q = Paper(id="q", title="Quill", abstract="We test Quill on two corpora of 300M and 2B tokens respectively.")
+    >>> _in_its_place("8B", "Quill was tested on corpora of 300M and 8B tokens: how?", q)
+    {'2B': 'We test Quill on two corpora of 300M and 2B tokens respectively.'}
     """
     words = question.split()
     at = next((i for i, w in enumerate(words) if value in w), None)
     lead = words[max(0, at - 2) : at] if at is not None else []
     if len(lead) < 2 or not any(figures(w) for w in lead):
         return {}
-    place = re.compile(r"\s+".join(re.escape(w) for w in lead) + r"\s+(\d[\d.,]*%?)")
+    # the number with its percent sign or scale letter ("1B", not "1")
+    place = re.compile(r"\s+".join(re.escape(w) for w in lead) + r"\s+(\d[\d.,]*(?:%|[KMBT](?![\w\-]))?)")
     for sentence in paper_sentences(paper):
         m = place.search(sentence)
         if m and not number_in(value, m.group(1)):
