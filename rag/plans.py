@@ -59,6 +59,22 @@ def keeps_ask(side_question: str, others: Sequence[str], question: str, sides: S
     return len(ask & set(content_words(side_question))) >= min(least, len(ask))
 
 
+# "which model / method …": the noun may name a paper's contribution, or a thing a named paper uses
+_THING_ASKED = re.compile(r"\b(?:which|what) (?:\w+ )?(?:model|method|framework|system|approach)\b", re.IGNORECASE)
+
+
+def asks_a_thing_of(question: str, refs: Sequence[Referent]) -> bool:
+    """Whether a question read as which-paper ("Which model …?") asks a thing of one paper it names by the paper's
+    own name ("Which model does FooNet distil into?"): it is a question about that paper, not for one.
+
+    >>> from paperchat.rag.corpus import Paper
+    >>> foo = Referent("FooNet", 0, 6, Hit(paper=Paper(id="f", title="FooNet: X", abstract=""), chunk="", chunk_id="f:0", score=1.0), True)
+    >>> asks_a_thing_of("Which model does FooNet distil into?", [foo]), asks_a_thing_of("Which paper extends FooNet?", [foo])
+    (True, False)
+    """
+    return len(refs) == 1 and refs[0].named and bool(_THING_ASKED.search(question))
+
+
 def strip_names(question: str, sides: Sequence[str]) -> str:
     """The question without the names of the sides compared.
 
@@ -107,6 +123,8 @@ class Planner:
         masked = mask_titles(question, refs)
         if masked != question:  # a title's own words ("More than", "v.s.") do not make the question a comparison
             shape = classify(masked)
+        if shape.shape == "which-paper" and asks_a_thing_of(masked, refs):
+            shape = QuestionShape("factoid")
         # a question that refers to two papers asks something of each, however it is worded
         refs = refs if shape.shape in ("factoid", "comparison", "metadata") else []
         if shape.shape == "metadata" and shape.field and len(refs) < 2:

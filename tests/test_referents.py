@@ -118,3 +118,14 @@ def test_a_question_naming_one_paper_is_planned_from_that_paper_alone(settings, 
     # switched off, other papers' sentences stand beside it again (the hybrid search finds some)
     off = settings.model_copy(update={"answer": settings.answer.model_copy(update={"named_paper_alone": False})})
     assert len(Planner(off, Retriever(fake_index)).plan(question, classify(question)).sources) > 1
+
+
+def test_a_which_model_question_about_a_named_paper_is_a_question_about_it(settings, fake_index):
+    planner = Planner(settings, Retriever(fake_index))
+    about = "Which model does SPARK use in its reinforcement learning runs?"
+    assert classify(about).shape == "which-paper"  # its words alone read as asking for a paper
+    plan = planner.plan(about, classify(about))
+    assert plan.shape == "factoid" and plan.sources[0].paper.title.startswith("SPARK")
+    # a question that describes a paper and asks for it is still a which-paper question
+    which = "Which method trains one model to ask, answer and verify questions over long documents?"
+    assert planner.plan(which, classify(which)).shape == "which-paper"
