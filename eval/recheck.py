@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from paperchat.rag.critique import check_names, is_refusal
-from paperchat.rag.drafting import name_cited_objects, name_the_subject
+from paperchat.rag.drafting import name_cited_objects, name_the_source, name_the_subject
 from paperchat.rag.errors import ModelUnavailableError
 from paperchat.rag.finish import finish
 from paperchat.rag.models import LLM
@@ -73,9 +73,11 @@ def prepare(pipeline, record: dict) -> Prepared | None:
         parts = []
         for (side, n), line in zip(plan.side_of.items(), lines):
             asked = plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
+            line = name_the_source(line, sources, default=n)  # as the drafter names a side's paper
             parts.append((line, asked, pipeline.sources_text([s for s in sources if s.n == n])))
         return Prepared(record, plan, parts=parts)
     to_check = name_cited_objects(draft, sources)
+    to_check = name_the_source(to_check, sources)
     if plan.shape == "which-paper":
         to_check = name_the_subject(to_check, sources)
     asked = strip_names(question, plan.sides) if plan.sides else question

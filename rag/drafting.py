@@ -100,6 +100,15 @@ _PREAMBLE = re.compile(
     r"^\s*(?:\[\d+\]\s*)?(?:(?:the|this) source (?:above )?(?:states|says|shows|reports|mentions) that|according to the source,?)\s*",
     re.IGNORECASE,
 )
+# "The source above evaluates …", "the source [2] reports …": the prompts' word for a paper, as the subject of a
+# statement (not "The source above is about …", "The source for this is [1]", "The source does not …": those say
+# nothing about the paper, and the critique reads them as the prompt's words)
+_SOURCE_SUBJECT = re.compile(
+    r"\b(?:the|this) source(?: above)?(?:\s*\[(\d+)\])?(?=\s+(?!(?:is|was|are|number|for|does|do|did|not|above)\b)[a-z]+\b)",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+(?:\s*\[\d+\])*)?|[\s\S]")  # every character in one piece
+_CITED = re.compile(r"\[(\d+)\]")
 
 
 _CITATION = re.compile(r"\s*\[\d+\]")
@@ -121,6 +130,45 @@ def drop_preamble(text: str) -> str:
     rest = _PREAMBLE.sub("", _ECHO.sub("", text, count=1), count=1)
     return rest[:1].upper() + rest[1:] if rest != text else text
 
+
+
+def name_the_source(draft: str, sources: Sequence[Source], default: int | None = None) -> str:
+    """A draft whose sentences call a paper "the source" (the prompts' word) with the paper named instead: "The
+    source states that X" becomes "X", and "The source [2] reports X" names paper 2. The paper is the one the
+    phrase or its sentence cites, else ``default`` (a comparison side's own paper).
+
+    >>> from paperchat.rag.corpus import Paper
+    >>> src = [Source(n=2, paper=Paper(id="f", title="FooNet: Sparse Audio", abstract="x"), excerpt=[])]
+    >>> name_the_source("The source above evaluates two speech sets. [2]", src)
+    'FooNet evaluates two speech sets. [2]'
+    >>> name_the_source("It is fast [2]. The source [2] reports a 3% gain.", src)
+    'It is fast [2]. FooNet [2] reports a 3% gain.'
+    >>> name_the_source("To denoise, the source introduces sparse heads.", src, default=2)
+    'To denoise, FooNet introduces sparse heads.'
+    >>> name_the_source("The source above is about FooNet only.", src, default=2)  # says nothing of the paper
+    'The source above is about FooNet only.'
+    >>> lines = "FooNet has two parts:", "- a 3.5 kHz filter", "- ...a gate! [2]"
+    >>> name_the_source(chr(10).join(lines), src) == chr(10).join(lines)  # the rest kept as written, line by line
+    True
+    """
+    by_n = {s.n: s for s in sources}
+
+    def named(sentence: str) -> str:
+        cited = [int(n) for n in _CITED.findall(sentence) if int(n) in by_n]
+        rest = _PREAMBLE.sub("", sentence.lstrip(), count=1)
+        if rest != sentence.lstrip():
+            return sentence[: len(sentence) - len(sentence.lstrip())] + rest[:1].upper() + rest[1:]
+
+        def name(match: re.Match) -> str:
+            n = int(match.group(1)) if match.group(1) and int(match.group(1)) in by_n else None
+            n = n or (cited[0] if cited else default)
+            if n not in by_n:
+                return match.group(0)
+            return short_name(by_n[n].paper.title) + (f" [{n}]" if match.group(1) else "")
+
+        return _SOURCE_SUBJECT.sub(name, sentence)
+
+    return "".join(named(m.group(0)) for m in _SENTENCE.finditer(draft))
 
 
 def sources_text(sources: Sequence[Source], listing: bool = True) -> str:
@@ -200,6 +248,7 @@ class Drafter:
             shown = sources_text([by_n[n]], listing=asks_listing(question))
             part, usage = yield from self.one(llm, shown, asked, rules, timings, started)
             part = drop_preamble(part)  # "The source above is about X only. [1]" echoes the rules and states nothing
+            part = name_the_source(part, [by_n[n]], default=n)  # "The source above evaluates …" names its paper
             if not states_something(part) or restates(_CITATION.sub("", part), asked):
                 # twice no statement (a bare "[1]"), or one that only says the question back ("X uses a bigger
                 # dataset"): the sentence of the side's own paper that best matches its question stands in, for the

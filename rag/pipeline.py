@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from . import prompts
 from .answer import Answer, AnswerRow, Citation, Done, Event, Related, Status, Timings, Token
 from .critique import Critic, Critique, Source, no_critique
-from .drafting import Drafter, name_cited_objects, name_the_subject, sources_text
+from .drafting import Drafter, name_cited_objects, name_the_source, name_the_subject, sources_text
 from .evidence import related_sentences
 from .finish import citations, finish
 from .followup import resolve_position
@@ -207,6 +207,7 @@ class Pipeline:
         timings.count(usage)
         # a which-paper draft's subject is often just its citation ("[1] shows …"): the cited paper is the answer
         to_check = name_cited_objects(draft, plan.sources)  # "… is proposed in [2]." names what [2] is
+        to_check = name_the_source(to_check, plan.sources)  # "The source [2] reports …" names paper 2
         if plan.shape == "which-paper":
             to_check = name_the_subject(to_check, plan.sources)
 

@@ -59,6 +59,22 @@ def test_switching_off_the_premise_check_leaves_the_false_number_uncorrected():
     assert "86 participants" not in off.answer and len(off.claims) == 1
 
 
+def test_a_premise_count_written_in_words_is_corrected_and_the_claim_repeating_it_withheld():
+    loom = Paper(id="l", title="Loom: Self-Refining Captions",
+                 abstract="Loom refines its own captions. After three rounds of refinement it beats CapBase on CapEval.")
+    q = "Loom needed seven rounds of refinement to beat CapBase. Why so many?"
+    draft = "Loom needed seven rounds of refinement before it beat CapBase on CapEval [1]."
+    on = Critic().check(draft, [Source(1, loom, [])], question=q)
+    assert on.answer.startswith("Loom's abstract gives three rounds, not seven")
+    assert "needed seven rounds" not in on.answer
+    # a count the question asks about ("which two parts") is not a premise, whatever the abstract says of it
+    asked = Critic().check("Loom refines its own captions [1].", [Source(1, loom, [])],
+                           question="What two parts does Loom have?")
+    assert "abstract gives" not in asked.answer and "does not state" not in asked.answer
+    off = Critic(disabled=frozenset({"premise"})).check(draft, [Source(1, loom, [])], question=q)
+    assert "three rounds" not in off.answer
+
+
 def test_switching_off_fragment_keeps_a_fragment_whose_words_are_in_the_abstract():
     src = Source(1, Paper(id="a", title="SPARK: Rewards", abstract="SPARK reaches 67.5 F1 on ProcessBench."), [])
     draft = "The F1 of SPARK on ProcessBench is shown on [1]."

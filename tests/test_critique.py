@@ -84,6 +84,16 @@ def test_uncited_claim_gets_the_source_that_holds_it():
     assert v == ["corrected"] and result.claims[0].sources == [2]
 
 
+def test_an_uncited_claim_that_joins_two_words_the_abstract_writes_apart_is_recited():
+    # "Dutch-Frisian" where the abstract says "Dutch and Frisian": the same name, written another way
+    tide = Paper(id="t", title="TideMT: Self-Scored Translation",
+                 abstract="TideMT trains a 3B model on 40K monolingual sentences for Dutch and Frisian translation.")
+    other = Paper(id="o", title="Harbor: Port Logistics", abstract="Harbor schedules cranes with 40K simulated days.")
+    result = Critic().check("The 3B Dutch-Frisian model trains on 40K monolingual sentences.",
+                            [Source(1, other, []), Source(2, tide, [])])
+    assert result.claims[0].kept and result.claims[0].sources == [2]
+
+
 def test_unsupported_claims_are_removed_and_the_rest_kept():
     result, v = verdicts(CORRECT + " It was trained for 900 epochs on 13 TPUs [1].")
     assert v == ["supported", "unsupported"]

@@ -213,6 +213,18 @@ def test_nothing_is_added_when_the_answer_gives_the_value_or_the_reader_finds_no
     assert len(invented.claims) == 1
 
 
+def test_an_answer_that_gives_some_of_the_values_asked_gets_the_rest_of_the_same_kind():
+    sizes = Paper(id="t", title="TallNet", abstract="We release TallNet at 3B and 11B parameters. It runs on 2 GPUs.")
+    q = "What model sizes does TallNet release?"
+    some = _critic(reader_said("3B and 11B parameters")).check("TallNet is released at 3B [1].", [Source(1, sizes, [])],
+                                                               question=q)
+    assert "11B" in some.answer and some.claims[-1].reasons[0].startswith("added: answering the question again")
+    # the reply's other details (a number of another kind) are not added to an answer that gives what was asked
+    other = _critic(reader_said("3B parameters on 2 GPUs")).check("TallNet is released at 3B [1].",
+                                                                  [Source(1, sizes, [])], question=q)
+    assert len(other.claims) == 1
+
+
 def test_a_comparison_side_that_answered_something_else_gets_its_papers_value():
     other = Paper(id="o", title="RangeClip", abstract="RangeClip clips activations. It reaches 64.8 on OrbitQA.")
     parts = [

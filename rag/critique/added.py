@@ -8,6 +8,7 @@ abstract names; the names are typed by the model, :mod:`paperchat.rag.kinds`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from ..corpus import Paper
@@ -84,6 +85,15 @@ def other_kind_claims(claims: Sequence[ClaimCheck], kinds: dict[str, str], kind:
     return out
 
 
+def value_unit(value: str) -> str:
+    """What a number counts, without the number: its scale letter, sign or unit word.
+
+    >>> value_unit("13B"), value_unit("7B"), value_unit("9 hours"), value_unit("15.6%"), value_unit("eight")
+    ('b', 'b', 'hours', '%', 'eight')
+    """
+    return re.sub(r"[\d.,\s]", "", fold(value))
+
+
 def _answer_paper(ctx: AnswerContext) -> int | None:
     """The source number of the paper the answer is about: its first kept claim's, else its first cited one."""
     n = next((m for c in ctx.kept for m in c.sources if m in ctx.by_n), None)
@@ -127,7 +137,14 @@ def reanswer_check(ctx: AnswerContext) -> Finding | None:
     if QUANTITY_QUESTION.search(ctx.question):  # an amount is asked: only a number answers it, not a name
         values = [v for v in values if v[:1].isdigit()]
     given = " ".join(c.text for c in ctx.kept)
-    if not values or any(stated_in(v, given) for v in values):
+    missing = [v for v in values if not stated_in(v, given)]
+    if len(missing) < len(values):
+        # an answer that gives some of the values gets the rest of the same kind ("13B" beside its "7B"), not the
+        # reply's other details ("eight GPUs" beside "9 hours")
+        units = {value_unit(v) for v in values if v not in missing}
+        missing = [v for v in missing if v[:1].isdigit() and value_unit(v) in units]
+    values = missing
+    if not values:
         return None
     why = f"added: answering the question again from the abstract gives {', '.join(values)}, which the answer did not"
     added = holding_sentences(paper, n, values, reply, ctx.critic.reanswer_sentences, why)

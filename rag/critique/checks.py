@@ -261,7 +261,7 @@ def _premise(ctx: AnswerContext) -> Finding | None:
     answered = {n for c in ctx.kept for n in c.sources}
     added = premise_check(ctx.question, list(ctx.by_n.values()), answered.pop() if len(answered) == 1 else None)
     repeats = repeating(ctx.question, ctx.by_n[added.sources[0]].paper, ctx.kept) if added else []
-    return Finding("it repeats the question's amount the other way", claims=repeats, added=added) if added else None
+    return Finding("it repeats the question's premise, which the abstract does not state", claims=repeats, added=added) if added else None
 
 
 #: The checks in the order they run (names: ``answer.disabled_checks``; the same as settings.CRITIQUE_CHECKS).

@@ -135,9 +135,27 @@ def missing_facts(claim: str, source_text: str) -> list[str]:
     missing = [n for n in numbers(claim) if not number_in(n, source_text)]
     missing += [
         n for n in names(claim) + proper_nouns(claim)
-        if not month_in(n, source_text) and not spelled_out(n, source_text) and n not in missing
+        if not month_in(n, source_text) and not spelled_out(n, source_text) and not joined_in(n, source_text)
+        and n not in missing
     ]
     return missing
+
+
+def joined_in(name: str, text: str) -> bool:
+    """Whether a name of words joined by dashes or slashes ("English-Chinese") stands in ``text`` with other words
+    between its parts ("English leftrightarrow Chinese", "English and Chinese"): each part a word of four letters or
+    more, in order, at most three words apart.
+
+    >>> joined_in("English-Chinese", "in English leftrightarrow Chinese translation"), joined_in("Self-RAG", "self RAG")
+    (True, False)
+    >>> joined_in("English-Chinese", "Chinese and English"), joined_in("GPT-4o", "GPT 4o")
+    (False, False)
+    """
+    parts = re.split(r"[-/]", name)
+    if len(parts) < 2 or not all(p.isalpha() and len(p) >= 4 for p in parts):
+        return False
+    gap = r"\W+(?:\w+\W+){0,3}?"
+    return re.search(r"\b" + gap.join(map(re.escape, parts)) + r"\b", text, re.IGNORECASE) is not None
 
 # common acronyms that an abstract may write out instead
 SPELLED_OUT = {

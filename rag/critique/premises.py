@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from .. import prompts
 from ..corpus import Paper
 from ..shapes import alias, mentions, short_name
-from ..text import content_words, fold, name_in, names, number_in, split_sentences
+from ..text import NUMBER_WORDS, content_words, fold, name_in, names, number_in, split_sentences
 from .binding import respectively_pairs
 from .claims import ClaimCheck, Source
 from .facts import after_value, figures, near, paper_sentences
@@ -102,9 +102,20 @@ def reversed_premise(question: str, paper: Paper) -> tuple[str, str, str, str] |
 
 
 def repeating(question: str, paper: Paper, claims: Sequence[ClaimCheck]) -> list[ClaimCheck]:
-    """The ``claims`` that state an amount the way the question turned it against ``paper`` (:func:`reversed_premise`)."""
+    """The ``claims`` that repeat the question's premise about ``paper``: an amount stated the way the question turned
+    it (:func:`reversed_premise`), or a count the abstract does not give (written in words, which the claim checks do
+    not read as numbers: "after five rounds" where the abstract has three).
+
+    >>> foo = Paper(id="f", title="FooNet", abstract="FooNet is trained over three rounds.")
+    >>> [c.text for c in repeating("Why did FooNet need five rounds?", foo,
+    ...                            [ClaimCheck(text="FooNet needed five rounds."), ClaimCheck(text="FooNet trains in rounds.")])]
+    ['FooNet needed five rounds.']
+    """
     turned = reversed_premise(question, paper)
-    return [c for c in claims if turned[1] in directions(turned[0], c.text)] if turned else []
+    if turned:
+        return [c for c in claims if turned[1] in directions(turned[0], c.text)]
+    unstated = [w for w in counted_in_words(question) if not number_in(_DIGITS[fold(w)], paper.abstract)]
+    return [c for c in claims if any(re.search(rf"\b{w}\b", c.text, re.IGNORECASE) for w in unstated)]
 
 
 def premise_check(question: str, sources: Sequence[Source], answered: int | None = None) -> ClaimCheck | None:
@@ -140,8 +151,9 @@ def premise_check(question: str, sources: Sequence[Source], answered: int | None
             text=prompts.PREMISE_REVERSED.format(name=name, right=right, wrong=wrong), cited=[source.n],
             sources=[source.n], verdict="supported", reasons=[f"the question's {wrong!r} is the other way in {name}'s abstract"],
         )
-    for value in figures(question):
-        if number_in(value, source.text) or fold(value) in fold(source.text):
+    for value in [*figures(question), *counted_in_words(question)]:
+        spelled = not value[0].isdigit()
+        if number_in(_DIGITS.get(fold(value), value), source.text) or fold(value) in fold(source.text):
             continue
         before = question[: question.find(value)].split()
         if before and before[-1][:1].isupper() and len(before) > 1:
@@ -150,6 +162,8 @@ def premise_check(question: str, sources: Sequence[Source], answered: int | None
         unit = next(iter(content_words(" ".join(after.split()[:3]))), None)
         label = next((n for n in names(after) if not mentions(n, paper)), None)
         found = _in_its_place(value, question, paper) or _same_thing(paper, unit, label)
+        if spelled and len(found) != 1:
+            continue  # "what two tricks …" counts what the question asks for: only another count of it is a premise
         support = None
         if len(found) == 1:
             right, support = next(iter(found.items()))
@@ -168,6 +182,20 @@ def premise_check(question: str, sources: Sequence[Source], answered: int | None
             reasons=[f"the question's {value} is not in the abstract of {name}"],
         )
     return None
+
+
+# a count written in words before a plural noun ("five iterations"), not "one" (as in "one model")
+_COUNTED_IN_WORDS = re.compile(r"\b(" + "|".join(NUMBER_WORDS.values()) + r")\s+(?=[a-z][\w\-]*s\b)", re.IGNORECASE)
+_DIGITS = {w: d for d, w in NUMBER_WORDS.items()}
+
+
+def counted_in_words(text: str) -> list[str]:
+    """The counts ``text`` writes in words before a plural noun, each once.
+
+    >>> counted_in_words("After five iterations and two stages, one model wins.")
+    ['five', 'two']
+    """
+    return list(dict.fromkeys(m.group(1) for m in _COUNTED_IN_WORDS.finditer(text)))
 
 
 def _in_its_place(value: str, question: str, paper: Paper) -> dict[str, str]:
@@ -208,7 +236,7 @@ def _same_thing(paper: Paper, unit: str | None, label: str | None) -> dict[str, 
                 beside.setdefault(number, sentence)
         if pairs and label:
             continue
-        for number in figures(sentence):
+        for number in [*figures(sentence), *counted_in_words(sentence)]:
             if unit and unit in content_words(after_value(number, sentence, 2)):
                 beside.setdefault(number, sentence)
             elif unit and unit in content_words(near(number, sentence, 5)):
