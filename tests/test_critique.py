@@ -225,6 +225,19 @@ def test_a_claim_pointing_back_at_a_removed_claim_is_removed_too():
     assert v == ["unsupported", "supported"]
 
 
+def test_after_a_claim_that_only_says_a_one_sentence_question_back_a_pronoun_points_at_the_paper():
+    tern = Paper(id="t", title="Tern: Tide-Aware Routing",
+                 abstract="Tern routes ferries by tide tables. It cuts fuel use by 14% on three harbours.")
+    draft = "Tern routes ferries in its own way [1]. It cuts fuel use by 14% on three harbours [1]."
+    asked = Critic().check(draft, [Source(1, tern, [])], question="How does Tern route ferries in its own way?")
+    assert [c.kept for c in asked.claims] == [False, True]
+    # a question with a statement before its ask may hold a premise: a claim saying it back states it, and what
+    # points back at it goes with it
+    premise = Critic().check(draft.replace("in its own way", "by wind"), [Source(1, tern, [])],
+                             question="Tern routes ferries by wind. How does it cut fuel use?")
+    assert not premise.claims[-1].kept
+
+
 DIT_MEM = Paper(
     id="d",
     title="Learning Plug-and-play Memory for Guiding Video Diffusion Models",

@@ -16,7 +16,7 @@ from ..kinds import ASKED_KINDS
 from ..listing import alias, short_name
 from ..text import INJECTION, content_words, fold, names, proper_nouns
 from ..verify import answer_values, stated_in
-from .asks import QUANTITY_QUESTION, asked_thing
+from .asks import asked_thing, asks_amount
 from .claims import ClaimCheck
 from .context import AnswerContext, Finding
 from .facts import paper_sentences
@@ -55,7 +55,7 @@ def asked_kind(question: str) -> str | None:
     ('benchmark or dataset', None)
     """
     head = asked_thing(question, anywhere=True)
-    if head is None or QUANTITY_QUESTION.search(question):
+    if head is None or asks_amount(question):
         return None
     return ASKED_KINDS.get(head.lower())
 
@@ -134,7 +134,7 @@ def reanswer_check(ctx: AnswerContext) -> Finding | None:
     ctx.critic.calls += 1
     reply = ctx.critic.rereader.answer(ctx.question, paper)
     values = [v for v in answer_values(reply, paper) if not stated_in(v, ctx.question)]
-    if QUANTITY_QUESTION.search(ctx.question):  # an amount is asked: only a number answers it, not a name
+    if asks_amount(ctx.question):  # an amount is asked: only a number answers it, not a name
         values = [v for v in values if v[:1].isdigit()]
     given = " ".join(c.text for c in ctx.kept)
     missing = [v for v in values if not stated_in(v, given)]

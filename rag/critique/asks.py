@@ -49,10 +49,27 @@ def description_of(question: str) -> str:
 
 #: Questions that ask for a quantity: a claim answering one must give a number, about the thing asked.
 QUANTITY_QUESTION = re.compile(
-    r"\b(how (many|much|large|big|long|often|fast|far)|by how|what (\S+ ){0,3}(rates?|sizes?|scores?|accuracy|"
+    r"\b(how (many|much|large|big|long|often|fast|far)|by how|what (\S+ ){0,4}(rates?|sizes?|scores?|accuracy|"
     r"percentage|percent|number|count|f1|bleu|gains?|improvements?|resolution|age|speed-?up|pass@\S+))\b",
     re.IGNORECASE,
 )
+
+# a word written in mixed case is a name ("SCoRe", "DiT-Mem"), whatever ordinary word it spells
+_MIXED_CASE = re.compile(r"\b[\w\-]*[a-z][\w\-]*[A-Z][\w\-]*\b")
+
+
+def asks_amount(question: str) -> bool:
+    """Whether ``question`` asks for an amount (:data:`QUANTITY_QUESTION`), reading names as names.
+
+    >>> asks_amount("What score does FooNet reach?"), asks_amount("What training algorithm does SCoRe use?")
+    (True, False)
+    >>> asks_amount("what's FooNet's top-1 hit rate on BarSet?")
+    True
+    """
+    # "what's its hit rate": read without the contraction's verb, as "what … rate"
+    asked = re.sub(r"\b(what|how)'s\b", r"\1", question, flags=re.IGNORECASE)
+    return QUANTITY_QUESTION.search(_MIXED_CASE.sub("Name", asked)) is not None
+
 
 #: Field-wide acronyms that name no particular paper: a question using them is not "about" them.
 GENERIC_ACRONYMS = frozenset(
@@ -176,7 +193,7 @@ def answers_quantity(claim: str, question: str, paper: Paper) -> str | None:
     mention something the question asks about (so "SPARK used Qwen2.5-Math-7B" does not answer
     "What learning rate did SPARK use?", nor does a number about something else).
     """
-    if not QUANTITY_QUESTION.search(question):
+    if not asks_amount(question):
         return None
     values = quantities(claim)
     if not values:

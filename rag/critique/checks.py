@@ -37,7 +37,7 @@ from .asks import (
     restates,
 )
 from .binding import rebind_extreme, rebind_number
-from .claims import refers_back, removed_statement
+from .claims import RESTATES, refers_back, removed_statement
 from .context import AnswerContext, Check, ClaimContext, Finding
 from .added import asked_kind, asked_kind_check, reanswer_check
 from .premises import premise_check, repeating
@@ -274,8 +274,7 @@ REGISTRY: tuple[Check, ...] = (
     Check("restated_identity", "meaning", _restated_identity, doc="a which-paper claim that restates the question"),
     Check("invented_part", "meaning", _or_values(_invented_part), doc="a part of the claim not in the abstract"),
     Check("unstated_meaning", "meaning", _or_values(_unstated_meaning), doc="no sentence close in meaning"),
-    Check("restates", "meaning", lambda ctx: _reason(restates(ctx.text, ctx.question) and
-                                                     "does not answer the question: it only restates it"), _asked),
+    Check("restates", "meaning", lambda ctx: _reason(restates(ctx.text, ctx.question) and RESTATES), _asked),
     Check("unrelated", "meaning", lambda ctx: _reason(unrelated(ctx.critic, ctx.claim, ctx.question) and
                                                       f"does not answer the question: {ELSEWHERE}"), _asked),
     Check("answers_quantity", "meaning", _answers_quantity, _asked, "no number of the thing asked"),
@@ -287,7 +286,7 @@ REGISTRY: tuple[Check, ...] = (
           _asked, "another paper fits the description better"),
     Check("reread", "kept", _reread, _rereads),
     Check("refers_back", "sequence", _refers_back,
-          lambda ctx: ctx.check.kept and ctx.previous is not None and removed_statement(ctx.previous)),
+          lambda ctx: ctx.check.kept and ctx.previous is not None and removed_statement(ctx.previous, ctx.question)),
     Check("asked_thing", "answer", _asked_thing, _asked, "the kind of thing asked is not given"),
     Check("stays_on_question", "answer", _stays_on_question, _asked, "wandered off the question"),
     Check("premise", "answer", _premise, _asked, "the question's own number is not the paper's, or is the other way"),

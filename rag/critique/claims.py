@@ -187,12 +187,19 @@ def withhold(claims: Sequence[ClaimCheck], why: str) -> None:
 
 
 
-def removed_statement(check: ClaimCheck) -> bool:
+#: Why a claim that only says the question back is withheld.
+RESTATES = "does not answer the question: it only restates it"
+
+
+def removed_statement(check: ClaimCheck, question: str = "") -> bool:
     """Whether ``check`` removed a statement that a next sentence could point back to (a removed
-    fragment such as "It is [1]." states nothing, so "It surpasses …" after it points at the paper)."""
-    return check.verdict == "unsupported" and not any(
-        r.startswith(("not a complete sentence", "too short")) for r in check.reasons
-    )
+    fragment such as "It is [1]." states nothing, so "It surpasses …" after it points at the paper; nor does a
+    claim that only says back a ``question`` of one sentence, which asks and states nothing: "They show …" after
+    it points at the paper it named; a question with a sentence before its ask may state a premise, and a claim
+    saying that back states it)."""
+    asks_only = bool(question) and not re.search(r"[.?!]\s+\S", question.strip())
+    nothing = ("not a complete sentence", "too short", *((RESTATES,) if asks_only else ()))
+    return check.verdict == "unsupported" and not any(r.startswith(nothing) for r in check.reasons)
 
 
 
