@@ -167,6 +167,7 @@ class Pipeline:
             model if judge else None, layout=self.layout, embedder=self.retriever.meaning, rereader=rereader, kinds=kinds,
             disabled=frozenset(self.settings.answer.disabled_checks), restated_share=self.settings.answer.restated_share,
             reanswer_sentences=self.settings.answer.reanswer_sentences,
+            process_sentences=self.settings.answer.process_sentences,
         )
 
     def related(self, question: str, sources: Sequence[Source], limit: int = 2) -> list[Related]:

@@ -152,7 +152,7 @@ class ModelSettings(BaseModel):
 CRITIQUE_CHECKS = (
     "fragment", "instructions", "too_short", "rebind_number", "rebind_extreme", "restated_identity", "invented_part",
     "unstated_meaning", "restates", "unrelated", "answers_quantity", "describes", "fits_other_paper", "reread", "refers_back",
-    "asked_thing", "stays_on_question", "premise", "asked_kind", "reanswer",
+    "asked_thing", "stays_on_question", "premise", "asked_kind", "reanswer", "continues",
 )
 
 
@@ -174,6 +174,11 @@ class AnswerSettings(BaseModel):
     reanswer_sentences: int = Field(
         2, ge=0, le=10, description="When the question, answered again from the answer's paper alone, gives numbers "
         "or names the answer lacks, at most this many of the abstract's sentences holding them are added (0: none)."
+    )
+    process_sentences: int = Field(
+        3, ge=0, le=10, description="When a question asks how something works and the answer draws on one part of the "
+        "paper's description of its method, at most this many of the abstract's next sentences that still describe it "
+        "(before the results) are added (0: none)."
     )
     whole_paper: bool = Field(
         False, description="Show the model the best-matching paper's whole abstract (with the other papers' best "

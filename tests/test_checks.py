@@ -200,3 +200,32 @@ def test_a_which_paper_answer_paraphrased_by_the_reader_is_the_paper_that_fits_b
     assert not fits_best(critic, question, 1, {1: by_n[1]}, 0.45)  # nothing to compare it with
     twin = Paper(id="t", title="Numbat", abstract="Numbat plans how drones route around storms.")
     assert not fits_best(critic, question, 1, {**by_n, 3: Source(3, twin, [])}, 0.45)  # another fits as well
+
+
+KILN = Paper(
+    id="k", title="Kiln: Curriculum Distillation for Small Code Models",
+    abstract="Small code models forget rare APIs. We propose Kiln, a distillation recipe for them. "
+    "Kiln first ranks the teacher's programs by how rarely their APIs occur. "
+    "Then a student learns from the rarest programs with Span-Masking, hiding the API calls. "
+    "Finally, Trace-Replay feeds the student its own failed executions. "
+    "Experiments on four benchmarks show that Kiln outperforms plain distillation by 6 points.",
+)
+
+
+def test_a_how_does_it_work_answer_gets_the_rest_of_the_abstracts_description_but_not_its_results():
+    draft = "Kiln ranks the teacher's programs by how rarely their APIs occur [1]."
+    on = Critic().check(draft, [Source(1, KILN, [])], question="How does Kiln distil a small code model?")
+    assert "Span-Masking" in on.answer and "Trace-Replay" in on.answer
+    assert "6 points" not in on.answer and on.verdict == "supported"
+    assert any("description goes on" in r for c in on.claims for r in c.reasons)
+    # a question about one named part gets that part's description, not the next part's
+    part = Critic().check("A student learns from the rarest programs with Span-Masking [1].", [Source(1, KILN, [])],
+                          question="How does Span-Masking work in Kiln?")
+    assert "Trace-Replay" not in part.answer
+    # a question that asks an amount, not how it works, gets nothing added
+    amount = Critic().check("Kiln outperforms plain distillation by 6 points [1].", [Source(1, KILN, [])],
+                            question="By how many points does Kiln beat plain distillation?")
+    assert amount.answer.count("[1]") == 1
+    off = Critic(disabled=frozenset({"continues"})).check(draft, [Source(1, KILN, [])],
+                                                          question="How does Kiln distil a small code model?")
+    assert "Span-Masking" not in off.answer

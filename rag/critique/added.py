@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from ..corpus import Paper
 from ..kinds import ASKED_KINDS
 from ..listing import alias, short_name
-from ..text import INJECTION, content_words, fold, names, proper_nouns
+from ..text import INJECTION, content_words, fold, name_in, names, proper_nouns, split_sentences
 from ..verify import answer_values, stated_in
 from .asks import asked_thing, asks_amount
 from .claims import ClaimCheck
@@ -149,3 +149,82 @@ def reanswer_check(ctx: AnswerContext) -> Finding | None:
     why = f"added: answering the question again from the abstract gives {', '.join(values)}, which the answer did not"
     added = holding_sentences(paper, n, values, reply, ctx.critic.reanswer_sentences, why)
     return Finding(why, then=tuple(added), withhold=False) if added else None
+
+
+# Where an abstract's description of its method ends: the sentence that reports results (or points elsewhere).
+_RESULTS = re.compile(
+    r"^(?:(?:extensive|comprehensive|our|the|empirical|experimental|further)\s+)*"
+    r"(?:experiments?|experimental results?|results|evaluations?|empirically|studies|code|project page|listing)\b"
+    r"|\bwe (?:validate|evaluate|demonstrate|show|report|conduct|have observed)\b|\b(?:outperform|surpass)(?:s|es|ed|ing)?\b"
+    r"|\bdemonstrat(?:e|es|ed|ing)\b|\bimprovements?\b|\bachiev(?:es|ed|ing)\b[^.]*\b(?:performance|results|accuracy|gains?)\b"
+    r"|\bfrom \d[\d.]*%? to \d|\b(?:accuracy|f1|bleu|scores?|pass@\d+|win rate)\b[^.]*\d|https?://",
+    re.IGNORECASE,
+)
+
+
+def describes_method(sentence: str) -> bool:
+    """Whether an abstract's sentence still describes how the method works (not its results, code or page).
+
+    >>> describes_method("We then route each token through a small gating network.")
+    True
+    >>> describes_method("Extensive experiments on four datasets show consistent gains.")
+    False
+    >>> describes_method("FooNet outperforms prior work by 3 points."), describes_method("It lifts F1 from 40 to 52.")
+    (False, False)
+    """
+    return _RESULTS.search(sentence.strip()) is None
+
+
+def _item_names(text: str) -> set[str]:
+    return {fold(n) for n in names(text) + proper_nouns(text)}
+
+
+def continued_sentences(paper: Paper, used: Sequence[str], given: str, limit: int, question: str = "") -> list[str]:
+    """The abstract's sentences that go on describing the method after the last of ``used`` (sentences an answer
+    drew on), up to the first that reports results, skipping those ``given`` already says; at most ``limit``. When
+    ``question`` asks about one named part of the method, not the paper as a whole, the description of that part
+    ends where a sentence names another part.
+
+    >>> p = Paper(id="x", title="FooNet", abstract="We propose FooNet. It first masks the input with Grid-Drop. "
+    ...     "Then a decoder fills the masks. Next, Token-Mix shuffles them. Experiments show gains.")
+    >>> continued_sentences(p, ["It first masks the input with Grid-Drop."], "FooNet masks the input [1].", 3)
+    ['Then a decoder fills the masks.', 'Next, Token-Mix shuffles them.']
+    >>> continued_sentences(p, ["It first masks the input with Grid-Drop."], "", 3, "How does Grid-Drop work?")
+    ['Then a decoder fills the masks.']
+    """
+    sentences = split_sentences(paper.abstract)
+    at = [i for i, x in enumerate(sentences) if x in used]
+    if not at or not describes_method(sentences[max(at)]):
+        return []
+    said = set(content_words(given))
+    own = _item_names(paper.title) | {fold(n) for n in (short_name(paper.title), alias(paper)) if n}
+    asked = {n for n in _item_names(question) - own if name_in(n, paper.abstract)}
+    known = asked | own | _item_names(" ".join(sentences[i] for i in at))
+    out: list[str] = []
+    for sentence in sentences[max(at) + 1 :]:
+        if len(out) >= limit or INJECTION.search(sentence) or not describes_method(sentence):
+            break
+        if asked and _item_names(sentence) - known:  # the part asked about is described; the next part is not asked
+            break
+        words = set(content_words(sentence))
+        if words and len(words & said) / len(words) < 0.6:  # a sentence the answer already gives is not repeated
+            out.append(sentence)
+    return out
+
+
+def continues_check(ctx: AnswerContext) -> Finding | None:
+    """A question that asks how something works, answered from one sentence of the paper's description when the
+    abstract's description goes on (the small model names the first step or part and stops): the abstract's next
+    sentences that still describe the method are added (at most ``critic.process_sentences``), cited."""
+    n = _answer_paper(ctx)
+    if n is None:
+        return None
+    kept = [c for c in ctx.kept if c.sources == [n] and c.support]
+    paper = ctx.by_n[n].paper
+    given = " ".join(c.text for c in ctx.kept)
+    more = continued_sentences(paper, [c.support for c in kept], given, ctx.critic.process_sentences, ctx.question)
+    if not more:
+        return None
+    why = "added: the question asks how it works, and the abstract's description goes on past the answer"
+    added = tuple(ClaimCheck(text=x, cited=[n], sources=[n], verdict="supported", support=x, reasons=[why]) for x in more)
+    return Finding(why, then=added, withhold=False)

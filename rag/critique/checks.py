@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from ..corpus import Paper
 from ..listing import GENERIC_NAMES
-from ..shapes import short_name, two_asks
+from ..shapes import asks_process, short_name, two_asks
 from ..text import content_words, fold, name_in, names, numbers, proper_nouns, quantities
 from ..verify import stated_in
 from .asks import (
@@ -39,7 +39,7 @@ from .asks import (
 from .binding import rebind_extreme, rebind_number
 from .claims import RESTATES, refers_back, removed_statement
 from .context import AnswerContext, Check, ClaimContext, Finding
-from .added import asked_kind, asked_kind_check, reanswer_check
+from .added import asked_kind, asked_kind_check, continues_check, reanswer_check
 from .premises import premise_check, repeating
 from .facts import (
     SEMANTIC_CLAUSE,
@@ -295,13 +295,16 @@ REGISTRY: tuple[Check, ...] = (
           "the answer names no name of the kind asked (a model, a benchmark) that the abstract names"),
     Check("reanswer", "answer", reanswer_check, lambda ctx: ctx.critic.rereader is not None and bool(ctx.question),
           "the answer lacks the value the abstract gives when asked again"),
+    Check("continues", "answer", continues_check, lambda ctx: asks_process(ctx.question),
+          "a how-does-it-work answer stops where the abstract's description of the method goes on"),
 )
 
 #: Checks a question's shape leaves out: a which-paper answer is a paper's name.
 SKIPPED: dict[str, frozenset[str]] = {
-    "which-paper": frozenset({"unrelated", "asked_thing", "asked_kind", "reanswer"}),
-    "list": frozenset({"asked_kind", "reanswer"}),
-    "metadata": frozenset({"asked_kind", "reanswer"}),
+    "which-paper": frozenset({"unrelated", "asked_thing", "asked_kind", "reanswer", "continues"}),
+    "list": frozenset({"asked_kind", "reanswer", "continues"}),
+    "metadata": frozenset({"asked_kind", "reanswer", "continues"}),
+    "comparison": frozenset({"continues"}),
 }
 #: Checks only some shapes run: a which-paper answer's paper must fit the question's description.
 ONLY: dict[str, frozenset[str]] = {

@@ -69,6 +69,8 @@ class Critic:
     restated_share: float = 0.7
     #: most abstract sentences the ``reanswer`` check adds to an answer or a comparison side (``answer.reanswer_sentences``)
     reanswer_sentences: int = 2
+    #: most abstract sentences the ``continues`` check adds to a how-does-it-work answer (``answer.process_sentences``)
+    process_sentences: int = 3
     judge_tokens: int = 64
     embedder: Embedder | None = None
     #: re-reads each kept claim's numbers and names from its abstract through the model (None: not done)
