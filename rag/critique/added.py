@@ -175,6 +175,10 @@ def describes_method(sentence: str) -> bool:
     return _RESULTS.search(sentence.strip()) is None
 
 
+#: a sentence whose content words the answer already gives at least this share of is not added again
+SAID_SHARE = 0.6
+
+
 def _item_names(text: str) -> set[str]:
     return {fold(n) for n in names(text) + proper_nouns(text)}
 
@@ -207,7 +211,7 @@ def continued_sentences(paper: Paper, used: Sequence[str], given: str, limit: in
         if asked and _item_names(sentence) - known:  # the part asked about is described; the next part is not asked
             break
         words = set(content_words(sentence))
-        if words and len(words & said) / len(words) < 0.6:  # a sentence the answer already gives is not repeated
+        if words and len(words & said) / len(words) < SAID_SHARE:
             out.append(sentence)
     return out
 
