@@ -19,7 +19,8 @@ from .models import LLM, Collected, Message, Request, Usage
 from .plans import Plan, Planner, strip_names
 from .retrieval import Hit
 from .settings import Settings
-from .shapes import asks_listing, asks_process, two_asks
+from .side_split import split_sides
+from .shapes import asked_sides, asks_listing, asks_process, two_asks
 
 # a draft that is only a citation: "[2]", "[2]." or "Source [2]"
 _BARE_CITATION = re.compile(r"\s*(?:source\s*)?\[(\d+)\]\W*", re.IGNORECASE)
@@ -240,11 +241,18 @@ class Drafter:
         by_n = {s.n: s for s in plan.sources}
         parts: list[tuple[str, str, str]] = []  # (draft, the question it answers, the sources it saw)
         total = Usage()
+        split: dict[str, str] = {}
+        if self.settings.answer.model_side_questions and len(plan.side_of) == 2 and not asked_sides(question):
+            # one ask of both sides: the model rewrites it for each (two asks are already each side's own clause)
+            yield Status("draft", "Asking the question of each side…")
+            split, usage = split_sides(llm, question, list(plan.side_of))
+            total.add(usage)
+            total.generation_seconds += usage.generation_seconds
         for side, n in plan.side_of.items():
             if parts:
                 yield Token("\n")
             rules = prompts.SIDE_RULES.format(side=side, n=n)
-            asked = plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
+            asked = split.get(side) or plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
             shown = sources_text([by_n[n]], listing=asks_listing(question))
             part, usage = yield from self.one(llm, shown, asked, rules, timings, started)
             part = drop_preamble(part)  # "The source above is about X only. [1]" echoes the rules and states nothing

@@ -75,6 +75,24 @@ SIDE_RULES = (
     "names and numbers exactly. End each sentence with [{n}]."
 )
 
+# A comparison that asks one thing of both sides is rewritten as one plain question per side: the question with the
+# other side's name cut out reads "How do FooNet and compare in speed?", which the small model answers with any fact
+# of the paper. The reply is JSON (SIDE_SPLIT_SCHEMA); the example is invented.
+SIDE_SPLIT = (
+    "Rewrite a question that compares two things as two questions, one about each thing alone. Each question names "
+    "its thing and asks for the fact the comparison needs (a number, a name, a method), with no word that compares.\n\n"
+    "Example\nQuestion: Which trains on more images, FooNet or the BarGAN paper?\nFirst thing: FooNet\n"
+    "Second thing: BarGAN paper\n"
+    '{{"question_about_first": "How many images does FooNet train on?", '
+    '"question_about_second": "How many images does the BarGAN paper train on?"}}\n\n'
+    "Question: {question}\nFirst thing: {first}\nSecond thing: {second}\n"
+)
+SIDE_SPLIT_SCHEMA = {
+    "type": "object",
+    "properties": {"question_about_first": {"type": "string"}, "question_about_second": {"type": "string"}},
+    "required": ["question_about_first", "question_about_second"],
+}
+
 # Used when a draft holds no statement at all (e.g. a bare "[1]"): ask for the sentence itself.
 EXTRACT_RULES = (
     "Copy the one sentence from the sources above that best answers the question, word for word, "

@@ -201,6 +201,11 @@ class AnswerSettings(BaseModel):
         "only when it keeps at least this many of the question's words that name no side; else the side is drafted "
         "from the whole question with the other side's name taken out."
     )
+    model_side_questions: bool = Field(
+        True, description="A comparison that asks one thing of both sides (\"which is larger, A or B?\") is rewritten by "
+        "the model as one plain question per side (prompts.SIDE_SPLIT), each drafted and checked against its own "
+        "paper; off: the side questions are the comparison's clauses, or the question with the other side's name cut."
+    )
     description_fit: float = Field(
         0.6, ge=0, le=1, description="A question's description of a paper (\"the sparse audio paper\") refers to the "
         "best paper found for it when at least this share of its telling words are in that paper's title or abstract; "

@@ -193,6 +193,10 @@ def best_sentence_reply(request) -> str:
     Judging requests (with a JSON schema) get a valid judgement that quotes the claim.
     """
     user = request.messages[-1].content
+    if request.json_schema == prompts.SIDE_SPLIT_SCHEMA:  # a comparison split per side: each without the other's name
+        asked, first, second = (re.findall(rf"^{k}: (.*)$", user, re.M)[-1] for k in ("Question", "First thing", "Second thing"))
+        cut = {side: " ".join(re.sub(re.escape(other), "", asked).split()) for side, other in ((first, second), (second, first))}
+        return json.dumps({"question_about_first": cut[first], "question_about_second": cut[second]})
     if request.json_schema is not None:
         claim = re.search(r'Claim: "(.*)"', user).group(1)
         return json.dumps({"quote": claim, "verdict": "supported"})
