@@ -19,8 +19,8 @@ from .models import LLM, Collected, Message, Request, Usage
 from .plans import Plan, Planner, strip_names
 from .retrieval import Hit
 from .settings import Settings
-from .side_split import split_sides
-from .shapes import asked_sides, asks_listing, asks_process, two_asks
+from .side_split import asks_each_side, split_sides
+from .shapes import asks_listing, asks_process, two_asks
 
 # a draft that is only a citation: "[2]", "[2]." or "Source [2]"
 _BARE_CITATION = re.compile(r"\s*(?:source\s*)?\[(\d+)\]\W*", re.IGNORECASE)
@@ -242,10 +242,12 @@ class Drafter:
         parts: list[tuple[str, str, str]] = []  # (draft, the question it answers, the sources it saw)
         total = Usage()
         split: dict[str, str] = {}
-        if self.settings.answer.model_side_questions and len(plan.side_of) == 2 and not asked_sides(question):
-            # one ask of both sides: the model rewrites it for each (two asks are already each side's own clause)
+        sides = list(plan.side_of)
+        if self.settings.answer.model_side_questions and len(sides) == 2 and not asks_each_side(question, sides):
+            # one ask of both sides: the model rewrites it for each (a question with an ask for each side keeps its
+            # clauses: the model merges the two asks into one)
             yield Status("draft", "Asking the question of each side…")
-            split, usage = split_sides(llm, question, list(plan.side_of))
+            split, usage = split_sides(llm, question, sides)
             total.add(usage)
             total.generation_seconds += usage.generation_seconds
         for side, n in plan.side_of.items():

@@ -10,17 +10,38 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 
 from . import prompts
 from .errors import PaperchatError
 from .models import LLM, Message, Request, Usage
-from .text import content_words
+from .sides import asked_sides, second_ask
+from .text import content_words, name_in
 
 log = logging.getLogger(__name__)
 
 #: a side question longer than this many words is not a plain question about one side
 MAX_WORDS = 40
+
+
+# a second ask about one side: by its position ("what does the second report?")
+_POINTS = re.compile(r"\bthe (?:first|second|former|latter|other)\b", re.IGNORECASE)
+
+
+def asks_each_side(question: str, sides: Sequence[str]) -> bool:
+    """Whether ``question`` asks its own thing of each side (its clauses are the sides' questions, and the model would
+    merge them into one): each side is given its own ask, or a second ask names a side or points to one.
+
+    >>> asks_each_side("FooNet vs BarGAN: what does the first prune, and how fast is the second?", ["FooNet", "BarGAN"])
+    True
+    >>> asks_each_side("Is FooNet bigger or smaller than BarGAN, and by how much?", ["FooNet", "BarGAN"])
+    False
+    """
+    second = second_ask(question)
+    return bool(asked_sides(question)) or bool(second) and (
+        _POINTS.search(second) is not None or any(name_in(side, second) for side in sides)
+    )
 
 
 def split_request(question: str, sides: Sequence[str]) -> Request:

@@ -210,6 +210,16 @@ def clause_questions(question: str) -> dict[str, str]:
 _SECOND_ASK = re.compile(rf"{_CLAUSE_TURN.pattern}|\?\s+\S.*\?", re.IGNORECASE)
 
 
+def second_ask(question: str) -> str:
+    """The second of two things ``question`` asks, from the word that turns to it ('' when it asks one thing).
+
+    >>> second_ask("Which paper argues X, and what do they learn beyond it?")
+    ', and what do they learn beyond it?'
+    """
+    turn = _SECOND_ASK.search(question)
+    return question[turn.start() :] if turn else ""
+
+
 def two_asks(question: str) -> bool:
     """Whether ``question`` asks two things at once ("Which paper …, and what do they …?").
 

@@ -82,6 +82,16 @@ def test_two_asks_are_each_sides_own_clause_and_the_setting_turns_the_split_off(
     pipeline.ask("What roles does SPELL's model play, and how long are the pieces Music Transformer generates?")
     assert "split" not in seen and len(seen) >= 2
     seen.clear()
+    # an ask for each side, by position rather than by name: the model would merge the two asks into one
+    pipeline.ask("SPELL and Music Transformer: what roles does the first one's model play, and how long are the pieces "
+                 "the second generates?")
+    assert "split" not in seen
+    seen.clear()
+    # a second ask about how the two relate ("and by how much?") is no side's own: the comparison is split
+    pipeline.ask("Are SPELL's documents longer or shorter than Music Transformer's pieces, and by how much?")
+    assert seen[:1] == ["split"]
+    seen.clear()
     off = settings.model_copy(update={"answer": settings.answer.model_copy(update={"model_side_questions": False})})
-    Pipeline(off, Retriever(fake_index), _model(None, seen)).ask("Which handles longer sequences, SPELL or Music Transformer?")
+    question = "Which handles longer sequences, SPELL or Music Transformer?"
+    Pipeline(off, Retriever(fake_index), _model(None, seen)).ask(question)
     assert "split" not in seen and len(seen) >= 2
