@@ -117,7 +117,7 @@ def classify(question: str) -> QuestionShape:
     'list'
     >>> classify("Which paper trains a model by self-play on long documents?").shape
     'which-paper'
-    >>> classify("What F1 does SPARK reach on ProcessBench?").shape
+    >>> classify("How many layers does FooNet prune from its encoder?").shape
     'factoid'
     """
     field = listing_field(question)
