@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 #: a side question longer than this many words is not a plain question about one side
 MAX_WORDS = 40
+#: a side question is about its side when it uses at least this share of the side's words (and more of them than of
+#: the other side's)
+SIDE_SHARE = 0.5
 
 
 # a second ask about one side: by its position ("what does the second report?")
@@ -80,7 +83,7 @@ def own_questions(reply: str, sides: Sequence[str], question: str) -> dict[str, 
         shares = [_share(side, text) for side in sides]
         best = max(range(len(sides)), key=shares.__getitem__)
         # about one side: most of its words, and more of them than of the other side's
-        if shares[best] < 0.5 or shares[best] <= shares[1 - best] or sides[best] in out:
+        if shares[best] < SIDE_SHARE or shares[best] <= shares[1 - best] or sides[best] in out:
             return {}
         out[sides[best]] = text
     return {side: out[side] for side in sides}
