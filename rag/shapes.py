@@ -83,7 +83,7 @@ _FIELDS: tuple[tuple[Field_, re.Pattern[str]], ...] = (
     ("upvotes", re.compile(r"\b(up-?votes?|how many votes|votes? (does|did|has)|how popular|likes)\b", re.IGNORECASE)),
     ("date", re.compile(
         r"\b(when (was|were|is|did)\b.{0,80}\b(listed|published|posted|released|appear|added|submitted|come out|out)"
-        r"|(what|which) (date|day|month)|listing date|date of|dated)\b",
+        r"|(what|which) (date|day|month|year)|listing date|date of|dated)\b",
         re.IGNORECASE)),
     ("links", re.compile(
         r"\b(code|github|repository|repo|link|links|url|urls|website|project page|homepage|demo|hugging ?face)\b"

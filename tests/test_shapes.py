@@ -29,6 +29,7 @@ MUSIC = "Music Transformer"
         ("How many authors does the SPELL paper have?", "metadata", "authors"),
         ("How many people wrote Music Transformer?", "metadata", "authors"),
         ("When was DreamTuner posted?", "metadata", "date"),
+        ("Which year did DreamTuner go up on the listing?", "metadata", "date"),
         ("How many upvotes did SSRL get?", "metadata", "upvotes"),
         ("Where can I find the code for SPaR?", "metadata", "links"),
         ("Who wrote SPELL?", "metadata", "author_names"),
