@@ -254,7 +254,10 @@ class Drafter:
             if parts:
                 yield Token("\n")
             rules = prompts.SIDE_RULES.format(side=side, n=n)
-            asked = split.get(side) or plan.side_questions.get(side) or strip_names(question, [s for s in plan.sides if s != side])
+            asked = (
+                split.get(side) or plan.side_questions.get(side)
+                or strip_names(question, [s for s in plan.sides if s != side])
+            )
             shown = sources_text([by_n[n]], listing=asks_listing(question))
             part, usage = yield from self.one(llm, shown, asked, rules, timings, started)
             part = drop_preamble(part)  # "The source above is about X only. [1]" echoes the rules and states nothing

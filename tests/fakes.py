@@ -18,6 +18,7 @@ from paperchat.rag.embeddings import HashingEmbedder
 from paperchat.rag.errors import ModelUnavailableError
 from paperchat.rag.models import LLM, Message, Request, Usage
 from paperchat.rag.pipeline import Pipeline
+from paperchat.rag.plans import strip_names
 from paperchat.rag.retrieval import Retriever
 from paperchat.rag.text import content_words, split_sentences
 
@@ -195,7 +196,7 @@ def best_sentence_reply(request) -> str:
     user = request.messages[-1].content
     if request.json_schema == prompts.SIDE_SPLIT_SCHEMA:  # a comparison split per side: each without the other's name
         asked, first, second = (re.findall(rf"^{k}: (.*)$", user, re.M)[-1] for k in ("Question", "First thing", "Second thing"))
-        cut = {side: " ".join(re.sub(re.escape(other), "", asked).split()) for side, other in ((first, second), (second, first))}
+        cut = {first: strip_names(asked, [second]), second: strip_names(asked, [first])}
         return json.dumps({"question_about_first": cut[first], "question_about_second": cut[second]})
     if request.json_schema is not None:
         claim = re.search(r'Claim: "(.*)"', user).group(1)
